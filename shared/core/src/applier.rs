@@ -1,0 +1,326 @@
+//! One employee's desired state → the Learn Amp calls that make the user match, then the state
+//! that records it.
+//!
+//! Crash safety: state is written after Learn Amp accepted a change. A run killed in between
+//! leaves a Learn Amp user the state does not know; the next create for that employee is then
+//! refused by Learn Amp ("integrationExternalId has already been taken") and the applier links
+//! the existing user instead of creating another. So no crash can duplicate a user, and the
+//! invitation, sent only by a create that succeeded, is never sent twice.
+
+use crate::error::{StoreError, TargetError};
+use crate::learnamp::{User, UserWrite};
+use crate::mapping::{field_hash, DesiredUser, Field};
+use crate::planner::decide;
+use crate::ports::{LearnAmp, StateStore};
+use crate::report::{ActionKind, ActionRecord};
+use crate::settings::{InvitePolicy, TenantSettings};
+use crate::state::EmployeeState;
+use chrono::{NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// "Employee E of tenant T should look like S, as of source version V."
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeMessage {
+    pub tenant: String,
+    pub run_id: String,
+    pub desired: DesiredUser,
+    /// `desired.state_hash()`: with tenant and employee, the idempotency key of this change.
+    pub desired_hash: String,
+    pub today: NaiveDate,
+    pub wave: u32,
+}
+
+impl ChangeMessage {
+    pub fn new(tenant: &str, run_id: &str, desired: DesiredUser, today: NaiveDate, wave: u32) -> Self {
+        Self {
+            tenant: tenant.to_string(),
+            run_id: run_id.to_string(),
+            desired_hash: desired.state_hash(),
+            desired,
+            today,
+            wave,
+        }
+    }
+
+    pub fn idempotency_key(&self) -> String {
+        format!("{}#{}#{}", self.tenant, self.desired.employee_id, self.desired_hash)
+    }
+}
+
+/// Why a change could not be applied now. Permanent Learn Amp rejections are not errors: they
+/// end as a `failed` record on the employee.
+#[derive(Debug, Error)]
+pub enum ApplyError {
+    #[error("retryable: {0}")]
+    Retryable(TargetError),
+    /// Learn Amp refused the credentials: every further call would fail too.
+    #[error("fatal: {0}")]
+    Fatal(TargetError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApplyError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Retryable(_) | Self::Store(_))
+    }
+}
+
+pub struct Applier<'a> {
+    pub learnamp: &'a dyn LearnAmp,
+    pub store: &'a dyn StateStore,
+    pub settings: &'a TenantSettings,
+}
+
+type Outcome = Result<ActionRecord, ApplyError>;
+
+impl Applier<'_> {
+    fn tenant(&self) -> &str {
+        &self.settings.tenant_id
+    }
+
+    pub async fn apply(&self, message: &ChangeMessage) -> Outcome {
+        let desired = &message.desired;
+        let state = self.store.employee(self.tenant(), &desired.employee_id).await?;
+        if let Some(s) = &state {
+            if let (Some(applied), Some(incoming)) = (s.source_version, desired.source_version) {
+                if applied > incoming {
+                    return Ok(record(desired, s.learnamp_user_id, ActionKind::Unchanged,
+                        "stale change skipped: a newer version was already applied"));
+                }
+            }
+            if s.applied_hash.as_deref() == Some(message.desired_hash.as_str()) {
+                return Ok(record(desired, s.learnamp_user_id, ActionKind::Unchanged,
+                    "already applied"));
+            }
+        }
+        let decision = decide(desired, state.as_ref(), self.settings.invite_policy);
+        let now = Utc::now();
+        let mut state = state.unwrap_or_else(|| EmployeeState::new(&desired.employee_id, now));
+        let result = match decision.kind {
+            ActionKind::Create => self.create(desired, &mut state, &decision.detail).await,
+            ActionKind::Update => self.update(desired, &mut state, &decision.fields, &decision.detail).await,
+            ActionKind::Reactivate => self.reactivate(desired, &mut state, &decision.detail).await,
+            ActionKind::Deactivate => self.deactivate(desired, &mut state, &decision.detail).await,
+            kind => return Ok(record(desired, state.learnamp_user_id, kind, &decision.detail)),
+        };
+        match result {
+            Ok(record) => {
+                state.last_error = None;
+                state.source_version = desired.source_version.or(state.source_version);
+                state.updated_at = now;
+                self.store.put_employee(self.tenant(), &state).await?;
+                Ok(record)
+            }
+            Err(TargetError::Unauthorized(m)) => Err(ApplyError::Fatal(TargetError::Unauthorized(m))),
+            Err(e) if e.is_retryable() => Err(ApplyError::Retryable(e)),
+            Err(e) => {
+                let detail = format!("{}: {e}", decision.kind.as_str());
+                state.last_error = Some(e.to_string());
+                state.updated_at = now;
+                self.store.put_employee(self.tenant(), &state).await?;
+                tracing::warn!(employee_id = %desired.employee_id, learnamp_user_id = ?state.learnamp_user_id, error = %e, "change rejected by Learn Amp");
+                Ok(record(desired, state.learnamp_user_id, ActionKind::Failed, &detail))
+            }
+        }
+    }
+
+    /// The manager's Learn Amp id, when the manager is an active user the sync knows.
+    async fn manager_user_id(&self, desired: &DesiredUser) -> Result<Option<u64>, TargetError> {
+        let Some(manager) = &desired.manager_employee_id else {
+            return Ok(None);
+        };
+        match self.store.employee(self.tenant(), manager).await {
+            Ok(Some(s)) if s.active => Ok(s.learnamp_user_id),
+            Ok(_) => Ok(None),
+            Err(e) => Err(TargetError::Transient(format!("state store: {e}"))),
+        }
+    }
+
+    /// A write of `fields`. Returns it with the fields it really holds: a manager that is not an
+    /// active user yet, or a value Learn Amp cannot clear, is left out and stays "differing".
+    async fn write_for(
+        &self,
+        desired: &DesiredUser,
+        fields: &[Field],
+    ) -> Result<(UserWrite, Vec<Field>), TargetError> {
+        let mut write = UserWrite::default();
+        let mut written = Vec::new();
+        for &field in fields {
+            let holds = match field {
+                Field::Email => set(&mut write.email, desired.email.clone()),
+                Field::FirstName => set(&mut write.first_name, desired.first_name.clone()),
+                Field::LastName => set(&mut write.last_name, desired.last_name.clone()),
+                Field::JobTitle => set(&mut write.job_title, desired.job_title.clone()),
+                Field::HireDate => set(&mut write.hire_date, desired.hire_date.map(|d| d.to_string())),
+                Field::PrimaryTeam => set(
+                    &mut write.primary_team_integration_external_id,
+                    desired.primary_team.as_ref().map(|t| t.group_id.clone()),
+                ),
+                Field::Manager => match (&desired.manager_employee_id, self.manager_user_id(desired).await?) {
+                    (Some(_), Some(id)) => {
+                        write.manager_id = Some(id);
+                        true
+                    }
+                    (Some(_), None) => false, // manager not an active user yet: next run
+                    // No manager wanted. Learn Amp offers no way to clear an override manager,
+                    // and moves a deactivated manager's reports to the account owner itself.
+                    (None, _) => true,
+                },
+            };
+            // A value absent in Personio is not cleared in Learn Amp, but counts as applied.
+            if holds || desired.value(field).is_none() {
+                written.push(field);
+            }
+        }
+        Ok((write, written))
+    }
+
+    fn mark_applied(state: &mut EmployeeState, desired: &DesiredUser, written: &[Field]) {
+        for &field in written {
+            state.applied_fields.insert(
+                field,
+                field_hash(&desired.employee_id, field, desired.value(field).as_deref()),
+            );
+        }
+        let complete = state.differing_fields(desired).is_empty();
+        state.applied_hash = complete.then(|| desired.state_hash());
+    }
+
+    async fn create(&self, desired: &DesiredUser, state: &mut EmployeeState, detail: &str) -> Result<ActionRecord, TargetError> {
+        let (mut write, written) = self.write_for(desired, &Field::ALL).await?;
+        write.integration_external_id = Some(desired.employee_id.clone());
+        let skip_invitation = self.settings.invite_policy == InvitePolicy::Manual;
+        write.skip_invitation = Some(skip_invitation);
+        match self.learnamp.create_user(&write).await {
+            Ok(user) => {
+                state.learnamp_user_id = Some(user.id);
+                state.active = true;
+                state.invited |= !skip_invitation;
+                Self::mark_applied(state, desired, &written);
+                tracing::info!(employee_id = %desired.employee_id, learnamp_user_id = user.id, invited = !skip_invitation, "user created");
+                Ok(record(desired, Some(user.id), ActionKind::Create, detail))
+            }
+            Err(e) if e.is_taken("integrationExternalId") => {
+                // Created before, by a run that did not live to record it.
+                let user = self
+                    .learnamp
+                    .user_by_external_id(&desired.employee_id)
+                    .await?
+                    .ok_or(e)?;
+                self.adopt(desired, state, user, "linked the user an interrupted run had created").await
+            }
+            Err(e) if e.is_taken("email") => {
+                let email = desired.email.as_deref().unwrap_or_default();
+                let candidates = self.learnamp.users_by_email(email).await?;
+                let adoptable = candidates.into_iter().find(|u| {
+                    u.email.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(email))
+                        && u.integration_external_id.as_deref().is_none_or(|x| x.is_empty() || x == desired.employee_id)
+                });
+                match adoptable {
+                    Some(user) => self.adopt(desired, state, user, "adopted the existing Learn Amp user with this email").await,
+                    None => Err(TargetError::Rejected {
+                        status: 400,
+                        message: "work email already belongs to a Learn Amp user linked to another employee".into(),
+                        field_errors: Default::default(),
+                    }),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes over an existing Learn Amp user: links it to the employee and writes every field,
+    /// reactivating it when it was deactivated. No invitation is sent.
+    async fn adopt(&self, desired: &DesiredUser, state: &mut EmployeeState, user: User, why: &str) -> Result<ActionRecord, TargetError> {
+        let (mut write, written) = self.write_for(desired, &Field::ALL).await?;
+        if user.integration_external_id.as_deref() != Some(desired.employee_id.as_str()) {
+            write.integration_external_id = Some(desired.employee_id.clone());
+        }
+        write.reactivate = user.is_deactivated();
+        self.learnamp.update_user(user.id, &write).await?;
+        state.learnamp_user_id = Some(user.id);
+        state.active = true;
+        // Whether the adopted user was ever invited is not ours to know: never invite again.
+        state.invited = true;
+        Self::mark_applied(state, desired, &written);
+        tracing::info!(employee_id = %desired.employee_id, learnamp_user_id = user.id, "existing user linked");
+        Ok(record(desired, Some(user.id), ActionKind::Create, why))
+    }
+
+    async fn update(&self, desired: &DesiredUser, state: &mut EmployeeState, fields: &[Field], detail: &str) -> Result<ActionRecord, TargetError> {
+        let user_id = state.learnamp_user_id.expect("updates are for linked users");
+        let (write, written) = self.write_for(desired, fields).await?;
+        if !write.is_empty() {
+            match self.learnamp.update_user(user_id, &write).await {
+                Ok(_) => {}
+                Err(TargetError::NotFound) => return self.relink(desired, state).await,
+                Err(e) => return Err(e),
+            }
+        }
+        Self::mark_applied(state, desired, &written);
+        let kind = if write.is_empty() { ActionKind::Unchanged } else { ActionKind::Update };
+        tracing::info!(employee_id = %desired.employee_id, learnamp_user_id = user_id, fields = written.len(), "user updated");
+        Ok(record(desired, Some(user_id), kind, detail))
+    }
+
+    /// The linked user is gone from Learn Amp (deleted by an admin): find it by external id, or
+    /// create it again.
+    async fn relink(&self, desired: &DesiredUser, state: &mut EmployeeState) -> Result<ActionRecord, TargetError> {
+        match self.learnamp.user_by_external_id(&desired.employee_id).await? {
+            Some(user) => self.adopt(desired, state, user, "re-linked the user by external id").await,
+            None => {
+                state.learnamp_user_id = None;
+                state.applied_fields.clear();
+                state.applied_hash = None;
+                Box::pin(self.create(desired, state, "the Learn Amp user was deleted: created again")).await
+            }
+        }
+    }
+
+    async fn reactivate(&self, desired: &DesiredUser, state: &mut EmployeeState, detail: &str) -> Result<ActionRecord, TargetError> {
+        let user_id = state.learnamp_user_id.expect("reactivations are for linked users");
+        // Learn Amp's deactivation removed the user from every team and from its manager, so
+        // everything is written again, in the same call that reactivates.
+        let (mut write, written) = self.write_for(desired, &Field::ALL).await?;
+        write.reactivate = true;
+        match self.learnamp.update_user(user_id, &write).await {
+            Ok(_) => {}
+            Err(TargetError::NotFound) => return self.relink(desired, state).await,
+            Err(e) => return Err(e),
+        }
+        state.active = true;
+        state.applied_fields.clear();
+        Self::mark_applied(state, desired, &written);
+        tracing::info!(employee_id = %desired.employee_id, learnamp_user_id = user_id, "user reactivated");
+        Ok(record(desired, Some(user_id), ActionKind::Reactivate, detail))
+    }
+
+    async fn deactivate(&self, desired: &DesiredUser, state: &mut EmployeeState, detail: &str) -> Result<ActionRecord, TargetError> {
+        let user_id = state.learnamp_user_id.expect("deactivations are for linked users");
+        match self.learnamp.deactivate_user(user_id).await {
+            Ok(()) | Err(TargetError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        state.active = false;
+        state.applied_hash = Some(desired.state_hash());
+        tracing::info!(employee_id = %desired.employee_id, learnamp_user_id = user_id, "user deactivated");
+        Ok(record(desired, Some(user_id), ActionKind::Deactivate, detail))
+    }
+}
+
+fn set(slot: &mut Option<String>, value: Option<String>) -> bool {
+    let holds = value.is_some();
+    *slot = value;
+    holds
+}
+
+fn record(desired: &DesiredUser, user: Option<u64>, kind: ActionKind, detail: &str) -> ActionRecord {
+    ActionRecord {
+        employee_id: desired.employee_id.clone(),
+        action: kind,
+        learnamp_user_id: user,
+        detail: detail.to_string(),
+    }
+}

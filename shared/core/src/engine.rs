@@ -1,0 +1,363 @@
+//! One sync run for one tenant: read Kombo, plan, create or rename teams, send one change
+//! message per employee that differs, drain the queue through the applier, report.
+//!
+//! The local runner drives all of it in one process; on AWS the same `Engine::plan_and_enqueue`
+//! runs in the sync function and `Applier` in the apply function.
+
+use crate::applier::{Applier, ApplyError, ChangeMessage};
+use crate::error::{QueueError, SourceError, StoreError, TargetError};
+use crate::kombo::Group;
+use crate::mapping::{name_hash, today_in};
+use crate::planner::{plan, Plan, PlanInput};
+use crate::ports::{HrisSource, LearnAmp, ListQuery, Queue, StateStore};
+use crate::report::{ActionKind, ActionRecord, ApiCalls, Counts, RunReport, SyncMode, TeamCounts};
+use crate::settings::TenantSettings;
+use crate::state::TeamState;
+use chrono::{NaiveDate, Utc};
+use futures::stream::{self, StreamExt};
+use std::collections::BTreeMap;
+use thiserror::Error;
+
+/// A message that keeps failing with retryable errors is given up after this many deliveries
+/// within one run; its employee is reported as failed and retried by the next run.
+pub const MAX_DELIVERIES: u32 = 4;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub mode: SyncMode,
+    pub dry_run: bool,
+    /// Overrides "today" (in the tenant's time zone), for what-if runs and tests.
+    pub today: Option<NaiveDate>,
+    /// Sync only this Kombo employee.
+    pub employee_id: Option<String>,
+    pub allow_mass_deactivation: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            mode: SyncMode::Full,
+            dry_run: false,
+            today: None,
+            employee_id: None,
+            allow_mass_deactivation: false,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+}
+
+impl EngineError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Source(e) => e.is_retryable(),
+            Self::Store(_) | Self::Queue(_) => true,
+            Self::Target(e) => e.is_retryable(),
+        }
+    }
+}
+
+pub struct Engine<'a> {
+    pub hris: &'a dyn HrisSource,
+    pub learnamp: &'a dyn LearnAmp,
+    pub store: &'a dyn StateStore,
+    pub queue: &'a dyn Queue<ChangeMessage>,
+    pub settings: &'a TenantSettings,
+    /// Learn Amp calls in flight at once.
+    pub concurrency: usize,
+}
+
+/// What planning produced: the plan, and what the run needs to finish its report.
+pub struct PlannedRun {
+    pub run_id: String,
+    pub today: NaiveDate,
+    pub plan: Plan,
+    pub read_started_at: chrono::DateTime<Utc>,
+    pub mode: SyncMode,
+}
+
+impl Engine<'_> {
+    fn tenant(&self) -> &str {
+        &self.settings.tenant_id
+    }
+
+    fn applier(&self) -> Applier<'_> {
+        Applier {
+            learnamp: self.learnamp,
+            store: self.store,
+            settings: self.settings,
+        }
+    }
+
+    /// Reads Kombo and plans. Nothing is written anywhere.
+    pub async fn plan(&self, options: &RunOptions) -> Result<PlannedRun, EngineError> {
+        let read_started_at = Utc::now();
+        let today = options.today.unwrap_or_else(|| today_in(self.settings, read_started_at));
+        let cursor = match options.mode {
+            SyncMode::Delta => self.store.cursor(self.tenant()).await?,
+            SyncMode::Full => None,
+        };
+        // A delta with no previous read is a full read.
+        let mode = if options.mode == SyncMode::Delta && cursor.is_some() {
+            SyncMode::Delta
+        } else {
+            SyncMode::Full
+        };
+        let query = ListQuery {
+            updated_after: cursor,
+            ids: options.employee_id.clone().map(|id| vec![id]),
+        };
+        let employees = self.hris.list_employees(&query).await?;
+        let changed_groups: Vec<Group> = match mode {
+            SyncMode::Delta => {
+                self.hris
+                    .list_groups(&ListQuery {
+                        updated_after: cursor,
+                        ids: None,
+                    })
+                    .await?
+            }
+            SyncMode::Full => Vec::new(),
+        };
+        let state = self.store.employees(self.tenant()).await?;
+        let teams = self.store.teams(self.tenant()).await?;
+        let plan = plan(&PlanInput {
+            settings: self.settings,
+            today,
+            employees: &employees,
+            complete_listing: mode == SyncMode::Full && options.employee_id.is_none(),
+            changed_groups: &changed_groups,
+            state: &state,
+            teams: &teams,
+            allow_mass_deactivation: options.allow_mass_deactivation,
+        });
+        tracing::info!(
+            tenant = %self.tenant(),
+            employees = employees.len(),
+            changes = plan.changes.len(),
+            teams = plan.teams.len(),
+            halted = plan.halted.is_some(),
+            "planned"
+        );
+        Ok(PlannedRun {
+            run_id: uuid::Uuid::new_v4().to_string(),
+            today,
+            plan,
+            read_started_at,
+            mode,
+        })
+    }
+
+    /// A whole run: plan, and unless `dry_run`, apply and record.
+    pub async fn run(&self, options: &RunOptions) -> Result<RunReport, EngineError> {
+        let started_at = Utc::now();
+        let planned = self.plan(options).await?;
+        let mut actions: Vec<ActionRecord> = Vec::new();
+        let mut teams = TeamCounts::default();
+        let mut retry_pending = false;
+
+        if options.dry_run {
+            actions.extend(planned.plan.changes.iter().map(|c| ActionRecord {
+                employee_id: c.desired.employee_id.clone(),
+                action: c.decision.kind,
+                learnamp_user_id: None,
+                detail: c.decision.detail.clone(),
+            }));
+            for team in &planned.plan.teams {
+                match team.existing {
+                    Some(_) => teams.renamed += 1,
+                    None => teams.created += 1,
+                }
+            }
+        } else {
+            teams = self.apply_teams(&planned.plan).await?;
+            let mut waves: BTreeMap<u32, Vec<ChangeMessage>> = BTreeMap::new();
+            for change in &planned.plan.changes {
+                waves.entry(change.wave).or_default().push(ChangeMessage::new(
+                    self.tenant(),
+                    &planned.run_id,
+                    change.desired.clone(),
+                    planned.today,
+                    change.wave,
+                ));
+            }
+            for (_, messages) in waves {
+                for chunk in messages.chunks(10) {
+                    self.queue.send_batch(chunk.to_vec()).await?;
+                }
+                let (records, gave_up) = self.drain().await?;
+                retry_pending |= gave_up;
+                actions.extend(records);
+            }
+        }
+
+        let mut counts = Counts::default();
+        for record in planned.plan.settled.iter().chain(actions.iter()) {
+            counts.add(record.action);
+        }
+        // Unchanged employees are counted, not listed (a listing of a whole company each run
+        // would drown the few that matter).
+        actions.extend(
+            planned
+                .plan
+                .settled
+                .iter()
+                .filter(|r| r.action != ActionKind::Unchanged)
+                .cloned(),
+        );
+        actions.retain(|r| r.action != ActionKind::Unchanged || !r.detail.is_empty());
+        actions.sort_by(|a, b| a.employee_id.cmp(&b.employee_id));
+
+        let finished_at = Utc::now();
+        let report = RunReport {
+            run_id: planned.run_id.clone(),
+            tenant: self.tenant().to_string(),
+            mode: planned.mode,
+            dry_run: options.dry_run,
+            today: planned.today,
+            started_at,
+            finished_at,
+            duration_ms: (finished_at - started_at).num_milliseconds().max(0) as u64,
+            counts,
+            halted: planned.plan.halted.clone(),
+            actions,
+            notes: planned.plan.notes.clone(),
+            teams,
+            api_calls: ApiCalls {
+                kombo: self.hris.call_stats(),
+                learnamp: self.learnamp.call_stats(),
+            },
+        };
+        if !options.dry_run {
+            // The next delta reads from this run's start, unless changes are still owed that a
+            // delta would not see again.
+            if !retry_pending && options.employee_id.is_none() && report.halted.is_none() {
+                self.store.put_cursor(self.tenant(), planned.read_started_at).await?;
+            }
+            self.store.put_report(self.tenant(), &report).await?;
+            self.store.flush().await?;
+        }
+        tracing::info!(
+            tenant = %report.tenant,
+            run_id = %report.run_id,
+            created = report.counts.created,
+            updated = report.counts.updated,
+            deactivated = report.counts.deactivated,
+            reactivated = report.counts.reactivated,
+            unchanged = report.counts.unchanged,
+            deferred = report.counts.deferred,
+            failed = report.counts.failed,
+            "run finished"
+        );
+        Ok(report)
+    }
+
+    /// Creates missing teams and renames renamed ones, before any user refers to them.
+    async fn apply_teams(&self, plan: &Plan) -> Result<TeamCounts, EngineError> {
+        let mut counts = TeamCounts::default();
+        for change in &plan.teams {
+            let team = &change.team;
+            let result = match change.existing {
+                Some(id) => self.learnamp.rename_team(id, &team.name).await.map(|t| (t, true)),
+                None => match self.learnamp.create_team(&team.name, &team.group_id).await {
+                    Ok(t) => Ok((t, false)),
+                    Err(e) if e.is_taken("integrationExternalId") => {
+                        // Created by a run that did not record it; take it over, and its name.
+                        match self.learnamp.team_by_external_id(&team.group_id).await {
+                            Ok(Some(t)) if t.name.as_deref() == Some(team.name.as_str()) => Ok((t, false)),
+                            Ok(Some(t)) => self.learnamp.rename_team(t.id, &team.name).await.map(|t| (t, true)),
+                            Ok(None) => Err(e),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            match result {
+                Ok((t, renamed)) => {
+                    if renamed {
+                        counts.renamed += 1;
+                    } else if change.existing.is_none() {
+                        counts.created += 1;
+                    }
+                    self.store
+                        .put_team(
+                            self.tenant(),
+                            &TeamState {
+                                group_id: team.group_id.clone(),
+                                learnamp_team_id: t.id,
+                                name_hash: name_hash(&team.group_id, &team.name),
+                            },
+                        )
+                        .await?;
+                }
+                Err(TargetError::Unauthorized(m)) => return Err(TargetError::Unauthorized(m).into()),
+                Err(e) => {
+                    // Users of this team will fail on it and be reported; the rest goes on.
+                    counts.failed += 1;
+                    tracing::warn!(group_id = %team.group_id, error = %e, "team write failed");
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Applies everything in the queue. Returns the records, and whether some change was given
+    /// up on after retries (so it is owed to the next run).
+    async fn drain(&self) -> Result<(Vec<ActionRecord>, bool), EngineError> {
+        let applier = self.applier();
+        let mut records = Vec::new();
+        let mut gave_up = false;
+        loop {
+            let batch = self.queue.receive(self.concurrency.max(1) * 4).await?;
+            if batch.is_empty() {
+                break;
+            }
+            let results: Vec<_> = stream::iter(batch)
+                .map(|delivery| {
+                    let applier = &applier;
+                    async move {
+                        let outcome = applier.apply(&delivery.message).await;
+                        (delivery, outcome)
+                    }
+                })
+                .buffer_unordered(self.concurrency.max(1))
+                .collect()
+                .await;
+            for (delivery, outcome) in results {
+                match outcome {
+                    Ok(record) => {
+                        self.queue.ack(&delivery.receipt).await?;
+                        records.push(record);
+                    }
+                    Err(ApplyError::Fatal(e)) => return Err(e.into()),
+                    Err(e) if e.is_retryable() && delivery.receive_count < MAX_DELIVERIES => {
+                        tracing::warn!(employee_id = %delivery.message.desired.employee_id, attempt = delivery.receive_count, error = %e, "change will be retried");
+                        self.queue.retry_later(&delivery.receipt).await?;
+                    }
+                    Err(e) => {
+                        self.queue.ack(&delivery.receipt).await?;
+                        gave_up = true;
+                        records.push(ActionRecord {
+                            employee_id: delivery.message.desired.employee_id.clone(),
+                            action: ActionKind::Failed,
+                            learnamp_user_id: None,
+                            detail: format!("gave up after {} attempts: {e}", delivery.receive_count),
+                        });
+                    }
+                }
+            }
+        }
+        Ok((records, gave_up))
+    }
+}

@@ -1,0 +1,142 @@
+//! Errors of the ports. Each says whether trying again later can succeed, because that decides
+//! between a retry (a nack, an SQS redelivery) and a permanent failure recorded on the employee.
+
+use std::collections::BTreeMap;
+use thiserror::Error;
+
+/// Reading the HRIS (Kombo) failed. Any error aborts the listing: a partial listing is never
+/// planned against, so it can never deactivate anyone.
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error("Kombo integration is not ready yet ({code}); the read will be retried later")]
+    NotReady { code: String },
+    #[error("Kombo rejected the API key or integration id ({code}): {message}. Check KOMBO_API_KEY and KOMBO_INTEGRATION_ID")]
+    Unauthorized { code: String, message: String },
+    #[error("Kombo request failed after retries ({code}): {message}")]
+    Transient { code: String, message: String },
+    #[error("Kombo rejected the request ({code}): {message}")]
+    Rejected { code: String, message: String },
+    #[error("Kombo returned a response that could not be decoded: {0}")]
+    Decode(String),
+}
+
+impl SourceError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::NotReady { .. } | Self::Transient { .. })
+    }
+}
+
+/// A Learn Amp call failed.
+#[derive(Debug, Error, Clone)]
+pub enum TargetError {
+    /// 4xx other than 401/404/429: a validation error, permanent for this employee.
+    #[error("Learn Amp rejected the request (HTTP {status}): {message}")]
+    Rejected {
+        status: u16,
+        message: String,
+        field_errors: BTreeMap<String, Vec<String>>,
+    },
+    #[error("Learn Amp has no such record")]
+    NotFound,
+    /// The credentials are wrong: fatal for the whole run.
+    #[error("Learn Amp refused the credentials: {0}. Check LEARNAMP_CLIENT_ID and LEARNAMP_CLIENT_SECRET")]
+    Unauthorized(String),
+    /// 429, 5xx, timeouts and connection errors that outlived the retries.
+    #[error("Learn Amp is unavailable after retries: {0}")]
+    Transient(String),
+    #[error("Learn Amp returned a response that could not be decoded: {0}")]
+    Decode(String),
+}
+
+impl TargetError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Transient(_))
+    }
+
+    /// True when the rejection says `field` "has already been taken" (Learn Amp's uniqueness
+    /// error for `integrationExternalId` and, in the sandbox, `email`).
+    pub fn is_taken(&self, field: &str) -> bool {
+        match self {
+            Self::Rejected {
+                field_errors,
+                message,
+                ..
+            } => {
+                field_errors
+                    .get(field)
+                    .is_some_and(|msgs| msgs.iter().any(|m| m.contains("already been taken")))
+                    || (field_errors.is_empty()
+                        && message.contains("already been taken")
+                        && message
+                            .to_ascii_lowercase()
+                            .contains(&humanize(field).to_ascii_lowercase()))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `integrationExternalId` → `integration external id`, the wording of Rails messages.
+fn humanize(field: &str) -> String {
+    let mut out = String::new();
+    for c in field.chars() {
+        if c.is_ascii_uppercase() {
+            out.push(' ');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The state store failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("state store I/O failed at {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("state store holds a record that could not be decoded: {0}")]
+    Corrupt(String),
+    #[error("state store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The queue failed.
+#[derive(Debug, Error)]
+pub enum QueueError {
+    #[error("queue is unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_taken_fields() {
+        let mut field_errors = BTreeMap::new();
+        field_errors.insert(
+            "integrationExternalId".to_string(),
+            vec!["has already been taken".to_string()],
+        );
+        let err = TargetError::Rejected {
+            status: 400,
+            message: "Validation failed: Integration external id has already been taken".into(),
+            field_errors,
+        };
+        assert!(err.is_taken("integrationExternalId"));
+        assert!(!err.is_taken("email"));
+
+        let bare = TargetError::Rejected {
+            status: 400,
+            message: "Validation failed: Email has already been taken".into(),
+            field_errors: BTreeMap::new(),
+        };
+        assert!(bare.is_taken("email"));
+        assert!(!bare.is_retryable());
+        assert!(TargetError::Transient("503".into()).is_retryable());
+    }
+}

@@ -1,0 +1,22 @@
+//! The domain of personio-sync: Kombo and Learn Amp models, the mapping, the planner and the
+//! applier, the ports they run against, and the embedded adapters (file store, in-process
+//! queue) of the local runner. No AWS SDK and no HTTP client here: this crate compiles fast and
+//! is tested without any server.
+
+pub mod applier;
+pub mod engine;
+pub mod error;
+pub mod kombo;
+pub mod learnamp;
+pub mod mapping;
+pub mod planner;
+pub mod ports;
+pub mod queue;
+pub mod report;
+pub mod settings;
+pub mod state;
+pub mod store;
+pub mod webhook;
+
+pub use engine::{Engine, EngineError, RunOptions};
+pub use settings::{InvitePolicy, TenantSettings};

@@ -1,0 +1,449 @@
+//! Employee (Kombo) → desired Learn Amp user: pure functions of the employee, the tenant's
+//! settings and "today" in the tenant's time zone.
+//!
+//! | Kombo | Learn Amp |
+//! |---|---|
+//! | `first_name`, `last_name` | `firstName`, `lastName` |
+//! | `work_email` | `email` |
+//! | `job_title` | `jobTitle` |
+//! | `start_date` | `hireDate` |
+//! | the employee's group of the configured type (DEPARTMENT) | primary team |
+//! | `manager_id` | `managerId` (resolved by the planner) |
+//! | `employment_status`, `termination_date`, `remote_deleted_at` | active or deactivated |
+//! | `id` | `integrationExternalId` |
+
+use crate::kombo::{Employee, EmploymentStatus};
+use crate::settings::TenantSettings;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Why an employee should not (or no longer) have an active Learn Amp user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InactiveReason {
+    StatusInactive,
+    TerminationDatePassed,
+    DeletedInHris,
+    MissingFromFullListing,
+}
+
+impl InactiveReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::StatusInactive => "employment status INACTIVE",
+            Self::TerminationDatePassed => "termination date reached",
+            Self::DeletedInHris => "deleted in Personio",
+            Self::MissingFromFullListing => "missing from a complete full listing",
+        }
+    }
+}
+
+/// The lifecycle the employee's Learn Amp user should have today.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Lifecycle {
+    Active,
+    /// Not started yet (PENDING with a future start date).
+    PreHire { start: NaiveDate },
+    Inactive { reason: InactiveReason },
+    /// An employment status Kombo could not map; the user's lifecycle is left as it is.
+    Unknown { raw: String },
+}
+
+impl Lifecycle {
+    pub fn should_be_active(&self) -> bool {
+        matches!(self, Self::Active | Self::PreHire { .. })
+    }
+}
+
+/// A primary team: a Kombo group that becomes a flat Learn Amp team with the group id as its
+/// `integrationExternalId`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TeamRef {
+    pub group_id: String,
+    pub name: String,
+}
+
+/// The fields the sync owns on a Learn Amp user. Everything else is left alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    Email,
+    FirstName,
+    LastName,
+    JobTitle,
+    HireDate,
+    PrimaryTeam,
+    Manager,
+}
+
+impl Field {
+    pub const ALL: [Field; 7] = [
+        Field::Email,
+        Field::FirstName,
+        Field::LastName,
+        Field::JobTitle,
+        Field::HireDate,
+        Field::PrimaryTeam,
+        Field::Manager,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::FirstName => "first_name",
+            Self::LastName => "last_name",
+            Self::JobTitle => "job_title",
+            Self::HireDate => "hire_date",
+            Self::PrimaryTeam => "primary_team",
+            Self::Manager => "manager",
+        }
+    }
+}
+
+/// What one employee's Learn Amp user should look like, as of `source_version`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredUser {
+    pub employee_id: String,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub job_title: Option<String>,
+    pub hire_date: Option<NaiveDate>,
+    pub primary_team: Option<TeamRef>,
+    /// The manager's Kombo employee id, once the planner has checked that the manager is (or
+    /// will be) an active user and that no cycle runs through it.
+    pub manager_employee_id: Option<String>,
+    pub lifecycle: Lifecycle,
+    /// Kombo's `changed_at`: a message older than what was applied is skipped.
+    pub source_version: Option<DateTime<Utc>>,
+}
+
+fn clean(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// Today's date in the tenant's time zone.
+pub fn today_in(settings: &TenantSettings, now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&settings.time_zone).date_naive()
+}
+
+/// The lifecycle the employee should have on `today`.
+pub fn lifecycle_of(employee: &Employee, today: NaiveDate) -> Lifecycle {
+    if employee.remote_deleted_at.is_some() {
+        return Lifecycle::Inactive {
+            reason: InactiveReason::DeletedInHris,
+        };
+    }
+    if let Some(termination) = employee.termination_date {
+        // Kombo sends dates as midnight UTC; the date part is the HR date.
+        if termination.date_naive() <= today {
+            return Lifecycle::Inactive {
+                reason: InactiveReason::TerminationDatePassed,
+            };
+        }
+    }
+    let start = employee.start_date.map(|d| d.date_naive());
+    match &employee.employment_status {
+        Some(EmploymentStatus::Inactive) => Lifecycle::Inactive {
+            reason: InactiveReason::StatusInactive,
+        },
+        Some(EmploymentStatus::Pending) => match start {
+            Some(start) if start > today => Lifecycle::PreHire { start },
+            _ => Lifecycle::Active,
+        },
+        Some(EmploymentStatus::Active) | Some(EmploymentStatus::Leave) => Lifecycle::Active,
+        Some(EmploymentStatus::Other(raw)) => Lifecycle::Unknown { raw: raw.clone() },
+        // No status at all: a start date in the future still means "not yet".
+        None => match start {
+            Some(start) if start > today => Lifecycle::PreHire { start },
+            _ => Lifecycle::Active,
+        },
+    }
+}
+
+/// Maps one employee. The manager is carried as Kombo's raw `manager_id`; the planner resolves
+/// it against the rest of the company.
+pub fn map_employee(employee: &Employee, settings: &TenantSettings, today: NaiveDate) -> DesiredUser {
+    let primary_team = employee
+        .groups
+        .iter()
+        .filter(|g| g.group_type.as_ref() == Some(&settings.primary_team_group_type))
+        .min_by(|a, b| a.id.cmp(&b.id))
+        .map(|g| TeamRef {
+            group_id: g.id.clone(),
+            name: clean(&g.name).unwrap_or_else(|| g.id.clone()),
+        });
+    DesiredUser {
+        employee_id: employee.id.clone(),
+        email: clean(&employee.work_email),
+        first_name: clean(&employee.first_name),
+        last_name: clean(&employee.last_name),
+        job_title: clean(&employee.job_title),
+        hire_date: employee.start_date.map(|d| d.date_naive()),
+        primary_team,
+        manager_employee_id: clean(&employee.manager_id).filter(|m| m != &employee.id),
+        lifecycle: lifecycle_of(employee, today),
+        source_version: employee.changed_at,
+    }
+}
+
+impl DesiredUser {
+    /// The user a complete listing no longer contains.
+    pub fn missing(employee_id: &str) -> Self {
+        Self {
+            employee_id: employee_id.to_string(),
+            email: None,
+            first_name: None,
+            last_name: None,
+            job_title: None,
+            hire_date: None,
+            primary_team: None,
+            manager_employee_id: None,
+            lifecycle: Lifecycle::Inactive {
+                reason: InactiveReason::MissingFromFullListing,
+            },
+            source_version: None,
+        }
+    }
+
+    /// The value the sync would write for `field`, as text (`None` = nothing to write).
+    pub fn value(&self, field: Field) -> Option<String> {
+        match field {
+            Field::Email => self.email.as_ref().map(|e| e.to_lowercase()),
+            Field::FirstName => self.first_name.clone(),
+            Field::LastName => self.last_name.clone(),
+            Field::JobTitle => self.job_title.clone(),
+            Field::HireDate => self.hire_date.map(|d| d.to_string()),
+            Field::PrimaryTeam => self.primary_team.as_ref().map(|t| t.group_id.clone()),
+            Field::Manager => self.manager_employee_id.clone(),
+        }
+    }
+
+    /// One hash per field. Stored state keeps these hashes, never the values: no personal data
+    /// at rest, and yet every field can be compared.
+    pub fn field_hashes(&self) -> BTreeMap<Field, String> {
+        Field::ALL
+            .iter()
+            .map(|&f| (f, field_hash(&self.employee_id, f, self.value(f).as_deref())))
+            .collect()
+    }
+
+    /// A hash of the whole desired state (fields and whether the user should be active): the
+    /// idempotency key of a change, and the fast "nothing changed" check.
+    pub fn state_hash(&self) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.employee_id.as_bytes());
+        for (field, hash) in self.field_hashes() {
+            hasher.update(field.name().as_bytes());
+            hasher.update(hash.as_bytes());
+        }
+        let lifecycle = match &self.lifecycle {
+            Lifecycle::Active | Lifecycle::PreHire { .. } => "active",
+            Lifecycle::Inactive { .. } => "inactive",
+            Lifecycle::Unknown { .. } => "unknown",
+        };
+        hasher.update(lifecycle.as_bytes());
+        hex16(&hasher.finalize())
+    }
+}
+
+/// Salted with the employee id, so equal values of different employees hash differently.
+pub fn field_hash(employee_id: &str, field: Field, value: Option<&str>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(employee_id.as_bytes());
+    hasher.update([0]);
+    hasher.update(field.name().as_bytes());
+    hasher.update([0]);
+    match value {
+        Some(v) => {
+            hasher.update([1]);
+            hasher.update(v.as_bytes());
+        }
+        None => hasher.update([0]),
+    }
+    hex16(&hasher.finalize())
+}
+
+/// A team name's hash, so team state holds no names either.
+pub fn name_hash(group_id: &str, name: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(group_id.as_bytes());
+    hasher.update([0]);
+    hasher.update(name.as_bytes());
+    hex16(&hasher.finalize())
+}
+
+fn hex16(digest: &[u8]) -> String {
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kombo::{EmployeeGroup, GroupType};
+    use chrono::TimeZone;
+
+    fn date(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap()
+    }
+
+    fn employee() -> Employee {
+        Employee {
+            id: "emp1".into(),
+            first_name: Some(" Ada ".into()),
+            last_name: Some("Lovelace".into()),
+            job_title: Some("Engineer".into()),
+            work_email: Some("Ada.Lovelace@Acme.example".into()),
+            employment_status: Some(EmploymentStatus::Active),
+            start_date: Some(date(2024, 3, 1)),
+            manager_id: Some("boss".into()),
+            groups: vec![
+                EmployeeGroup {
+                    id: "team9".into(),
+                    remote_id: None,
+                    name: Some("Guild".into()),
+                    group_type: Some(GroupType::Team),
+                },
+                EmployeeGroup {
+                    id: "dep1".into(),
+                    remote_id: None,
+                    name: Some("Engineering".into()),
+                    group_type: Some(GroupType::Department),
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
+    }
+
+    #[test]
+    fn maps_the_field_table() {
+        let settings = TenantSettings::new("personio:t");
+        let desired = map_employee(&employee(), &settings, today());
+        assert_eq!(desired.first_name.as_deref(), Some("Ada"));
+        assert_eq!(desired.last_name.as_deref(), Some("Lovelace"));
+        assert_eq!(desired.job_title.as_deref(), Some("Engineer"));
+        assert_eq!(desired.email.as_deref(), Some("Ada.Lovelace@Acme.example"));
+        assert_eq!(desired.value(Field::Email).as_deref(), Some("ada.lovelace@acme.example"));
+        assert_eq!(desired.hire_date, NaiveDate::from_ymd_opt(2024, 3, 1));
+        assert_eq!(
+            desired.primary_team,
+            Some(TeamRef {
+                group_id: "dep1".into(),
+                name: "Engineering".into()
+            })
+        );
+        assert_eq!(desired.manager_employee_id.as_deref(), Some("boss"));
+        assert_eq!(desired.lifecycle, Lifecycle::Active);
+    }
+
+    #[test]
+    fn primary_team_group_type_is_configurable() {
+        let mut settings = TenantSettings::new("personio:t");
+        settings.primary_team_group_type = GroupType::Team;
+        let desired = map_employee(&employee(), &settings, today());
+        assert_eq!(desired.primary_team.unwrap().group_id, "team9");
+    }
+
+    #[test]
+    fn no_department_means_no_primary_team_and_blank_values_are_absent() {
+        let mut e = employee();
+        e.groups.clear();
+        e.job_title = Some("   ".into());
+        e.manager_id = Some("emp1".into()); // self-reference
+        let desired = map_employee(&e, &TenantSettings::new("t"), today());
+        assert_eq!(desired.primary_team, None);
+        assert_eq!(desired.job_title, None);
+        assert_eq!(desired.manager_employee_id, None);
+    }
+
+    #[test]
+    fn lifecycle_follows_status_dates_and_deletion() {
+        let t = today();
+        let mut e = employee();
+        assert_eq!(lifecycle_of(&e, t), Lifecycle::Active);
+
+        e.employment_status = Some(EmploymentStatus::Leave);
+        assert_eq!(lifecycle_of(&e, t), Lifecycle::Active);
+
+        e.employment_status = Some(EmploymentStatus::Pending);
+        e.start_date = Some(date(2026, 12, 1));
+        assert_eq!(
+            lifecycle_of(&e, t),
+            Lifecycle::PreHire {
+                start: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()
+            }
+        );
+        e.start_date = Some(date(2026, 11, 22));
+        assert_eq!(lifecycle_of(&e, t), Lifecycle::Active, "starts today");
+
+        e.employment_status = Some(EmploymentStatus::Active);
+        e.termination_date = Some(date(2026, 11, 23));
+        assert_eq!(lifecycle_of(&e, t), Lifecycle::Active, "leaves tomorrow");
+        e.termination_date = Some(date(2026, 11, 22));
+        assert_eq!(
+            lifecycle_of(&e, t),
+            Lifecycle::Inactive {
+                reason: InactiveReason::TerminationDatePassed
+            }
+        );
+
+        e.termination_date = None;
+        e.employment_status = Some(EmploymentStatus::Inactive);
+        assert!(!lifecycle_of(&e, t).should_be_active());
+
+        e.employment_status = Some(EmploymentStatus::Other("onboarding-ish".into()));
+        assert_eq!(
+            lifecycle_of(&e, t),
+            Lifecycle::Unknown {
+                raw: "onboarding-ish".into()
+            }
+        );
+
+        e.remote_deleted_at = Some(date(2026, 1, 1));
+        assert_eq!(
+            lifecycle_of(&e, t),
+            Lifecycle::Inactive {
+                reason: InactiveReason::DeletedInHris
+            }
+        );
+    }
+
+    #[test]
+    fn today_is_taken_in_the_tenant_time_zone() {
+        let settings = TenantSettings::new("t"); // Europe/Berlin
+        let late_evening_utc = Utc.with_ymd_and_hms(2026, 11, 22, 23, 30, 0).unwrap();
+        assert_eq!(
+            today_in(&settings, late_evening_utc),
+            NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+        );
+    }
+
+    #[test]
+    fn hashes_change_with_exactly_the_changed_field() {
+        let settings = TenantSettings::new("t");
+        let a = map_employee(&employee(), &settings, today());
+        let mut e = employee();
+        e.job_title = Some("Principal Engineer".into());
+        let b = map_employee(&e, &settings, today());
+        let (ha, hb) = (a.field_hashes(), b.field_hashes());
+        let differing: Vec<Field> = Field::ALL.into_iter().filter(|f| ha[f] != hb[f]).collect();
+        assert_eq!(differing, vec![Field::JobTitle]);
+        assert_ne!(a.state_hash(), b.state_hash());
+        assert_eq!(a.state_hash(), map_employee(&employee(), &settings, today()).state_hash());
+        // Email case does not count as a change.
+        let mut e = employee();
+        e.work_email = Some("ada.lovelace@acme.example".into());
+        assert_eq!(map_employee(&e, &settings, today()).field_hashes()[&Field::Email], ha[&Field::Email]);
+    }
+}

@@ -1,0 +1,413 @@
+//! Desired states vs what was last applied → one action per employee.
+//!
+//! The same [`decide`] serves the planner and the applier: a change message carries the desired
+//! state, never the action, so a replayed, reordered or duplicated message is re-decided against
+//! the state it finds and cannot undo newer work.
+
+use crate::kombo::{Employee, Group};
+use crate::mapping::{map_employee, name_hash, DesiredUser, Field, Lifecycle, TeamRef};
+use crate::report::{ActionKind, ActionRecord, Note};
+use crate::settings::{InvitePolicy, TenantSettings};
+use crate::state::{EmployeeState, TeamState};
+use chrono::NaiveDate;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// What to do for one employee, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub kind: ActionKind,
+    /// For updates: the fields that differ.
+    pub fields: Vec<Field>,
+    pub detail: String,
+}
+
+impl Decision {
+    fn new(kind: ActionKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            fields: Vec::new(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The action that brings the employee's Learn Amp user from `state` to `desired`.
+pub fn decide(
+    desired: &DesiredUser,
+    state: Option<&EmployeeState>,
+    policy: InvitePolicy,
+) -> Decision {
+    let linked = state.filter(|s| s.is_linked());
+    match (&desired.lifecycle, linked) {
+        (Lifecycle::Inactive { reason }, Some(s)) if s.active => {
+            Decision::new(ActionKind::Deactivate, reason.describe())
+        }
+        (Lifecycle::Inactive { .. }, Some(_)) => {
+            Decision::new(ActionKind::Unchanged, "already deactivated")
+        }
+        (Lifecycle::Inactive { reason }, None) => Decision::new(
+            ActionKind::Unchanged,
+            format!("no Learn Amp user to deactivate ({})", reason.describe()),
+        ),
+        (Lifecycle::Unknown { raw }, None) => Decision::new(
+            ActionKind::Deferred,
+            format!("unknown employment status '{raw}': not created"),
+        ),
+        (Lifecycle::Unknown { raw }, Some(s)) if !s.active => Decision::new(
+            ActionKind::Unchanged,
+            format!("unknown employment status '{raw}': left deactivated"),
+        ),
+        (Lifecycle::PreHire { start }, None) if policy == InvitePolicy::OnHireDate => {
+            Decision::new(
+                ActionKind::Deferred,
+                format!("pre-hire: created and invited on the hire date {start}"),
+            )
+        }
+        (_, None) => {
+            if desired.email.is_none() {
+                Decision::new(
+                    ActionKind::Deferred,
+                    "not created: no work email in Personio",
+                )
+            } else if desired.first_name.is_none() || desired.last_name.is_none() {
+                Decision::new(
+                    ActionKind::Deferred,
+                    "not created: first or last name missing in Personio",
+                )
+            } else {
+                let invite = match policy {
+                    InvitePolicy::Manual => "without invitation (manual policy)",
+                    _ => "with invitation",
+                };
+                Decision::new(ActionKind::Create, format!("joiner: created {invite}"))
+            }
+        }
+        (_, Some(s)) if !s.active => Decision {
+            kind: ActionKind::Reactivate,
+            fields: Field::ALL.to_vec(),
+            detail: "rehire: reactivated, team and manager re-asserted".into(),
+        },
+        (_, Some(s)) => {
+            let fields = s.differing_fields(desired);
+            if fields.is_empty() {
+                Decision::new(ActionKind::Unchanged, "")
+            } else {
+                let names: Vec<&str> = fields.iter().map(|f| f.name()).collect();
+                Decision {
+                    kind: ActionKind::Update,
+                    detail: format!("changed: {}", names.join(", ")),
+                    fields,
+                }
+            }
+        }
+    }
+}
+
+/// One employee's planned change, in the wave it must be applied in: managers are applied in an
+/// earlier wave than their reports, so a report's manager already exists when it is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedChange {
+    pub desired: DesiredUser,
+    pub decision: Decision,
+    pub wave: u32,
+}
+
+/// A team to create or rename before any user is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamChange {
+    pub team: TeamRef,
+    pub existing: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// Employees with something to write, in wave order.
+    pub changes: Vec<PlannedChange>,
+    /// Employees with nothing to write (unchanged, deferred), with the reason.
+    pub settled: Vec<ActionRecord>,
+    pub teams: Vec<TeamChange>,
+    /// Set when the deactivation guard held this run's deactivations back.
+    pub halted: Option<String>,
+    /// Problems in the data that did not stop the employee's change (a manager cycle, ...).
+    pub notes: Vec<Note>,
+}
+
+pub struct PlanInput<'a> {
+    pub settings: &'a TenantSettings,
+    pub today: NaiveDate,
+    pub employees: &'a [Employee],
+    /// True when `employees` is the complete company, so a linked employee missing from it has left.
+    pub complete_listing: bool,
+    /// Groups whose own record changed (delta runs), to catch renames that Kombo does not
+    /// propagate to `updated_after` on employees.
+    pub changed_groups: &'a [Group],
+    pub state: &'a HashMap<String, EmployeeState>,
+    pub teams: &'a HashMap<String, TeamState>,
+    pub allow_mass_deactivation: bool,
+}
+
+pub fn plan(input: &PlanInput<'_>) -> Plan {
+    let settings = input.settings;
+    let mut desired: BTreeMap<String, DesiredUser> = BTreeMap::new();
+    for employee in input.employees {
+        // A listing may hold one id twice across pages of a moving dataset; the later wins.
+        desired.insert(
+            employee.id.clone(),
+            map_employee(employee, settings, input.today),
+        );
+    }
+    if input.complete_listing {
+        for (id, s) in input.state {
+            if s.is_linked() && s.active && !desired.contains_key(id) {
+                desired.insert(id.clone(), DesiredUser::missing(id));
+            }
+        }
+    }
+
+    let mut settled = Vec::new();
+    let mut notes = Vec::new();
+    resolve_managers(&mut desired, input.state, settings.invite_policy, &mut notes);
+
+    let mut decisions: BTreeMap<String, Decision> = desired
+        .values()
+        .map(|d| {
+            let decision = decide(d, input.state.get(&d.employee_id), settings.invite_policy);
+            (d.employee_id.clone(), decision)
+        })
+        .collect();
+
+    let halted = guard_deactivations(input, &mut decisions);
+
+    let waves = waves(&desired, &decisions);
+    let mut changes = Vec::new();
+    for (id, decision) in decisions {
+        let d = desired.remove(&id).expect("decided employees are desired");
+        match decision.kind {
+            ActionKind::Unchanged | ActionKind::Deferred | ActionKind::Failed => {
+                settled.push(ActionRecord {
+                    employee_id: id.clone(),
+                    action: decision.kind,
+                    learnamp_user_id: input.state.get(&id).and_then(|s| s.learnamp_user_id),
+                    detail: decision.detail,
+                })
+            }
+            _ => changes.push(PlannedChange {
+                wave: waves.get(&id).copied().unwrap_or(0),
+                desired: d,
+                decision,
+            }),
+        }
+    }
+    changes.sort_by(|a, b| {
+        (a.wave, &a.desired.employee_id).cmp(&(b.wave, &b.desired.employee_id))
+    });
+    let teams = team_changes(input, &changes);
+    Plan {
+        changes,
+        settled,
+        teams,
+        halted,
+        notes,
+    }
+}
+
+/// Keeps a manager only when the manager is, or will be after this run, an active Learn Amp
+/// user, and when no cycle runs through the chain. Cycles are reported, not followed.
+fn resolve_managers(
+    desired: &mut BTreeMap<String, DesiredUser>,
+    state: &HashMap<String, EmployeeState>,
+    policy: InvitePolicy,
+    notes: &mut Vec<Note>,
+) {
+    let manager_of: HashMap<String, String> = desired
+        .values()
+        .filter_map(|d| Some((d.employee_id.clone(), d.manager_employee_id.clone()?)))
+        .collect();
+    let will_be_active: HashSet<String> = desired
+        .values()
+        .filter(|d| {
+            let decision = decide(d, state.get(&d.employee_id), policy);
+            match decision.kind {
+                ActionKind::Create | ActionKind::Reactivate | ActionKind::Update => true,
+                ActionKind::Unchanged => state
+                    .get(&d.employee_id)
+                    .is_some_and(|s| s.is_linked() && s.active),
+                _ => false,
+            }
+        })
+        .map(|d| d.employee_id.clone())
+        .collect();
+
+    for d in desired.values_mut() {
+        let Some(manager) = d.manager_employee_id.clone() else {
+            continue;
+        };
+        if in_cycle(&d.employee_id, &manager_of) {
+            notes.push(Note {
+                employee_id: d.employee_id.clone(),
+                detail: format!("manager chain loops through {manager}: manager not set"),
+            });
+            d.manager_employee_id = None;
+            continue;
+        }
+        let active = if manager_of.contains_key(&manager) || will_be_active.contains(&manager) {
+            will_be_active.contains(&manager)
+        } else {
+            // Not in this listing: trust what was applied.
+            state.get(&manager).is_some_and(|s| s.is_linked() && s.active)
+        };
+        if !active {
+            d.manager_employee_id = None;
+        }
+    }
+}
+
+fn in_cycle(start: &str, manager_of: &HashMap<String, String>) -> bool {
+    let mut seen = HashSet::new();
+    let mut current = start;
+    while let Some(next) = manager_of.get(current) {
+        if next == start {
+            return true;
+        }
+        if !seen.insert(next.as_str()) {
+            return false; // a loop further up that does not include `start`
+        }
+        current = next;
+    }
+    false
+}
+
+/// Wave 0 holds employees whose manager needs no write in this run; every other employee comes
+/// one wave after its manager.
+fn waves(
+    desired: &BTreeMap<String, DesiredUser>,
+    decisions: &BTreeMap<String, Decision>,
+) -> HashMap<String, u32> {
+    let changing = |id: &str| {
+        decisions.get(id).is_some_and(|d| {
+            matches!(d.kind, ActionKind::Create | ActionKind::Reactivate)
+        })
+    };
+    let mut wave = HashMap::new();
+    for id in desired.keys() {
+        // Walk up to the first manager that is not being created; chains are acyclic here.
+        let mut depth = 0u32;
+        let mut current = id.as_str();
+        while let Some(manager) = desired
+            .get(current)
+            .and_then(|d| d.manager_employee_id.as_deref())
+        {
+            if !changing(manager) || depth as usize > desired.len() {
+                break;
+            }
+            depth += 1;
+            current = manager;
+        }
+        wave.insert(id.clone(), depth);
+    }
+    wave
+}
+
+fn guard_deactivations(
+    input: &PlanInput<'_>,
+    decisions: &mut BTreeMap<String, Decision>,
+) -> Option<String> {
+    let deactivations = decisions
+        .values()
+        .filter(|d| d.kind == ActionKind::Deactivate)
+        .count();
+    if deactivations == 0 || input.allow_mass_deactivation {
+        return None;
+    }
+    let active = input
+        .state
+        .values()
+        .filter(|s| s.is_linked() && s.active)
+        .count();
+    let percent = 100.0 * deactivations as f64 / active.max(1) as f64;
+    let settings = input.settings;
+    let reason = if percent > settings.max_deactivation_percent {
+        format!(
+            "{deactivations} deactivations are {percent:.1} % of {active} active users, over the limit of {} %",
+            settings.max_deactivation_percent
+        )
+    } else if settings.max_deactivations.is_some_and(|max| deactivations > max) {
+        format!(
+            "{deactivations} deactivations exceed max_deactivations = {}",
+            settings.max_deactivations.unwrap_or_default()
+        )
+    } else {
+        return None;
+    };
+    for decision in decisions.values_mut() {
+        if decision.kind == ActionKind::Deactivate {
+            *decision = Decision::new(
+                ActionKind::Deferred,
+                format!(
+                    "deactivation held by the guard ({}); rerun with --allow-mass-deactivation to apply",
+                    decision.detail
+                ),
+            );
+        }
+    }
+    Some(reason)
+}
+
+/// Teams to create (needed by a user write in this run) or rename (their name changed).
+fn team_changes(input: &PlanInput<'_>, changes: &[PlannedChange]) -> Vec<TeamChange> {
+    let mut wanted: BTreeMap<String, TeamRef> = BTreeMap::new();
+    let mut needed_by_writes: HashSet<String> = HashSet::new();
+    for change in changes {
+        let sets_team = matches!(
+            change.decision.kind,
+            ActionKind::Create | ActionKind::Reactivate
+        ) || change.decision.fields.contains(&Field::PrimaryTeam);
+        if let (true, Some(team)) = (sets_team, &change.desired.primary_team) {
+            needed_by_writes.insert(team.group_id.clone());
+            wanted.entry(team.group_id.clone()).or_insert(team.clone());
+        }
+    }
+    // Renames show in every employee of a full listing, and in the group records of a delta.
+    for employee in input.employees {
+        for g in &employee.groups {
+            if g.group_type.as_ref() == Some(&input.settings.primary_team_group_type) {
+                if let Some(name) = g.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+                    wanted.entry(g.id.clone()).or_insert(TeamRef {
+                        group_id: g.id.clone(),
+                        name: name.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    for g in input.changed_groups {
+        if g.remote_deleted_at.is_none()
+            && g.group_type.as_ref() == Some(&input.settings.primary_team_group_type)
+            && input.teams.contains_key(&g.id)
+        {
+            if let Some(name) = g.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+                wanted.insert(
+                    g.id.clone(),
+                    TeamRef {
+                        group_id: g.id.clone(),
+                        name: name.to_string(),
+                    },
+                );
+            }
+        }
+    }
+    wanted
+        .into_values()
+        .filter_map(|team| match input.teams.get(&team.group_id) {
+            Some(t) if t.name_hash == name_hash(&team.group_id, &team.name) => None,
+            Some(t) => Some(TeamChange {
+                existing: Some(t.learnamp_team_id),
+                team,
+            }),
+            None if needed_by_writes.contains(&team.group_id) => {
+                Some(TeamChange { team, existing: None })
+            }
+            None => None,
+        })
+        .collect()
+}

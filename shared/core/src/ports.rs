@@ -1,0 +1,91 @@
+//! The narrow interfaces the engine runs against. Each has a real adapter (HTTP clients,
+//! DynamoDB, SQS) and an embedded one (files, in-process), and the engine sees neither.
+
+use crate::error::{QueueError, SourceError, StoreError, TargetError};
+use crate::kombo::{Employee, Group, Location};
+use crate::learnamp::{Team, User, UserWrite};
+use crate::report::RunReport;
+use crate::state::{EmployeeState, TeamState};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+
+/// What to read from the HRIS. Deleted records are always included, so deletions are seen.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub updated_after: Option<DateTime<Utc>>,
+    pub ids: Option<Vec<String>>,
+}
+
+/// Counts of API calls, by endpoint ("GET /hris/employees", "POST /v1/users", ...).
+pub type CallStats = BTreeMap<String, u64>;
+
+/// The HR system, read through Kombo. Every listing is complete or an error.
+#[async_trait]
+pub trait HrisSource: Send + Sync {
+    async fn list_employees(&self, query: &ListQuery) -> Result<Vec<Employee>, SourceError>;
+    async fn list_groups(&self, query: &ListQuery) -> Result<Vec<Group>, SourceError>;
+    async fn list_locations(&self, query: &ListQuery) -> Result<Vec<Location>, SourceError>;
+    fn call_stats(&self) -> CallStats {
+        CallStats::new()
+    }
+}
+
+/// Learn Amp's users and teams.
+#[async_trait]
+pub trait LearnAmp: Send + Sync {
+    async fn user_by_external_id(&self, external_id: &str) -> Result<Option<User>, TargetError>;
+    async fn users_by_email(&self, email: &str) -> Result<Vec<User>, TargetError>;
+    async fn list_users(&self) -> Result<Vec<User>, TargetError>;
+    async fn create_user(&self, write: &UserWrite) -> Result<User, TargetError>;
+    async fn update_user(&self, user_id: u64, write: &UserWrite) -> Result<User, TargetError>;
+    async fn deactivate_user(&self, user_id: u64) -> Result<(), TargetError>;
+    async fn reactivate_user(&self, user_id: u64) -> Result<(), TargetError>;
+    async fn team_by_external_id(&self, external_id: &str) -> Result<Option<Team>, TargetError>;
+    async fn create_team(&self, name: &str, external_id: &str) -> Result<Team, TargetError>;
+    async fn rename_team(&self, team_id: u64, name: &str) -> Result<Team, TargetError>;
+    fn call_stats(&self) -> CallStats {
+        CallStats::new()
+    }
+}
+
+/// Per-tenant memory of what was applied, sync cursors and run reports.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    async fn employees(&self, tenant: &str) -> Result<HashMap<String, EmployeeState>, StoreError>;
+    async fn employee(&self, tenant: &str, employee_id: &str)
+        -> Result<Option<EmployeeState>, StoreError>;
+    async fn put_employee(&self, tenant: &str, state: &EmployeeState) -> Result<(), StoreError>;
+    async fn teams(&self, tenant: &str) -> Result<HashMap<String, TeamState>, StoreError>;
+    async fn put_team(&self, tenant: &str, state: &TeamState) -> Result<(), StoreError>;
+    /// The start time of the last read that completed, for the next delta's `updated_after`.
+    async fn cursor(&self, tenant: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+    async fn put_cursor(&self, tenant: &str, read_started_at: DateTime<Utc>)
+        -> Result<(), StoreError>;
+    async fn put_report(&self, tenant: &str, report: &RunReport) -> Result<(), StoreError>;
+    async fn reports(&self, tenant: &str, limit: usize) -> Result<Vec<RunReport>, StoreError>;
+    /// Makes everything written so far durable (a no-op where every write already is).
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// A message taken from a queue, with the handle that settles it.
+#[derive(Debug, Clone)]
+pub struct Delivery<M> {
+    pub receipt: String,
+    pub message: M,
+    pub receive_count: u32,
+}
+
+/// At-least-once delivery of messages.
+#[async_trait]
+pub trait Queue<M: Send + 'static>: Send + Sync {
+    async fn send_batch(&self, messages: Vec<M>) -> Result<(), QueueError>;
+    /// Up to `max` messages; an empty batch means the queue is drained for now.
+    async fn receive(&self, max: usize) -> Result<Vec<Delivery<M>>, QueueError>;
+    /// The message was handled: it will not be delivered again.
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
+    /// The message failed in a way worth retrying: deliver it again later.
+    async fn retry_later(&self, receipt: &str) -> Result<(), QueueError>;
+}

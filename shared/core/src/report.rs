@@ -1,0 +1,134 @@
+//! The run report: what a sync run did, per employee, for operators and machines.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Create,
+    Update,
+    Deactivate,
+    Reactivate,
+    Unchanged,
+    Deferred,
+    Failed,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Deactivate => "deactivate",
+            Self::Reactivate => "reactivate",
+            Self::Unchanged => "unchanged",
+            Self::Deferred => "deferred",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub created: u64,
+    pub updated: u64,
+    pub deactivated: u64,
+    pub reactivated: u64,
+    pub unchanged: u64,
+    pub deferred: u64,
+    pub failed: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, kind: ActionKind) {
+        match kind {
+            ActionKind::Create => self.created += 1,
+            ActionKind::Update => self.updated += 1,
+            ActionKind::Deactivate => self.deactivated += 1,
+            ActionKind::Reactivate => self.reactivated += 1,
+            ActionKind::Unchanged => self.unchanged += 1,
+            ActionKind::Deferred => self.deferred += 1,
+            ActionKind::Failed => self.failed += 1,
+        }
+    }
+}
+
+/// One employee's line in the report. Ids and reasons only, never names or emails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    pub employee_id: String,
+    pub action: ActionKind,
+    pub learnamp_user_id: Option<u64>,
+    pub detail: String,
+}
+
+/// A problem in one employee's data that the run worked around.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub employee_id: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    Full,
+    Delta,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub tenant: String,
+    pub mode: SyncMode,
+    pub dry_run: bool,
+    pub today: chrono::NaiveDate,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub counts: Counts,
+    /// Why deactivations were held back, when the deactivation guard stopped them.
+    pub halted: Option<String>,
+    /// Every employee whose action was not "unchanged".
+    pub actions: Vec<ActionRecord>,
+    pub notes: Vec<Note>,
+    /// Team writes: created and renamed Learn Amp teams.
+    pub teams: TeamCounts,
+    pub api_calls: ApiCalls,
+}
+
+impl RunReport {
+    pub fn converged(&self) -> bool {
+        self.counts.failed == 0
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamCounts {
+    pub created: u64,
+    pub renamed: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCalls {
+    pub kombo: BTreeMap<String, u64>,
+    pub learnamp: BTreeMap<String, u64>,
+}
+
+impl ApiCalls {
+    pub fn learnamp_total(&self) -> u64 {
+        self.learnamp.values().sum()
+    }
+
+    /// Learn Amp calls that change something (everything but reads and the token).
+    pub fn learnamp_writes(&self) -> u64 {
+        self.learnamp
+            .iter()
+            .filter(|(k, _)| !k.starts_with("GET ") && !k.contains("/oauth/token"))
+            .map(|(_, v)| v)
+            .sum()
+    }
+}
