@@ -1,0 +1,332 @@
+//! The planner: create, update, deactivate, reactivate and no-op, under every invite policy,
+//! plus the manager waves, the deactivation guard and team changes.
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use std::collections::HashMap;
+use sync_core::kombo::{Employee, EmployeeGroup, EmploymentStatus, Group, GroupType};
+use sync_core::mapping::{map_employee, name_hash, Field};
+use sync_core::planner::{plan, Plan, PlanInput};
+use sync_core::report::ActionKind;
+use sync_core::state::{EmployeeState, TeamState};
+use sync_core::{InvitePolicy, TenantSettings};
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
+}
+
+fn employee(id: &str, status: EmploymentStatus) -> Employee {
+    Employee {
+        id: id.into(),
+        first_name: Some(format!("First{id}")),
+        last_name: Some("Last".into()),
+        work_email: Some(format!("{id}@acme.example")),
+        job_title: Some("Engineer".into()),
+        employment_status: Some(status),
+        start_date: Some(Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap()),
+        groups: vec![EmployeeGroup {
+            id: "dep-eng".into(),
+            remote_id: None,
+            name: Some("Engineering".into()),
+            group_type: Some(GroupType::Department),
+        }],
+        ..Default::default()
+    }
+}
+
+fn pre_hire(id: &str) -> Employee {
+    let mut e = employee(id, EmploymentStatus::Pending);
+    e.start_date = Some(Utc.with_ymd_and_hms(2026, 12, 15, 0, 0, 0).unwrap());
+    e
+}
+
+fn settings(policy: InvitePolicy) -> TenantSettings {
+    let mut s = TenantSettings::new("personio:test");
+    s.invite_policy = policy;
+    s
+}
+
+/// The state after `e` was applied in full, linked to Learn Amp user `user`.
+fn applied(e: &Employee, user: u64, active: bool) -> EmployeeState {
+    let desired = map_employee(e, &settings(InvitePolicy::Manual), today());
+    let mut s = EmployeeState::new(&e.id, Utc::now());
+    s.learnamp_user_id = Some(user);
+    s.active = active;
+    s.applied_fields = desired.field_hashes();
+    s.applied_hash = Some(desired.state_hash());
+    s
+}
+
+fn eng_team() -> HashMap<String, TeamState> {
+    HashMap::from([(
+        "dep-eng".to_string(),
+        TeamState {
+            group_id: "dep-eng".into(),
+            learnamp_team_id: 10,
+            name_hash: name_hash("dep-eng", "Engineering"),
+        },
+    )])
+}
+
+struct Case {
+    settings: TenantSettings,
+    employees: Vec<Employee>,
+    state: HashMap<String, EmployeeState>,
+    teams: HashMap<String, TeamState>,
+    complete: bool,
+    changed_groups: Vec<Group>,
+    allow: bool,
+}
+
+impl Case {
+    fn new(policy: InvitePolicy, employees: Vec<Employee>) -> Self {
+        Self {
+            settings: settings(policy),
+            employees,
+            state: HashMap::new(),
+            teams: eng_team(),
+            complete: true,
+            changed_groups: Vec::new(),
+            allow: false,
+        }
+    }
+
+    fn run(&self) -> Plan {
+        plan(&PlanInput {
+            settings: &self.settings,
+            today: today(),
+            employees: &self.employees,
+            complete_listing: self.complete,
+            changed_groups: &self.changed_groups,
+            state: &self.state,
+            teams: &self.teams,
+            allow_mass_deactivation: self.allow,
+        })
+    }
+}
+
+fn kind_of(plan: &Plan, id: &str) -> ActionKind {
+    plan.changes
+        .iter()
+        .find(|c| c.desired.employee_id == id)
+        .map(|c| c.decision.kind)
+        .or_else(|| plan.settled.iter().find(|r| r.employee_id == id).map(|r| r.action))
+        .unwrap_or_else(|| panic!("{id} is not in the plan"))
+}
+
+#[test]
+fn joiners_under_each_invite_policy() {
+    let employees = vec![employee("active", EmploymentStatus::Active), pre_hire("prehire")];
+    for (policy, prehire_kind) in [
+        (InvitePolicy::Immediately, ActionKind::Create),
+        (InvitePolicy::OnHireDate, ActionKind::Deferred),
+        (InvitePolicy::Manual, ActionKind::Create),
+    ] {
+        let plan = Case::new(policy, employees.clone()).run();
+        assert_eq!(kind_of(&plan, "active"), ActionKind::Create, "{policy}");
+        assert_eq!(kind_of(&plan, "prehire"), prehire_kind, "{policy}");
+    }
+}
+
+#[test]
+fn on_hire_date_creates_on_the_hire_date() {
+    let mut e = pre_hire("p");
+    e.start_date = Some(Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap());
+    let plan = Case::new(InvitePolicy::OnHireDate, vec![e]).run();
+    assert_eq!(kind_of(&plan, "p"), ActionKind::Create);
+}
+
+#[test]
+fn unchanged_employees_are_no_ops_under_each_policy() {
+    for policy in [InvitePolicy::Immediately, InvitePolicy::OnHireDate, InvitePolicy::Manual] {
+        let e = employee("e", EmploymentStatus::Active);
+        let p = pre_hire("p");
+        let mut case = Case::new(policy, vec![e.clone(), p.clone()]);
+        case.state.insert("e".into(), applied(&e, 1, true));
+        case.state.insert("p".into(), applied(&p, 2, true));
+        let plan = case.run();
+        assert!(plan.changes.is_empty(), "{policy}: {:?}", plan.changes);
+        assert!(plan.teams.is_empty());
+        assert_eq!(kind_of(&plan, "e"), ActionKind::Unchanged);
+    }
+}
+
+#[test]
+fn movers_update_only_the_changed_fields() {
+    for policy in [InvitePolicy::Immediately, InvitePolicy::OnHireDate, InvitePolicy::Manual] {
+        let before = employee("e", EmploymentStatus::Active);
+        let mut after = before.clone();
+        after.job_title = Some("Staff Engineer".into());
+        after.groups[0] = EmployeeGroup {
+            id: "dep-sales".into(),
+            remote_id: None,
+            name: Some("Sales".into()),
+            group_type: Some(GroupType::Department),
+        };
+        let mut case = Case::new(policy, vec![after]);
+        case.state.insert("e".into(), applied(&before, 1, true));
+        let plan = case.run();
+        assert_eq!(plan.changes.len(), 1);
+        assert_eq!(plan.changes[0].decision.kind, ActionKind::Update);
+        assert_eq!(plan.changes[0].decision.fields, vec![Field::JobTitle, Field::PrimaryTeam]);
+        // The new department's team is created before the user is written.
+        assert_eq!(plan.teams.len(), 1);
+        assert_eq!(plan.teams[0].team.group_id, "dep-sales");
+        assert_eq!(plan.teams[0].existing, None);
+    }
+}
+
+#[test]
+fn leavers_are_deactivated_under_each_policy() {
+    for policy in [InvitePolicy::Immediately, InvitePolicy::OnHireDate, InvitePolicy::Manual] {
+        let active = employee("e", EmploymentStatus::Active);
+        let mut left = active.clone();
+        left.employment_status = Some(EmploymentStatus::Inactive);
+        let mut case = Case::new(policy, vec![left]);
+        for i in 0..9 {
+            let other = employee(&format!("o{i}"), EmploymentStatus::Active);
+            case.state.insert(other.id.clone(), applied(&other, 100 + i, true));
+            case.employees.push(other);
+        }
+        case.state.insert("e".into(), applied(&active, 1, true));
+        let plan = case.run();
+        assert_eq!(kind_of(&plan, "e"), ActionKind::Deactivate, "{policy}");
+        assert_eq!(plan.changes.len(), 1);
+        assert_eq!(plan.halted, None);
+    }
+}
+
+#[test]
+fn rehires_are_reactivated_under_each_policy() {
+    for policy in [InvitePolicy::Immediately, InvitePolicy::OnHireDate, InvitePolicy::Manual] {
+        let e = employee("e", EmploymentStatus::Active);
+        let mut case = Case::new(policy, vec![e.clone()]);
+        case.state.insert("e".into(), applied(&e, 1, false));
+        let plan = case.run();
+        assert_eq!(kind_of(&plan, "e"), ActionKind::Reactivate, "{policy}");
+        assert_eq!(plan.changes[0].decision.fields.len(), Field::ALL.len(), "everything is re-asserted");
+    }
+}
+
+#[test]
+fn a_leaver_never_synced_is_not_created() {
+    let mut e = employee("gone", EmploymentStatus::Inactive);
+    e.termination_date = Some(Utc.with_ymd_and_hms(2025, 6, 30, 0, 0, 0).unwrap());
+    let plan = Case::new(InvitePolicy::Immediately, vec![e]).run();
+    assert!(plan.changes.is_empty());
+    assert_eq!(kind_of(&plan, "gone"), ActionKind::Unchanged);
+}
+
+#[test]
+fn missing_from_a_complete_listing_deactivates_but_a_delta_does_not() {
+    let kept: Vec<Employee> = (0..9).map(|i| employee(&format!("k{i}"), EmploymentStatus::Active)).collect();
+    let vanished = employee("vanished", EmploymentStatus::Active);
+    let mut case = Case::new(InvitePolicy::Manual, kept.clone());
+    for (i, e) in kept.iter().chain([&vanished]).enumerate() {
+        case.state.insert(e.id.clone(), applied(e, i as u64 + 1, true));
+    }
+    assert_eq!(kind_of(&case.run(), "vanished"), ActionKind::Deactivate);
+    case.complete = false;
+    assert!(case.run().changes.is_empty(), "a delta listing says nothing about absent employees");
+}
+
+#[test]
+fn employees_without_email_are_not_created() {
+    let mut e = employee("e", EmploymentStatus::Active);
+    e.work_email = None;
+    let plan = Case::new(InvitePolicy::Immediately, vec![e]).run();
+    assert_eq!(kind_of(&plan, "e"), ActionKind::Deferred);
+    assert!(plan.settled[0].detail.contains("no work email"));
+}
+
+#[test]
+fn managers_are_written_in_an_earlier_wave_than_their_reports() {
+    let ceo = employee("ceo", EmploymentStatus::Active);
+    let mut head = employee("head", EmploymentStatus::Active);
+    head.manager_id = Some("ceo".into());
+    let mut dev = employee("dev", EmploymentStatus::Active);
+    dev.manager_id = Some("head".into());
+    let plan = Case::new(InvitePolicy::Manual, vec![dev, head, ceo]).run();
+    let wave = |id: &str| plan.changes.iter().find(|c| c.desired.employee_id == id).unwrap().wave;
+    assert_eq!((wave("ceo"), wave("head"), wave("dev")), (0, 1, 2));
+    let order: Vec<&str> = plan.changes.iter().map(|c| c.desired.employee_id.as_str()).collect();
+    assert_eq!(order, ["ceo", "head", "dev"]);
+}
+
+#[test]
+fn manager_cycles_are_reported_not_followed() {
+    let mut a = employee("a", EmploymentStatus::Active);
+    a.manager_id = Some("b".into());
+    let mut b = employee("b", EmploymentStatus::Active);
+    b.manager_id = Some("a".into());
+    let mut c = employee("c", EmploymentStatus::Active);
+    c.manager_id = Some("a".into());
+    let plan = Case::new(InvitePolicy::Manual, vec![a, b, c]).run();
+    assert_eq!(plan.changes.len(), 3);
+    let noted: Vec<&str> = plan.notes.iter().map(|n| n.employee_id.as_str()).collect();
+    assert_eq!(noted, ["a", "b"]);
+    let manager_of = |id: &str| plan.changes.iter().find(|x| x.desired.employee_id == id).unwrap().desired.manager_employee_id.clone();
+    assert_eq!(manager_of("a"), None);
+    assert_eq!(manager_of("c").as_deref(), Some("a"));
+}
+
+#[test]
+fn an_inactive_manager_is_not_set() {
+    let mut boss = employee("boss", EmploymentStatus::Inactive);
+    boss.termination_date = Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+    let mut dev = employee("dev", EmploymentStatus::Active);
+    dev.manager_id = Some("boss".into());
+    let plan = Case::new(InvitePolicy::Manual, vec![boss, dev]).run();
+    let dev = plan.changes.iter().find(|c| c.desired.employee_id == "dev").unwrap();
+    assert_eq!(dev.desired.manager_employee_id, None);
+}
+
+#[test]
+fn the_guard_holds_mass_deactivations_unless_allowed() {
+    let all: Vec<Employee> = (0..10).map(|i| employee(&format!("e{i}"), EmploymentStatus::Active)).collect();
+    let mut case = Case::new(InvitePolicy::Manual, all[..7].to_vec());
+    for (i, e) in all.iter().enumerate() {
+        case.state.insert(e.id.clone(), applied(e, i as u64 + 1, true));
+    }
+    let mut joiner = employee("new", EmploymentStatus::Active);
+    joiner.job_title = Some("New".into());
+    case.employees.push(joiner);
+    let plan = case.run();
+    assert!(plan.halted.as_deref().unwrap().contains("30.0 %"), "{:?}", plan.halted);
+    assert!(plan.changes.iter().all(|c| c.decision.kind != ActionKind::Deactivate));
+    assert_eq!(kind_of(&plan, "new"), ActionKind::Create, "everything else still applies");
+    assert_eq!(plan.settled.iter().filter(|r| r.action == ActionKind::Deferred).count(), 3);
+
+    case.allow = true;
+    let plan = case.run();
+    assert_eq!(plan.halted, None);
+    assert_eq!(plan.changes.iter().filter(|c| c.decision.kind == ActionKind::Deactivate).count(), 3);
+}
+
+#[test]
+fn renamed_departments_are_renamed_in_place() {
+    let mut e = employee("e", EmploymentStatus::Active);
+    let mut case = Case::new(InvitePolicy::Manual, vec![e.clone()]);
+    case.state.insert("e".into(), applied(&e, 1, true));
+    e.groups[0].name = Some("Platform Engineering".into());
+    case.employees = vec![e];
+    let plan = case.run();
+    assert!(plan.changes.is_empty(), "the team name is not a user field");
+    assert_eq!(plan.teams.len(), 1);
+    assert_eq!(plan.teams[0].existing, Some(10));
+    assert_eq!(plan.teams[0].team.name, "Platform Engineering");
+
+    // In a delta, the rename shows in the group's own record only.
+    let mut case = Case::new(InvitePolicy::Manual, vec![]);
+    case.complete = false;
+    case.changed_groups = vec![Group {
+        id: "dep-eng".into(),
+        remote_id: None,
+        name: Some("Core Engineering".into()),
+        group_type: Some(GroupType::Department),
+        parent_id: None,
+        changed_at: None,
+        remote_deleted_at: None,
+    }];
+    let plan = case.run();
+    assert_eq!(plan.teams[0].team.name, "Core Engineering");
+}
