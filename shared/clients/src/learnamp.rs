@@ -1,0 +1,318 @@
+//! Learn Amp's public API, exactly as `reference/learnamp-api-docs` documents it: an OAuth2
+//! client-credentials token (cached, renewed a minute before its `expires_in`, and once on a
+//! 401), form-encoded users and teams with camelCase fields, `page`/`perPage` pagination read
+//! from the `Total-Pages` header, and the `by_integration_external_id` / `by_external_id` routes.
+
+use crate::retry::{parse_retry_after, RetryPolicy};
+use crate::stats::CallCounter;
+use async_trait::async_trait;
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use std::time::{Duration, Instant};
+use sync_core::error::TargetError;
+use sync_core::learnamp::{ApiErrorBody, Team, TokenResponse, User, UserWrite};
+use sync_core::ports::{CallStats, LearnAmp};
+use tokio::sync::Mutex;
+
+/// Page size for listings. Learn Amp documents no maximum; 100 is the common Rails cap.
+pub const PER_PAGE: u32 = 100;
+/// A token is renewed this long before Learn Amp says it expires.
+const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+/// The scopes the sync needs (Learn Amp's granular scopes).
+pub const SCOPES: &str = "users:read users:create users:update users:deactivate users:reactivate teams:read teams:create teams:update";
+
+struct CachedToken {
+    value: String,
+    renew_at: Instant,
+}
+
+pub struct LearnAmpClient {
+    http: reqwest::Client,
+    base_url: String,
+    client_id: String,
+    client_secret: String,
+    scope: Option<String>,
+    token: Mutex<Option<CachedToken>>,
+    retry: RetryPolicy,
+    calls: CallCounter,
+}
+
+enum Body<'a> {
+    None,
+    Form(&'a [(&'static str, String)]),
+}
+
+/// The answer to one request, once retries are over.
+struct Answer {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl LearnAmpClient {
+    /// `base_url` is the account's API Base URL (Company Settings → API), e.g.
+    /// `https://api.learnamp.com`; a trailing `/v1` is accepted and dropped.
+    pub fn new(base_url: &str, client_id: &str, client_secret: &str) -> Self {
+        let base = base_url.trim_end_matches('/');
+        let base = base.strip_suffix("/v1").unwrap_or(base);
+        Self {
+            http: crate::http_client(),
+            base_url: base.to_string(),
+            client_id: client_id.to_string(),
+            client_secret: client_secret.to_string(),
+            scope: None,
+            token: Mutex::new(None),
+            retry: RetryPolicy::default(),
+            calls: CallCounter::default(),
+        }
+    }
+
+    /// Requests these scopes with the token (needed for credentials provisioned with granular
+    /// scopes only; legacy credentials get `public` without asking).
+    pub fn with_scope(mut self, scope: Option<String>) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn reset_call_stats(&self) {
+        self.calls.reset();
+    }
+
+    /// The cached token, or a new one.
+    async fn token(&self, force_new: bool) -> Result<String, TargetError> {
+        let mut cached = self.token.lock().await;
+        if let (false, Some(t)) = (force_new, cached.as_ref()) {
+            if Instant::now() < t.renew_at {
+                return Ok(t.value.clone());
+            }
+        }
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_string()),
+            ("client_id", self.client_id.clone()),
+            ("client_secret", self.client_secret.clone()),
+        ];
+        if let Some(scope) = &self.scope {
+            form.push(("scope", scope.clone()));
+        }
+        let answer = self
+            .send_with_retries(Method::POST, "/oauth/token", "POST /oauth/token", Body::Form(&form), None)
+            .await?;
+        if !answer.status.is_success() {
+            let err: ApiErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
+            let message = [err.error, err.error_description].into_iter().flatten().collect::<Vec<_>>().join(": ");
+            return Err(TargetError::Unauthorized(format!("token request failed (HTTP {}): {message}", answer.status.as_u16())));
+        }
+        let token: TokenResponse = serde_json::from_slice(&answer.body).map_err(|e| TargetError::Decode(format!("token: {e}")))?;
+        let lifetime = Duration::from_secs(token.expires_in.unwrap_or(7200));
+        *cached = Some(CachedToken {
+            value: token.access_token.clone(),
+            renew_at: Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN),
+        });
+        tracing::debug!(expires_in = lifetime.as_secs(), "learn amp token obtained");
+        Ok(token.access_token)
+    }
+
+    /// One logical request: retried on 429, 5xx and transport errors, and re-authenticated once
+    /// on a 401.
+    async fn call(&self, method: Method, path: &str, endpoint: &str, body: Body<'_>) -> Result<Answer, TargetError> {
+        let mut token = self.token(false).await?;
+        let mut renewed = false;
+        loop {
+            let answer = self.send_with_retries(method.clone(), path, endpoint, clone_body(&body), Some(&token)).await?;
+            match answer.status {
+                StatusCode::UNAUTHORIZED if !renewed => {
+                    tracing::info!(endpoint, "learn amp token refused; renewing it once");
+                    token = self.token(true).await?;
+                    renewed = true;
+                }
+                StatusCode::UNAUTHORIZED => {
+                    return Err(TargetError::Unauthorized(error_message(&answer.body, answer.status)))
+                }
+                StatusCode::NOT_FOUND => return Err(TargetError::NotFound),
+                s if s.is_success() => return Ok(answer),
+                s => {
+                    let err: ApiErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
+                    return Err(TargetError::Rejected {
+                        status: s.as_u16(),
+                        message: error_message(&answer.body, s),
+                        field_errors: err.full_errors.unwrap_or_default(),
+                    });
+                }
+            }
+        }
+    }
+
+    async fn send_with_retries(
+        &self,
+        method: Method,
+        path: &str,
+        endpoint: &str,
+        body: Body<'_>,
+        token: Option<&str>,
+    ) -> Result<Answer, TargetError> {
+        let url = format!("{}{}", self.base_url, path);
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.calls.count(endpoint);
+            let mut request = self.http.request(method.clone(), &url).header("Accept", "application/json");
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            if let Body::Form(fields) = &body {
+                request = request.form(fields);
+            }
+            let (problem, retry_after) = match request.send().await {
+                Ok(r) => {
+                    let status = r.status();
+                    let retry_after = parse_retry_after(r.headers().get("retry-after"));
+                    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                        let _ = r.bytes().await;
+                        (format!("HTTP {}", status.as_u16()), retry_after)
+                    } else {
+                        let headers = r.headers().clone();
+                        match r.bytes().await {
+                            Ok(body) => return Ok(Answer { status, headers, body: body.to_vec() }),
+                            Err(e) => (format!("reading the response: {e}"), None),
+                        }
+                    }
+                }
+                Err(e) if e.is_timeout() => ("timed out".to_string(), None),
+                Err(e) => (format!("connection failed: {e}"), None),
+            };
+            match self.retry.delay(attempt, started, retry_after) {
+                Some(delay) => {
+                    tracing::warn!(endpoint, attempt, delay_ms = delay.as_millis() as u64, problem = %problem, "learn amp call will be retried");
+                    tokio::time::sleep(delay).await;
+                }
+                None => return Err(TargetError::Transient(format!("{endpoint}: {problem} after {attempt} attempts"))),
+            }
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(&self, method: Method, path: &str, endpoint: &str, body: Body<'_>) -> Result<T, TargetError> {
+        let answer = self.call(method, path, endpoint, body).await?;
+        serde_json::from_slice(&answer.body).map_err(|e| TargetError::Decode(format!("{endpoint}: {e}")))
+    }
+
+    /// Every page of a listing, following `Total-Pages`.
+    async fn list_all<T: DeserializeOwned>(&self, path: &str, filters: &str, key: &str) -> Result<Vec<T>, TargetError> {
+        let endpoint = format!("GET {path}");
+        let mut items = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let url = format!("{path}?page={page}&perPage={PER_PAGE}{filters}");
+            let answer = self.call(Method::GET, &url, &endpoint, Body::None).await?;
+            let mut body: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(&answer.body).map_err(|e| TargetError::Decode(format!("{endpoint}: {e}")))?;
+            let list = body.remove(key).unwrap_or(serde_json::Value::Array(Vec::new()));
+            let batch: Vec<T> = serde_json::from_value(list).map_err(|e| TargetError::Decode(format!("{endpoint}: {e}")))?;
+            let empty = batch.is_empty();
+            items.extend(batch);
+            let total_pages: Option<u32> = answer
+                .headers
+                .get("total-pages")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            match total_pages {
+                Some(total) if page < total => page += 1,
+                Some(_) => break,
+                // No pagination headers: stop at the first empty page.
+                None if !empty => page += 1,
+                None => break,
+            }
+        }
+        Ok(items)
+    }
+}
+
+fn clone_body<'a>(body: &Body<'a>) -> Body<'a> {
+    match body {
+        Body::None => Body::None,
+        Body::Form(f) => Body::Form(f),
+    }
+}
+
+fn error_message(body: &[u8], status: StatusCode) -> String {
+    let err: ApiErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    err.error
+        .or(err.error_description)
+        .unwrap_or_else(|| format!("HTTP {}", status.as_u16()))
+}
+
+fn path_segment(value: &str) -> String {
+    urlencoding::encode(value).into_owned()
+}
+
+#[async_trait]
+impl LearnAmp for LearnAmpClient {
+    async fn user_by_external_id(&self, external_id: &str) -> Result<Option<User>, TargetError> {
+        let path = format!("/v1/users/by_integration_external_id/{}", path_segment(external_id));
+        match self.json(Method::GET, &path, "GET /v1/users/by_integration_external_id/{id}", Body::None).await {
+            Ok(user) => Ok(Some(user)),
+            Err(TargetError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn users_by_email(&self, email: &str) -> Result<Vec<User>, TargetError> {
+        let filter = format!("&filters%5Bemail%5D={}", urlencoding::encode(email));
+        self.list_all("/v1/users", &filter, "users").await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, TargetError> {
+        self.list_all("/v1/users", "", "users").await
+    }
+
+    async fn create_user(&self, write: &UserWrite) -> Result<User, TargetError> {
+        let form = write.form_fields();
+        self.json(Method::POST, "/v1/users", "POST /v1/users", Body::Form(&form)).await
+    }
+
+    async fn update_user(&self, user_id: u64, write: &UserWrite) -> Result<User, TargetError> {
+        let form = write.form_fields();
+        self.json(Method::PUT, &format!("/v1/users/{user_id}"), "PUT /v1/users/{id}", Body::Form(&form)).await
+    }
+
+    async fn deactivate_user(&self, user_id: u64) -> Result<(), TargetError> {
+        self.call(Method::PUT, &format!("/v1/users/{user_id}/deactivate"), "PUT /v1/users/{id}/deactivate", Body::None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn reactivate_user(&self, user_id: u64) -> Result<(), TargetError> {
+        self.call(Method::PUT, &format!("/v1/users/{user_id}/reactivate"), "PUT /v1/users/{id}/reactivate", Body::None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn team_by_external_id(&self, external_id: &str) -> Result<Option<Team>, TargetError> {
+        let path = format!("/v1/teams/by_external_id/{}", path_segment(external_id));
+        match self.json(Method::GET, &path, "GET /v1/teams/by_external_id/{id}", Body::None).await {
+            Ok(team) => Ok(Some(team)),
+            Err(TargetError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_team(&self, name: &str, external_id: &str) -> Result<Team, TargetError> {
+        let form = [("name", name.to_string()), ("integrationExternalId", external_id.to_string())];
+        self.json(Method::POST, "/v1/teams", "POST /v1/teams", Body::Form(&form)).await
+    }
+
+    async fn rename_team(&self, team_id: u64, name: &str) -> Result<Team, TargetError> {
+        let form = [("name", name.to_string())];
+        self.json(Method::PUT, &format!("/v1/teams/{team_id}"), "PUT /v1/teams/{id}", Body::Form(&form)).await
+    }
+
+    fn call_stats(&self) -> CallStats {
+        self.calls.snapshot()
+    }
+}
