@@ -74,6 +74,18 @@ impl TenantData {
     }
 
     fn record(&mut self, entry: Entry) -> Result<(), StoreError> {
+        if let (None, Some(path)) = (&self.log, &self.log_path) {
+            // Opened on the first write, so that reading (a dry run) leaves no file behind.
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
+            }
+            let log = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| io(path, source))?;
+            self.log = Some(log);
+        }
         if let (Some(log), Some(path)) = (&mut self.log, &self.log_path) {
             let mut line = serde_json::to_vec(&entry)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -120,7 +132,9 @@ impl EmbeddedStore {
     /// A store in `dir`, created if missing.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|source| io(&dir, source))?;
+        if dir.exists() && !dir.is_dir() {
+            return Err(io(&dir, std::io::Error::other("not a directory")));
+        }
         Ok(Self {
             dir: Some(dir),
             tenants: Mutex::new(HashMap::new()),
@@ -150,12 +164,6 @@ impl EmbeddedStore {
         if lines > 2 * live + 100 || (lines > 0 && !ends_with_newline(&path)) {
             compact(&path, &data.live_entries())?;
         }
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|source| io(&path, source))?;
-        data.log = Some(log);
         data.log_path = Some(path);
         Ok(data)
     }

@@ -1,0 +1,59 @@
+//! `personio-sync`: the local runner and operator CLI.
+//!
+//! Exit codes: 0 every employee converged; 1 some failed or the run could not complete (the
+//! report or the error says why); 2 bad configuration or input; 3 the deactivation guard held
+//! the run's deactivations back.
+
+mod demo;
+mod local;
+mod output;
+mod sandbox_cmd;
+mod sync_cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "personio-sync", version, about = "Keeps Learn Amp users and teams in step with Personio, read through Kombo.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Starts both sandboxes in-process, syncs a generated company, then applies a few Personio
+    /// changes through a signed Kombo webhook and shows what happened.
+    Demo(demo::DemoArgs),
+    /// Serves the Kombo and Learn Amp sandboxes on 127.0.0.1 until stopped.
+    Sandbox(sandbox_cmd::SandboxArgs),
+    /// One sync run for one tenant.
+    Sync(Box<sync_cmd::SyncArgs>),
+}
+
+/// Logs go to stderr (stdout carries the summary or the JSON report), ids only.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Demo(args) => demo::run(args).await,
+            Command::Sandbox(args) => sandbox_cmd::run(args).await,
+            Command::Sync(args) => sync_cmd::run(*args).await,
+        }
+    });
+    ExitCode::from(code)
+}

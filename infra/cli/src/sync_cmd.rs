@@ -1,0 +1,260 @@
+//! `personio-sync sync`: one run for one tenant against any Kombo- and Learn Amp-compatible
+//! base URL, with the embedded state store and the in-process queue.
+
+use crate::output;
+use chrono::NaiveDate;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use sync_clients::{KomboClient, LearnAmpClient};
+use sync_core::applier::ChangeMessage;
+use sync_core::queue::InProcessQueue;
+use sync_core::report::{RunReport, SyncMode};
+use sync_core::store::EmbeddedStore;
+use sync_core::{Engine, EngineError, InvitePolicy, RunOptions, TenantSettings};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_CONFIG: u8 = 2;
+pub const EXIT_HALTED: u8 = 3;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    Full,
+    Delta,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    Json,
+}
+
+#[derive(Args)]
+pub struct SyncArgs {
+    /// Kombo API root, e.g. https://api.kombo.dev/v1
+    #[arg(long, env = "KOMBO_BASE_URL")]
+    kombo_url: Option<String>,
+    #[arg(long, env = "KOMBO_API_KEY", hide_env_values = true)]
+    kombo_api_key: Option<String>,
+    /// The tenant's Kombo integration id, e.g. personio:CBNMt7dSNCzBdnRTx87dev4E
+    #[arg(long, env = "KOMBO_INTEGRATION_ID")]
+    integration_id: Option<String>,
+    /// The Learn Amp account's API Base URL, e.g. https://api.learnamp.com
+    #[arg(long, env = "LEARNAMP_BASE_URL")]
+    learnamp_url: Option<String>,
+    #[arg(long, env = "LEARNAMP_CLIENT_ID")]
+    learnamp_client_id: Option<String>,
+    #[arg(long, env = "LEARNAMP_CLIENT_SECRET", hide_env_values = true)]
+    learnamp_client_secret: Option<String>,
+    /// OAuth scopes to request (for credentials provisioned with granular scopes only)
+    #[arg(long, env = "LEARNAMP_SCOPE")]
+    learnamp_scope: Option<String>,
+    /// When new users are invited: immediately, on_hire_date or manual
+    #[arg(long, env = "INVITE_POLICY", default_value = "manual")]
+    invite_policy: String,
+    /// Time zone for hire and termination dates
+    #[arg(long, env = "TENANT_TIME_ZONE", default_value = "Europe/Berlin")]
+    time_zone: String,
+    /// Directory of the embedded state store
+    #[arg(long, env = "PERSONIO_SYNC_STATE", default_value = ".personio-sync/")]
+    state: PathBuf,
+    /// Full reads everything (and deactivates who is missing); delta reads what changed since
+    /// the last run
+    #[arg(long, value_enum, default_value = "full")]
+    mode: ModeArg,
+    /// Sync only this Kombo employee id
+    #[arg(long)]
+    employee: Option<String>,
+    /// Print the plan and change nothing, neither in Learn Amp nor in the state
+    #[arg(long)]
+    dry_run: bool,
+    /// Run as if today were this date (YYYY-MM-DD), in the tenant's time zone
+    #[arg(long)]
+    today: Option<String>,
+    /// Let a run deactivate more users than the guard allows
+    #[arg(long)]
+    allow_mass_deactivation: bool,
+    /// Print the run report as JSON on stdout
+    #[arg(long, value_enum)]
+    report: Option<ReportFormat>,
+    /// Learn Amp calls in flight at once
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+}
+
+/// A configuration error: one line naming the flag or variable to fix.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+/// Everything a run needs, validated.
+pub struct SyncConfig {
+    pub kombo_url: String,
+    pub kombo_api_key: String,
+    pub learnamp_url: String,
+    pub learnamp_client_id: String,
+    pub learnamp_client_secret: String,
+    pub learnamp_scope: Option<String>,
+    pub settings: TenantSettings,
+    pub state_dir: PathBuf,
+    pub options: RunOptions,
+    pub concurrency: usize,
+}
+
+fn required(value: Option<String>, flag: &str, var: &str) -> Result<String, ConfigError> {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ConfigError(format!("missing {flag} (or {var})")))
+}
+
+fn url(value: String, flag: &str) -> Result<String, ConfigError> {
+    match reqwest::Url::parse(&value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(value),
+        _ => Err(ConfigError(format!("{flag} must be an http(s) URL, got '{value}'"))),
+    }
+}
+
+impl SyncArgs {
+    pub fn into_config(self) -> Result<(SyncConfig, Option<ReportFormat>), ConfigError> {
+        let kombo_url = url(required(self.kombo_url, "--kombo-url", "KOMBO_BASE_URL")?, "--kombo-url")?;
+        let kombo_api_key = required(self.kombo_api_key, "--kombo-api-key", "KOMBO_API_KEY")?;
+        let integration_id = required(self.integration_id, "--integration-id", "KOMBO_INTEGRATION_ID")?;
+        let learnamp_url = url(required(self.learnamp_url, "--learnamp-url", "LEARNAMP_BASE_URL")?, "--learnamp-url")?;
+        let learnamp_client_id = required(self.learnamp_client_id, "--learnamp-client-id", "LEARNAMP_CLIENT_ID")?;
+        let learnamp_client_secret =
+            required(self.learnamp_client_secret, "--learnamp-client-secret", "LEARNAMP_CLIENT_SECRET")?;
+        let invite_policy: InvitePolicy = self
+            .invite_policy
+            .parse()
+            .map_err(|e| ConfigError(format!("--invite-policy: {e}")))?;
+        let time_zone: chrono_tz::Tz = self
+            .time_zone
+            .parse()
+            .map_err(|_| ConfigError(format!("--time-zone: unknown time zone '{}'", self.time_zone)))?;
+        let today = self
+            .today
+            .map(|t| {
+                NaiveDate::parse_from_str(&t, "%Y-%m-%d")
+                    .map_err(|_| ConfigError(format!("--today must be a date as YYYY-MM-DD, got '{t}'")))
+            })
+            .transpose()?;
+        if self.concurrency == 0 || self.concurrency > 64 {
+            return Err(ConfigError("--concurrency must be between 1 and 64".into()));
+        }
+        let mut settings = TenantSettings::new(integration_id);
+        settings.invite_policy = invite_policy;
+        settings.time_zone = time_zone;
+        let config = SyncConfig {
+            kombo_url,
+            kombo_api_key,
+            learnamp_url,
+            learnamp_client_id,
+            learnamp_client_secret,
+            learnamp_scope: self.learnamp_scope,
+            settings,
+            state_dir: self.state,
+            options: RunOptions {
+                mode: match self.mode {
+                    ModeArg::Full => SyncMode::Full,
+                    ModeArg::Delta => SyncMode::Delta,
+                },
+                dry_run: self.dry_run,
+                today,
+                employee_id: self.employee,
+                allow_mass_deactivation: self.allow_mass_deactivation,
+            },
+            concurrency: self.concurrency,
+        };
+        Ok((config, self.report))
+    }
+}
+
+/// The clients, store and queue of one tenant's local runs.
+pub struct LocalRunner {
+    pub kombo: KomboClient,
+    pub learnamp: LearnAmpClient,
+    pub store: EmbeddedStore,
+    pub queue: InProcessQueue<ChangeMessage>,
+    pub settings: TenantSettings,
+    pub concurrency: usize,
+}
+
+impl LocalRunner {
+    pub fn new(config: &SyncConfig) -> Result<Self, ConfigError> {
+        let store = EmbeddedStore::open(&config.state_dir)
+            .map_err(|e| ConfigError(format!("--state: {e}")))?;
+        Ok(Self {
+            kombo: KomboClient::new(&config.kombo_url, &config.kombo_api_key, &config.settings.tenant_id),
+            learnamp: LearnAmpClient::new(&config.learnamp_url, &config.learnamp_client_id, &config.learnamp_client_secret)
+                .with_scope(config.learnamp_scope.clone()),
+            store,
+            queue: InProcessQueue::new(),
+            settings: config.settings.clone(),
+            concurrency: config.concurrency,
+        })
+    }
+
+    pub async fn run(&self, options: &RunOptions) -> Result<RunReport, EngineError> {
+        self.kombo.reset_call_stats();
+        self.learnamp.reset_call_stats();
+        Engine {
+            hris: &self.kombo,
+            learnamp: &self.learnamp,
+            store: &self.store,
+            queue: &self.queue,
+            settings: &self.settings,
+            concurrency: self.concurrency,
+        }
+        .run(options)
+        .await
+    }
+}
+
+/// The exit code a finished run earns.
+pub fn exit_code(report: &RunReport) -> u8 {
+    if report.halted.is_some() {
+        EXIT_HALTED
+    } else if report.converged() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+pub fn error_exit_code(error: &EngineError) -> u8 {
+    use sync_core::error::{SourceError, TargetError};
+    match error {
+        EngineError::Source(SourceError::Unauthorized { .. }) | EngineError::Target(TargetError::Unauthorized(_)) => EXIT_CONFIG,
+        _ => EXIT_FAILED,
+    }
+}
+
+pub async fn run(args: SyncArgs) -> u8 {
+    let (config, format) = match args.into_config() {
+        Ok(c) => c,
+        Err(ConfigError(message)) => {
+            eprintln!("personio-sync: {message}");
+            return EXIT_CONFIG;
+        }
+    };
+    let runner = match LocalRunner::new(&config) {
+        Ok(r) => r,
+        Err(ConfigError(message)) => {
+            eprintln!("personio-sync: {message}");
+            return EXIT_CONFIG;
+        }
+    };
+    match runner.run(&config.options).await {
+        Ok(report) => {
+            if format == Some(ReportFormat::Json) {
+                println!("{}", serde_json::to_string_pretty(&report).expect("reports serialise"));
+            } else {
+                output::print_summary(&report, &runner.settings, output::SHOWN_ACTIONS);
+            }
+            exit_code(&report)
+        }
+        Err(error) => {
+            eprintln!("personio-sync: sync failed: {error}");
+            error_exit_code(&error)
+        }
+    }
+}
