@@ -41,8 +41,9 @@ impl Harness {
         let learnamp_server = learnamp.start(0).await.expect("learn amp sandbox binds");
         let kombo_client = KomboClient::new(&kombo_server.base_url, KOMBO_KEY, &settings.tenant_id)
             .with_retry(RetryPolicy::fast());
-        let learnamp_client = LearnAmpClient::new(&learnamp_server.base_url, CLIENT_ID, CLIENT_SECRET)
-            .with_retry(RetryPolicy::fast());
+        let learnamp_client =
+            LearnAmpClient::new(&learnamp_server.base_url, CLIENT_ID, CLIENT_SECRET)
+                .with_retry(RetryPolicy::fast());
         let state_dir = tempfile::tempdir().expect("temp dir");
         let store = EmbeddedStore::open(state_dir.path()).expect("store opens");
         Self {
@@ -60,7 +61,11 @@ impl Harness {
     }
 
     pub async fn generated(employees: usize, seed: u64, settings: TenantSettings) -> Self {
-        Self::start(sandbox::generate_company(employees, seed, today()), settings).await
+        Self::start(
+            sandbox::generate_company(employees, seed, today()),
+            settings,
+        )
+        .await
     }
 
     pub fn settings(policy: sync_core::InvitePolicy) -> TenantSettings {
@@ -109,7 +114,12 @@ impl Harness {
     /// The one Learn Amp user of this employee; panics on none or a duplicate.
     pub fn user_of(&self, employee_id: &str) -> SandboxUser {
         let mut users = self.users_of(employee_id);
-        assert_eq!(users.len(), 1, "employee {employee_id} has {} users", users.len());
+        assert_eq!(
+            users.len(),
+            1,
+            "employee {employee_id} has {} users",
+            users.len()
+        );
         users.remove(0)
     }
 
@@ -122,7 +132,11 @@ impl Harness {
             if let Some(id) = &u.integration_external_id {
                 assert!(ids.insert(id.clone()), "duplicate external id {id}");
             }
-            assert!(emails.insert(u.email.to_lowercase()), "duplicate email of user {}", u.id);
+            assert!(
+                emails.insert(u.email.to_lowercase()),
+                "duplicate email of user {}",
+                u.id
+            );
         }
     }
 

@@ -30,15 +30,29 @@ async fn lost_state_never_duplicates_users_or_invitations() {
         settings: &h.settings,
         concurrency: 4,
     }
-    .run(&RunOptions { today: Some(e2e::today()), ..Default::default() })
+    .run(&RunOptions {
+        today: Some(e2e::today()),
+        ..Default::default()
+    })
     .await
     .unwrap();
     assert!(report.converged(), "{:?}", report.actions);
-    assert_eq!(report.counts.created, first.counts.created, "every employee re-linked");
+    assert_eq!(
+        report.counts.created, first.counts.created,
+        "every employee re-linked"
+    );
     let users_after = h.learnamp.snapshot().users;
-    assert_eq!(users_after.len(), users_before.len(), "no user created twice");
+    assert_eq!(
+        users_after.len(),
+        users_before.len(),
+        "no user created twice"
+    );
     for (a, b) in users_before.iter().zip(&users_after) {
-        assert_eq!(a.invitations_sent, b.invitations_sent, "user {} invited again", a.id);
+        assert_eq!(
+            a.invitations_sent, b.invitations_sent,
+            "user {} invited again",
+            a.id
+        );
     }
     h.assert_no_duplicates();
     h.stop().await;
@@ -47,7 +61,12 @@ async fn lost_state_never_duplicates_users_or_invitations() {
 #[tokio::test]
 async fn users_created_by_hand_are_adopted_by_email_not_duplicated() {
     let h = Harness::generated(25, 4, Harness::settings(InvitePolicy::Immediately)).await;
-    let employee = h.kombo.employees().into_iter().find(|e| e.employment_status.as_deref() == Some("ACTIVE") && e.termination_date.is_none()).unwrap();
+    let employee = h
+        .kombo
+        .employees()
+        .into_iter()
+        .find(|e| e.employment_status.as_deref() == Some("ACTIVE") && e.termination_date.is_none())
+        .unwrap();
     let email = employee.work_email.clone().unwrap().to_uppercase();
     let existing = h.learnamp.seed_user(SeedUser {
         email,
@@ -56,12 +75,27 @@ async fn users_created_by_hand_are_adopted_by_email_not_duplicated() {
         integration_external_id: None,
         deactivated: false,
     });
+    let invited_before = h
+        .learnamp
+        .snapshot()
+        .users
+        .iter()
+        .find(|u| u.id == existing)
+        .map(|u| u.invitations_sent);
     let report = h.full().await;
     assert!(report.converged(), "{:?}", report.actions);
     let user = h.user_of(&employee.id);
     assert_eq!(user.id, existing, "the existing user was adopted");
-    assert_eq!(Some(user.first_name.as_str()), employee.first_name.as_deref(), "and now mirrors Personio");
-    assert_eq!(user.invitations_sent, 0, "an adopted user is not invited");
+    assert_eq!(
+        Some(user.first_name.as_str()),
+        employee.first_name.as_deref(),
+        "and now mirrors Personio"
+    );
+    assert_eq!(
+        Some(user.invitations_sent),
+        invited_before,
+        "an adopted user is not invited again"
+    );
     h.assert_no_duplicates();
     h.stop().await;
 }
@@ -70,30 +104,53 @@ async fn users_created_by_hand_are_adopted_by_email_not_duplicated() {
 async fn the_token_is_cached_and_renewed_once_on_401() {
     let h = Harness::generated(30, 8, Harness::settings(InvitePolicy::Manual)).await;
     h.full().await;
-    assert_eq!(h.learnamp.calls().get("POST /oauth/token"), 1, "one token for a whole run");
+    assert_eq!(
+        h.learnamp.calls().get("POST /oauth/token"),
+        1,
+        "one token for a whole run"
+    );
 
     // The token expires (or is revoked) between runs; the next write gets a 401 and renews once.
     h.learnamp.expire_all_tokens();
-    let e = h.kombo.employees().into_iter().find(|e| e.employment_status.as_deref() == Some("ACTIVE") && e.termination_date.is_none()).unwrap();
-    h.kombo.update_employee(&e.id, |e| e.job_title = Some("Renamed".into()));
+    let e = h
+        .kombo
+        .employees()
+        .into_iter()
+        .find(|e| e.employment_status.as_deref() == Some("ACTIVE") && e.termination_date.is_none())
+        .unwrap();
+    h.kombo
+        .update_employee(&e.id, |e| e.job_title = Some("Renamed".into()));
     h.learnamp.reset_calls();
     let report = h.full().await;
     assert_eq!(report.counts.updated, 1);
     let calls = h.learnamp.calls();
     assert_eq!(calls.get("POST /oauth/token"), 1, "{:?}", calls.by_endpoint);
-    assert_eq!(calls.get("PUT /v1/users/{id}"), 2, "the refused call and its retry");
+    assert_eq!(
+        calls.get("PUT /v1/users/{id}"),
+        2,
+        "the refused call and its retry"
+    );
     assert_eq!(h.user_of(&e.id).job_title.as_deref(), Some("Renamed"));
 
-    // A short-lived token is renewed before it runs out, without a 401.
+    // A short-lived token is renewed a minute before it runs out, without a 401: a 61 s token
+    // is due for renewal after 1 s.
     h.learnamp.set_token_ttl(61);
     h.learnamp.expire_all_tokens();
-    h.kombo.update_employee(&e.id, |e| e.job_title = Some("Renamed again".into()));
+    h.kombo
+        .update_employee(&e.id, |e| e.job_title = Some("Renamed again".into()));
     h.full().await;
-    h.kombo.update_employee(&e.id, |e| e.job_title = Some("Renamed thrice".into()));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    h.kombo
+        .update_employee(&e.id, |e| e.job_title = Some("Renamed thrice".into()));
     h.learnamp.reset_calls();
     h.full().await;
     let calls = h.learnamp.calls();
-    assert_eq!(calls.get("POST /oauth/token"), 1, "renewed ahead of expiry: {:?}", calls.by_endpoint);
+    assert_eq!(
+        calls.get("POST /oauth/token"),
+        1,
+        "renewed ahead of expiry: {:?}",
+        calls.by_endpoint
+    );
     assert_eq!(calls.get("PUT /v1/users/{id}"), 1, "no refused call");
     h.stop().await;
 }
@@ -101,7 +158,8 @@ async fn the_token_is_cached_and_renewed_once_on_401() {
 #[tokio::test]
 async fn wrong_learnamp_credentials_fail_the_run_with_a_clear_error() {
     let h = Harness::generated(5, 1, Harness::settings(InvitePolicy::Manual)).await;
-    let bad = sync_clients::LearnAmpClient::new(&h.learnamp_server.base_url, "nope", "nope").with_retry(RetryPolicy::fast());
+    let bad = sync_clients::LearnAmpClient::new(&h.learnamp_server.base_url, "nope", "nope")
+        .with_retry(RetryPolicy::fast());
     let err = Engine {
         hris: &h.kombo_client,
         learnamp: &bad,
@@ -120,30 +178,74 @@ async fn wrong_learnamp_credentials_fail_the_run_with_a_clear_error() {
 #[tokio::test]
 async fn kombo_client_reads_every_page_once_at_the_maximum_page_size() {
     let h = Harness::generated(620, 12, Harness::settings(InvitePolicy::Manual)).await;
-    let employees = h.kombo_client.list_employees(&ListQuery::default()).await.unwrap();
+    let employees = h
+        .kombo_client
+        .list_employees(&ListQuery::default())
+        .await
+        .unwrap();
     assert_eq!(employees.len(), 620);
     let mut ids: Vec<&str> = employees.iter().map(|e| e.id.as_str()).collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 620, "no employee twice");
     assert_eq!(h.kombo.request_count(), 3, "ceil(620 / 250) pages");
-    assert_eq!(h.kombo_client.call_stats().get("GET /hris/employees"), Some(&3));
-    let groups = h.kombo_client.list_groups(&ListQuery::default()).await.unwrap();
-    assert!(groups.iter().any(|g| g.group_type == Some(sync_core::kombo::GroupType::Department)));
-    let locations = h.kombo_client.list_locations(&ListQuery::default()).await.unwrap();
+    assert_eq!(
+        h.kombo_client.call_stats().get("GET /hris/employees"),
+        Some(&3)
+    );
+    let groups = h
+        .kombo_client
+        .list_groups(&ListQuery::default())
+        .await
+        .unwrap();
+    assert!(groups
+        .iter()
+        .any(|g| g.group_type == Some(sync_core::kombo::GroupType::Department)));
+    let locations = h
+        .kombo_client
+        .list_locations(&ListQuery::default())
+        .await
+        .unwrap();
     assert!(!locations.is_empty());
 
     // updated_after returns only what changed since.
     let since = chrono::Utc::now();
     tokio::time::sleep(Duration::from_millis(5)).await;
-    h.kombo.update_employee(&employees[7].id, |e| e.job_title = Some("Changed".into()));
-    let delta = h.kombo_client.list_employees(&ListQuery { updated_after: Some(since), ids: None }).await.unwrap();
-    assert_eq!(delta.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), [employees[7].id.as_str()]);
+    // (A report is listed too when its manager's record changes, as Kombo documents; pick
+    // someone who manages nobody.)
+    let changed = employees
+        .iter()
+        .find(|e| {
+            !employees
+                .iter()
+                .any(|r| r.manager_id.as_deref() == Some(e.id.as_str()))
+        })
+        .unwrap();
+    h.kombo
+        .update_employee(&changed.id, |e| e.job_title = Some("Changed".into()));
+    let delta = h
+        .kombo_client
+        .list_employees(&ListQuery {
+            updated_after: Some(since),
+            ids: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        delta.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        [changed.id.as_str()]
+    );
 
     // Deleted employees are listed, with remote_deleted_at, because the client asks for them.
     h.kombo.delete_employee(&employees[3].id);
-    let all = h.kombo_client.list_employees(&ListQuery::default()).await.unwrap();
-    assert!(all.iter().any(|e| e.id == employees[3].id && e.remote_deleted_at.is_some()));
+    let all = h
+        .kombo_client
+        .list_employees(&ListQuery::default())
+        .await
+        .unwrap();
+    assert!(all
+        .iter()
+        .any(|e| e.id == employees[3].id && e.remote_deleted_at.is_some()));
     h.stop().await;
 }
 
@@ -151,16 +253,34 @@ async fn kombo_client_reads_every_page_once_at_the_maximum_page_size() {
 async fn kombo_errors_branch_on_their_code() {
     let h = Harness::generated(300, 2, Harness::settings(InvitePolicy::Manual)).await;
     h.kombo.set_setup_pending(true);
-    let err = h.kombo_client.list_employees(&ListQuery::default()).await.unwrap_err();
-    assert!(matches!(err, SourceError::NotReady { ref code } if code == "INTEGRATION.SETUP_SYNC_PENDING"), "{err:?}");
+    let err = h
+        .kombo_client
+        .list_employees(&ListQuery::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SourceError::NotReady { ref code } if code == "INTEGRATION.SETUP_SYNC_PENDING"),
+        "{err:?}"
+    );
     assert!(err.is_retryable());
     h.kombo.set_setup_pending(false);
 
-    let wrong_key = KomboClient::new(&h.kombo_server.base_url, "wrong", TENANT).with_retry(RetryPolicy::fast());
-    let err = wrong_key.list_employees(&ListQuery::default()).await.unwrap_err();
+    let wrong_key =
+        KomboClient::new(&h.kombo_server.base_url, "wrong", TENANT).with_retry(RetryPolicy::fast());
+    let err = wrong_key
+        .list_employees(&ListQuery::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, SourceError::Unauthorized { .. }), "{err:?}");
-    let wrong_integration = KomboClient::new(&h.kombo_server.base_url, KOMBO_KEY, "personio:other").with_retry(RetryPolicy::fast());
-    assert!(matches!(wrong_integration.list_employees(&ListQuery::default()).await.unwrap_err(), SourceError::Unauthorized { .. }));
+    let wrong_integration = KomboClient::new(&h.kombo_server.base_url, KOMBO_KEY, "personio:other")
+        .with_retry(RetryPolicy::fast());
+    assert!(matches!(
+        wrong_integration
+            .list_employees(&ListQuery::default())
+            .await
+            .unwrap_err(),
+        SourceError::Unauthorized { .. }
+    ));
     h.stop().await;
 }
 
@@ -173,7 +293,11 @@ async fn a_failure_mid_pagination_deactivates_no_one() {
     h.learnamp.reset_calls();
     let err = h.try_run(&RunOptions::default()).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
-    assert_eq!(h.learnamp.calls().writes(), 0, "a partial listing is never planned against");
+    assert_eq!(
+        h.learnamp.calls().writes(),
+        0,
+        "a partial listing is never planned against"
+    );
     h.kombo.fail_after_pages(None);
     let after = h.full().await;
     assert_eq!(after.counts.deactivated, 0);
@@ -190,12 +314,24 @@ async fn rate_limits_and_outages_are_ridden_out() {
     let report = h.full().await;
     assert!(report.converged(), "{:?}", report.actions);
     let calls = h.learnamp.calls();
-    assert!(calls.total > calls.get("POST /v1/users"), "some calls were retried");
+    assert!(
+        calls.total > calls.get("POST /v1/users"),
+        "some calls were retried"
+    );
     h.learnamp.faults().clear();
     h.kombo.faults().clear();
     h.assert_no_duplicates();
-    assert!(h.learnamp.snapshot().users.iter().all(|u| u.invitations_sent <= 1));
+    assert!(h
+        .learnamp
+        .snapshot()
+        .users
+        .iter()
+        .all(|u| u.invitations_sent <= 1));
     let again = h.full().await;
-    assert_eq!(again.counts.unchanged as usize, h.kombo.employees().len(), "converged on the first run");
+    assert_eq!(
+        again.counts.unchanged as usize,
+        h.kombo.employees().len(),
+        "converged on the first run"
+    );
     h.stop().await;
 }

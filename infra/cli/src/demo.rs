@@ -45,8 +45,14 @@ struct Receiver {
     requests: mpsc::UnboundedSender<SyncRequest>,
 }
 
-async fn receive_kombo(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let signature = headers.get(KOMBO_SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+async fn receive_kombo(
+    State(receiver): State<Arc<Receiver>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let signature = headers
+        .get(KOMBO_SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
     match kombo_intake(&[WEBHOOK_SECRET], &body, signature, |t| t == INTEGRATION_ID) {
         Err(sync_core::webhook::WebhookError::BadSignature) => StatusCode::UNAUTHORIZED,
         Err(_) => StatusCode::BAD_REQUEST,
@@ -65,7 +71,9 @@ fn step(title: &str) {
 }
 
 pub async fn run(args: DemoArgs) -> u8 {
-    let today = Utc::now().with_timezone(&chrono_tz::Europe::Berlin).date_naive();
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Europe::Berlin)
+        .date_naive();
     let company = sandbox::generate_company(args.employees, args.seed, today);
     let sandboxes = match LocalSandboxes::start(company, 0, 0).await {
         Ok(s) => s,
@@ -102,10 +110,17 @@ pub async fn run(args: DemoArgs) -> u8 {
     code
 }
 
-async fn demo(sandboxes: &LocalSandboxes, runner: &LocalRunner, settings: &TenantSettings) -> Result<(), String> {
+async fn demo(
+    sandboxes: &LocalSandboxes,
+    runner: &LocalRunner,
+    settings: &TenantSettings,
+) -> Result<(), String> {
     println!("personio-sync demo: Personio (through Kombo) → Learn Amp, all on 127.0.0.1");
     println!("  Kombo sandbox      {}", sandboxes.kombo_server.base_url);
-    println!("  Learn Amp sandbox  {}", sandboxes.learnamp_server.base_url);
+    println!(
+        "  Learn Amp sandbox  {}",
+        sandboxes.learnamp_server.base_url
+    );
 
     let (tx, mut requests) = mpsc::unbounded_channel();
     let receiver = Arc::new(Receiver {
@@ -115,8 +130,13 @@ async fn demo(sandboxes: &LocalSandboxes, runner: &LocalRunner, settings: &Tenan
     let app = Router::new()
         .route("/webhooks/kombo", post(receive_kombo))
         .with_state(receiver);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| e.to_string())?;
-    let webhook_url = format!("http://{}/webhooks/kombo", listener.local_addr().map_err(|e| e.to_string())?);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|e| e.to_string())?;
+    let webhook_url = format!(
+        "http://{}/webhooks/kombo",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
@@ -156,29 +176,44 @@ async fn demo(sandboxes: &LocalSandboxes, runner: &LocalRunner, settings: &Tenan
     let http = reqwest::Client::new();
     let forged = http
         .post(&webhook_url)
-        .header(KOMBO_SIGNATURE_HEADER, kombo_signature(b"not-the-secret", &body))
+        .header(
+            KOMBO_SIGNATURE_HEADER,
+            kombo_signature(b"not-the-secret", &body),
+        )
         .body(body.clone())
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    println!("  a forged webhook (wrong secret)       → HTTP {}", forged.status().as_u16());
+    println!(
+        "  a forged webhook (wrong secret)       → HTTP {}",
+        forged.status().as_u16()
+    );
     for attempt in ["Kombo sends data-changed", "Kombo delivers it again "] {
         let response = http
             .post(&webhook_url)
-            .header(KOMBO_SIGNATURE_HEADER, kombo_signature(WEBHOOK_SECRET, &body))
+            .header(
+                KOMBO_SIGNATURE_HEADER,
+                kombo_signature(WEBHOOK_SECRET, &body),
+            )
             .header("content-type", "application/json")
             .body(body.clone())
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        println!("  {attempt} (signed)       → HTTP {}", response.status().as_u16());
+        println!(
+            "  {attempt} (signed)       → HTTP {}",
+            response.status().as_u16()
+        );
     }
 
     step("4. The delta sync the webhook asked for");
     let mut runs = 0;
     while let Ok(request) = requests.try_recv() {
         runs += 1;
-        println!("  sync request for {} (event {})", request.tenant, request.event_id);
+        println!(
+            "  sync request for {} (event {})",
+            request.tenant, request.event_id
+        );
         let delta = RunOptions {
             mode: SyncMode::Delta,
             ..RunOptions::default()
@@ -189,7 +224,11 @@ async fn demo(sandboxes: &LocalSandboxes, runner: &LocalRunner, settings: &Tenan
     println!("  {runs} sync run(s) for 2 deliveries of the same event (deduplicated on its id)");
 
     let snapshot = sandboxes.learnamp.snapshot();
-    let active = snapshot.users.iter().filter(|u| u.status != "deactivated").count();
+    let active = snapshot
+        .users
+        .iter()
+        .filter(|u| u.status != "deactivated")
+        .count();
     let invited: u32 = snapshot.users.iter().map(|u| u.invitations_sent).sum();
     step("Learn Amp now");
     println!(
@@ -211,18 +250,32 @@ async fn demo(sandboxes: &LocalSandboxes, runner: &LocalRunner, settings: &Tenan
 fn make_changes(sandboxes: &LocalSandboxes) -> Result<Vec<String>, String> {
     let kombo = &sandboxes.kombo;
     let employees = kombo.employees();
-    let managers: HashSet<String> = employees.iter().filter_map(|e| e.manager_id.clone()).collect();
+    let managers: HashSet<String> = employees
+        .iter()
+        .filter_map(|e| e.manager_id.clone())
+        .collect();
     let mut regulars = employees.iter().filter(|e| {
         e.employment_status.as_deref() == Some("ACTIVE")
             && e.termination_date.is_none()
             && e.remote_deleted_at.is_none()
             && !managers.contains(&e.id)
-            && e.groups.iter().any(|g| g.r#type.as_deref() == Some("DEPARTMENT"))
+            && e.groups
+                .iter()
+                .any(|g| g.r#type.as_deref() == Some("DEPARTMENT"))
     });
-    let (Some(retitled), Some(mover), Some(leaver)) = (regulars.next(), regulars.next(), regulars.next()) else {
-        return Err("the generated company is too small for the demo; use --employees 20 or more".into());
+    let (Some(retitled), Some(mover), Some(leaver)) =
+        (regulars.next(), regulars.next(), regulars.next())
+    else {
+        return Err(
+            "the generated company is too small for the demo; use --employees 20 or more".into(),
+        );
     };
-    let department_of = |e: &KomboEmployee| e.groups.iter().find(|g| g.r#type.as_deref() == Some("DEPARTMENT")).cloned();
+    let department_of = |e: &KomboEmployee| {
+        e.groups
+            .iter()
+            .find(|g| g.r#type.as_deref() == Some("DEPARTMENT"))
+            .cloned()
+    };
     let from = department_of(mover).ok_or("mover has no department")?;
     let to: EmbeddedGroup = kombo
         .groups()
@@ -237,22 +290,34 @@ fn make_changes(sandboxes: &LocalSandboxes) -> Result<Vec<String>, String> {
         .ok_or("the company has a single department")?;
 
     let mut lines = Vec::new();
-    kombo.update_employee(&retitled.id, |e| e.job_title = Some("Head of Learning Experience".into()));
+    kombo.update_employee(&retitled.id, |e| {
+        e.job_title = Some("Head of Learning Experience".into())
+    });
     lines.push(format!("job title changed:  employee {}", retitled.id));
 
-    let (from_name, to_name) = (from.name.clone().unwrap_or_default(), to.name.clone().unwrap_or_default());
+    let (from_name, to_name) = (
+        from.name.clone().unwrap_or_default(),
+        to.name.clone().unwrap_or_default(),
+    );
     kombo.update_employee(&mover.id, |e| {
-        e.groups.retain(|g| g.r#type.as_deref() != Some("DEPARTMENT"));
+        e.groups
+            .retain(|g| g.r#type.as_deref() != Some("DEPARTMENT"));
         e.groups.push(to);
     });
-    lines.push(format!("department move:    employee {} from {from_name} to {to_name}", mover.id));
+    lines.push(format!(
+        "department move:    employee {} from {from_name} to {to_name}",
+        mover.id
+    ));
 
     let yesterday = Utc::now() - Duration::days(1);
     kombo.update_employee(&leaver.id, |e| {
         e.employment_status = Some("INACTIVE".into());
         e.termination_date = Some(yesterday);
     });
-    lines.push(format!("leaver:             employee {} (terminated yesterday)", leaver.id));
+    lines.push(format!(
+        "leaver:             employee {} (terminated yesterday)",
+        leaver.id
+    ));
 
     let mut joiner = retitled.clone();
     joiner.id = "DemoJoiner0000000000000001".into();
@@ -264,6 +329,9 @@ fn make_changes(sandboxes: &LocalSandboxes) -> Result<Vec<String>, String> {
     joiner.job_title = Some("Compiler Engineer".into());
     joiner.start_date = Some(yesterday);
     kombo.upsert_employee(joiner.clone());
-    lines.push(format!("joiner:             employee {} (started yesterday)", joiner.id));
+    lines.push(format!(
+        "joiner:             employee {} (started yesterday)",
+        joiner.id
+    ));
     Ok(lines)
 }

@@ -19,7 +19,11 @@ pub struct LocalSandboxes {
 }
 
 impl LocalSandboxes {
-    pub async fn start(company: Company, kombo_port: u16, learnamp_port: u16) -> std::io::Result<Self> {
+    pub async fn start(
+        company: Company,
+        kombo_port: u16,
+        learnamp_port: u16,
+    ) -> std::io::Result<Self> {
         let kombo = KomboSandbox::new(KOMBO_API_KEY, INTEGRATION_ID, company);
         let learnamp = LearnAmpSandbox::new(LEARNAMP_CLIENT_ID, LEARNAMP_CLIENT_SECRET);
         let kombo_server = kombo.start(kombo_port).await?;

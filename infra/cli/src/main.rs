@@ -14,7 +14,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "personio-sync", version, about = "Keeps Learn Amp users and teams in step with Personio, read through Kombo.")]
+#[command(
+    name = "personio-sync",
+    version,
+    about = "Keeps Learn Amp users and teams in step with Personio, read through Kombo."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -12,7 +12,11 @@ pub fn summary(report: &RunReport, settings: &TenantSettings, shown: usize) -> S
         SyncMode::Full => "full",
         SyncMode::Delta => "delta",
     };
-    let dry = if report.dry_run { " (dry run: nothing changed)" } else { "" };
+    let dry = if report.dry_run {
+        " (dry run: nothing changed)"
+    } else {
+        ""
+    };
     out.push_str(&format!(
         "{mode} sync of {} on {} (invite policy {}){dry}\n",
         report.tenant, report.today, settings.invite_policy
@@ -56,7 +60,10 @@ pub fn summary(report: &RunReport, settings: &TenantSettings, shown: usize) -> S
         ));
     }
     for note in &report.notes {
-        out.push_str(&format!("    note       {:<26} {}\n", note.employee_id, note.detail));
+        out.push_str(&format!(
+            "    note       {:<26} {}\n",
+            note.employee_id, note.detail
+        ));
     }
     out
 }

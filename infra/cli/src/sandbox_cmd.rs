@@ -1,6 +1,8 @@
 //! `personio-sync sandbox`: both sandboxes on 127.0.0.1 until Ctrl-C.
 
-use crate::local::{LocalSandboxes, INTEGRATION_ID, KOMBO_API_KEY, LEARNAMP_CLIENT_ID, LEARNAMP_CLIENT_SECRET};
+use crate::local::{
+    LocalSandboxes, INTEGRATION_ID, KOMBO_API_KEY, LEARNAMP_CLIENT_ID, LEARNAMP_CLIENT_SECRET,
+};
 use crate::sync_cmd::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
 use clap::Args;
 use std::path::PathBuf;
@@ -33,10 +35,13 @@ pub async fn run(args: SandboxArgs) -> u8 {
                 return EXIT_CONFIG;
             }
         },
-        None => sandbox::generate_company(args.employees, args.seed, chrono::Utc::now().date_naive()),
+        None => {
+            sandbox::generate_company(args.employees, args.seed, chrono::Utc::now().date_naive())
+        }
     };
     let employees = company.employees.len();
-    let sandboxes = match LocalSandboxes::start(company, args.kombo_port, args.learnamp_port).await {
+    let sandboxes = match LocalSandboxes::start(company, args.kombo_port, args.learnamp_port).await
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("personio-sync: cannot bind the sandboxes on 127.0.0.1: {e} (try other --kombo-port / --learnamp-port)");
@@ -57,7 +62,10 @@ pub async fn run(args: SandboxArgs) -> u8 {
     println!("  export LEARNAMP_CLIENT_SECRET={LEARNAMP_CLIENT_SECRET}");
     println!();
     println!("Learn Amp users and teams as JSON:  curl -s {learnamp}/_sandbox/state");
-    println!("Kombo data as JSON:                 curl -s {}/_sandbox/state", kombo.trim_end_matches("/v1"));
+    println!(
+        "Kombo data as JSON:                 curl -s {}/_sandbox/state",
+        kombo.trim_end_matches("/v1")
+    );
     println!("Press Ctrl-C to stop.");
     let _ = tokio::signal::ctrl_c().await;
     sandboxes.shutdown().await;

@@ -109,32 +109,54 @@ fn required(value: Option<String>, flag: &str, var: &str) -> Result<String, Conf
 fn url(value: String, flag: &str) -> Result<String, ConfigError> {
     match reqwest::Url::parse(&value) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(value),
-        _ => Err(ConfigError(format!("{flag} must be an http(s) URL, got '{value}'"))),
+        _ => Err(ConfigError(format!(
+            "{flag} must be an http(s) URL, got '{value}'"
+        ))),
     }
 }
 
 impl SyncArgs {
     pub fn into_config(self) -> Result<(SyncConfig, Option<ReportFormat>), ConfigError> {
-        let kombo_url = url(required(self.kombo_url, "--kombo-url", "KOMBO_BASE_URL")?, "--kombo-url")?;
+        let kombo_url = url(
+            required(self.kombo_url, "--kombo-url", "KOMBO_BASE_URL")?,
+            "--kombo-url",
+        )?;
         let kombo_api_key = required(self.kombo_api_key, "--kombo-api-key", "KOMBO_API_KEY")?;
-        let integration_id = required(self.integration_id, "--integration-id", "KOMBO_INTEGRATION_ID")?;
-        let learnamp_url = url(required(self.learnamp_url, "--learnamp-url", "LEARNAMP_BASE_URL")?, "--learnamp-url")?;
-        let learnamp_client_id = required(self.learnamp_client_id, "--learnamp-client-id", "LEARNAMP_CLIENT_ID")?;
-        let learnamp_client_secret =
-            required(self.learnamp_client_secret, "--learnamp-client-secret", "LEARNAMP_CLIENT_SECRET")?;
+        let integration_id = required(
+            self.integration_id,
+            "--integration-id",
+            "KOMBO_INTEGRATION_ID",
+        )?;
+        let learnamp_url = url(
+            required(self.learnamp_url, "--learnamp-url", "LEARNAMP_BASE_URL")?,
+            "--learnamp-url",
+        )?;
+        let learnamp_client_id = required(
+            self.learnamp_client_id,
+            "--learnamp-client-id",
+            "LEARNAMP_CLIENT_ID",
+        )?;
+        let learnamp_client_secret = required(
+            self.learnamp_client_secret,
+            "--learnamp-client-secret",
+            "LEARNAMP_CLIENT_SECRET",
+        )?;
         let invite_policy: InvitePolicy = self
             .invite_policy
             .parse()
             .map_err(|e| ConfigError(format!("--invite-policy: {e}")))?;
-        let time_zone: chrono_tz::Tz = self
-            .time_zone
-            .parse()
-            .map_err(|_| ConfigError(format!("--time-zone: unknown time zone '{}'", self.time_zone)))?;
+        let time_zone: chrono_tz::Tz = self.time_zone.parse().map_err(|_| {
+            ConfigError(format!(
+                "--time-zone: unknown time zone '{}'",
+                self.time_zone
+            ))
+        })?;
         let today = self
             .today
             .map(|t| {
-                NaiveDate::parse_from_str(&t, "%Y-%m-%d")
-                    .map_err(|_| ConfigError(format!("--today must be a date as YYYY-MM-DD, got '{t}'")))
+                NaiveDate::parse_from_str(&t, "%Y-%m-%d").map_err(|_| {
+                    ConfigError(format!("--today must be a date as YYYY-MM-DD, got '{t}'"))
+                })
             })
             .transpose()?;
         if self.concurrency == 0 || self.concurrency > 64 {
@@ -183,9 +205,17 @@ impl LocalRunner {
         let store = EmbeddedStore::open(&config.state_dir)
             .map_err(|e| ConfigError(format!("--state: {e}")))?;
         Ok(Self {
-            kombo: KomboClient::new(&config.kombo_url, &config.kombo_api_key, &config.settings.tenant_id),
-            learnamp: LearnAmpClient::new(&config.learnamp_url, &config.learnamp_client_id, &config.learnamp_client_secret)
-                .with_scope(config.learnamp_scope.clone()),
+            kombo: KomboClient::new(
+                &config.kombo_url,
+                &config.kombo_api_key,
+                &config.settings.tenant_id,
+            ),
+            learnamp: LearnAmpClient::new(
+                &config.learnamp_url,
+                &config.learnamp_client_id,
+                &config.learnamp_client_secret,
+            )
+            .with_scope(config.learnamp_scope.clone()),
             store,
             queue: InProcessQueue::new(),
             settings: config.settings.clone(),
@@ -223,7 +253,8 @@ pub fn exit_code(report: &RunReport) -> u8 {
 pub fn error_exit_code(error: &EngineError) -> u8 {
     use sync_core::error::{SourceError, TargetError};
     match error {
-        EngineError::Source(SourceError::Unauthorized { .. }) | EngineError::Target(TargetError::Unauthorized(_)) => EXIT_CONFIG,
+        EngineError::Source(SourceError::Unauthorized { .. })
+        | EngineError::Target(TargetError::Unauthorized(_)) => EXIT_CONFIG,
         _ => EXIT_FAILED,
     }
 }
@@ -246,7 +277,10 @@ pub async fn run(args: SyncArgs) -> u8 {
     match runner.run(&config.options).await {
         Ok(report) => {
             if format == Some(ReportFormat::Json) {
-                println!("{}", serde_json::to_string_pretty(&report).expect("reports serialise"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("reports serialise")
+                );
             } else {
                 output::print_summary(&report, &runner.settings, output::SHOWN_ACTIONS);
             }

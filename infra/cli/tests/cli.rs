@@ -38,10 +38,22 @@ struct Env {
 impl Env {
     async fn start(employees: usize) -> Self {
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
-        let kombo = KomboSandbox::new("key", "personio:cli", sandbox::generate_company(employees, 5, today));
+        let kombo = KomboSandbox::new(
+            "key",
+            "personio:cli",
+            sandbox::generate_company(employees, 5, today),
+        );
         let learnamp = LearnAmpSandbox::new("id", "secret");
-        let servers = vec![kombo.start(0).await.unwrap(), learnamp.start(0).await.unwrap()];
-        Self { kombo, learnamp, servers, state: tempfile::tempdir().unwrap() }
+        let servers = vec![
+            kombo.start(0).await.unwrap(),
+            learnamp.start(0).await.unwrap(),
+        ];
+        Self {
+            kombo,
+            learnamp,
+            servers,
+            state: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn sync(&self, extra: &[&str]) -> Command {
@@ -53,14 +65,21 @@ impl Env {
             .env("LEARNAMP_BASE_URL", &self.servers[1].base_url)
             .env("LEARNAMP_CLIENT_ID", "id")
             .env("LEARNAMP_CLIENT_SECRET", "secret")
-            .args(["--state", self.state.path().to_str().unwrap(), "--today", "2026-11-22"])
+            .args([
+                "--state",
+                self.state.path().to_str().unwrap(),
+                "--today",
+                "2026-11-22",
+            ])
             .args(extra);
         cmd
     }
 
     async fn output(&self, extra: &[&str]) -> Output {
         let mut cmd = self.sync(extra);
-        tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
     }
 
     async fn stop(self) {
@@ -71,7 +90,12 @@ impl Env {
 }
 
 fn report(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("stdout is not a JSON report ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not a JSON report ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
 }
 
 fn stderr(output: &Output) -> String {
@@ -84,20 +108,54 @@ fn missing_configuration_exits_2_naming_the_flag_and_variable() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "one line: {err}");
-    assert!(err.contains("--kombo-url") && err.contains("KOMBO_BASE_URL"), "{err}");
+    assert!(
+        err.contains("--kombo-url") && err.contains("KOMBO_BASE_URL"),
+        "{err}"
+    );
 
     let out = command()
-        .args(["sync", "--kombo-url", "http://127.0.0.1:1/v1", "--kombo-api-key", "k", "--integration-id", "personio:x"])
-        .args(["--learnamp-url", "http://127.0.0.1:1", "--learnamp-client-id", "i"])
+        .args([
+            "sync",
+            "--kombo-url",
+            "http://127.0.0.1:1/v1",
+            "--kombo-api-key",
+            "k",
+            "--integration-id",
+            "personio:x",
+        ])
+        .args([
+            "--learnamp-url",
+            "http://127.0.0.1:1",
+            "--learnamp-client-id",
+            "i",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("LEARNAMP_CLIENT_SECRET"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("LEARNAMP_CLIENT_SECRET"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn bad_values_exit_2_naming_the_flag() {
-    let base = ["sync", "--kombo-url", "http://127.0.0.1:1/v1", "--kombo-api-key", "k", "--integration-id", "personio:x", "--learnamp-url", "http://127.0.0.1:1", "--learnamp-client-id", "i", "--learnamp-client-secret", "s"];
+    let base = [
+        "sync",
+        "--kombo-url",
+        "http://127.0.0.1:1/v1",
+        "--kombo-api-key",
+        "k",
+        "--integration-id",
+        "personio:x",
+        "--learnamp-url",
+        "http://127.0.0.1:1",
+        "--learnamp-client-id",
+        "i",
+        "--learnamp-client-secret",
+        "s",
+    ];
     for (extra, flag) in [
         (vec!["--invite-policy", "sometimes"], "--invite-policy"),
         (vec!["--today", "22.11.2026"], "--today"),
@@ -107,9 +165,16 @@ fn bad_values_exit_2_naming_the_flag() {
         assert_eq!(out.status.code(), Some(2), "{extra:?}");
         assert!(stderr(&out).contains(flag), "{flag}: {}", stderr(&out));
     }
-    let out = command().args(["sync", "--kombo-url", "not a url"]).output().unwrap();
+    let out = command()
+        .args(["sync", "--kombo-url", "not a url"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--kombo-url must be an http(s) URL"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--kombo-url must be an http(s) URL"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -120,7 +185,15 @@ async fn sync_prints_a_json_report_and_converges() {
     let first = report(&out);
     assert!(first["run_id"].as_str().is_some_and(|id| !id.is_empty()));
     assert_eq!(first["dry_run"], false);
-    for key in ["created", "updated", "deactivated", "reactivated", "unchanged", "deferred", "failed"] {
+    for key in [
+        "created",
+        "updated",
+        "deactivated",
+        "reactivated",
+        "unchanged",
+        "deferred",
+        "failed",
+    ] {
         assert!(first["counts"][key].is_u64(), "counts.{key}");
     }
     assert!(first["counts"]["created"].as_u64().unwrap() > 30);
@@ -152,14 +225,23 @@ async fn dry_run_changes_neither_learnamp_nor_the_state() {
     assert_eq!(plan["dry_run"], true);
     assert!(plan["counts"]["created"].as_u64().unwrap() > 0);
     assert_eq!(env.learnamp.calls().total, 0);
-    assert_eq!(std::fs::read_dir(env.state.path()).unwrap().count(), 0, "no state written");
+    assert_eq!(
+        std::fs::read_dir(env.state.path()).unwrap().count(),
+        0,
+        "no state written"
+    );
     env.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_exit_1_and_the_report_says_which_and_why() {
     let env = Env::start(20).await;
-    let victim = env.kombo.employees().into_iter().find(|e| e.employment_status.as_deref() == Some("ACTIVE") && e.termination_date.is_none()).unwrap();
+    let victim = env
+        .kombo
+        .employees()
+        .into_iter()
+        .find(|e| e.employment_status.as_deref() == Some("ACTIVE") && e.termination_date.is_none())
+        .unwrap();
     // Learn Amp already has this email on a user linked to someone else.
     env.learnamp.seed_user(SeedUser {
         email: victim.work_email.clone().unwrap(),
@@ -172,9 +254,21 @@ async fn failures_exit_1_and_the_report_says_which_and_why() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let r = report(&out);
     assert_eq!(r["counts"]["failed"].as_u64(), Some(1));
-    let failed: Vec<&serde_json::Value> = r["actions"].as_array().unwrap().iter().filter(|a| a["action"] == "failed").collect();
+    let failed: Vec<&serde_json::Value> = r["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "failed")
+        .collect();
     assert_eq!(failed[0]["employee_id"].as_str(), Some(victim.id.as_str()));
-    assert!(failed[0]["detail"].as_str().unwrap().contains("already belongs"), "{}", failed[0]["detail"]);
+    assert!(
+        failed[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already belongs"),
+        "{}",
+        failed[0]["detail"]
+    );
     env.stop().await;
 }
 
@@ -182,9 +276,18 @@ async fn failures_exit_1_and_the_report_says_which_and_why() {
 async fn a_mass_deactivation_halts_with_exit_3_until_allowed() {
     let env = Env::start(40).await;
     assert_eq!(env.output(&[]).await.status.code(), Some(0));
-    let active: Vec<String> = env.kombo.employees().into_iter().filter(|e| e.employment_status.as_deref() == Some("ACTIVE") && e.termination_date.is_none()).map(|e| e.id).collect();
+    let active: Vec<String> = env
+        .kombo
+        .employees()
+        .into_iter()
+        .filter(|e| {
+            e.employment_status.as_deref() == Some("ACTIVE") && e.termination_date.is_none()
+        })
+        .map(|e| e.id)
+        .collect();
     for id in active.iter().take(active.len() / 2) {
-        env.kombo.update_employee(id, |e| e.employment_status = Some("INACTIVE".into()));
+        env.kombo
+            .update_employee(id, |e| e.employment_status = Some("INACTIVE".into()));
     }
     let out = env.output(&["--report", "json"]).await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
@@ -192,9 +295,14 @@ async fn a_mass_deactivation_halts_with_exit_3_until_allowed() {
     assert!(r["halted"].as_str().unwrap().contains("over the limit"));
     assert_eq!(r["counts"]["deactivated"].as_u64(), Some(0));
 
-    let out = env.output(&["--report", "json", "--allow-mass-deactivation"]).await;
+    let out = env
+        .output(&["--report", "json", "--allow-mass-deactivation"])
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(report(&out)["counts"]["deactivated"].as_u64(), Some((active.len() / 2) as u64));
+    assert_eq!(
+        report(&out)["counts"]["deactivated"].as_u64(),
+        Some((active.len() / 2) as u64)
+    );
     env.stop().await;
 }
 
@@ -228,7 +336,14 @@ fn sandbox_serves_both_apis_and_prints_how_to_reach_them() {
         }
     }
     let find = |var: &str| {
-        lines.iter().find_map(|l| l.trim().strip_prefix(&format!("export {var}=")).map(str::to_string)).unwrap_or_else(|| panic!("{var} not printed: {lines:?}"))
+        lines
+            .iter()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix(&format!("export {var}="))
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| panic!("{var} not printed: {lines:?}"))
     };
     let learnamp = find("LEARNAMP_BASE_URL");
     let kombo = find("KOMBO_BASE_URL");
@@ -242,6 +357,9 @@ fn sandbox_serves_both_apis_and_prints_how_to_reach_them() {
 
 /// A GET for the sandbox test, which has no runtime of its own.
 fn get_json(url: &str) -> serde_json::Value {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
 }

@@ -52,13 +52,20 @@ impl KomboClient {
         self.calls.reset();
     }
 
-    async fn list<T: DeserializeOwned>(&self, path: &str, query: &ListQuery) -> Result<Vec<T>, SourceError> {
+    async fn list<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &ListQuery,
+    ) -> Result<Vec<T>, SourceError> {
         let mut params: Vec<(&str, String)> = vec![
             ("page_size", MAX_PAGE_SIZE.to_string()),
             ("include_deleted", "true".to_string()),
         ];
         if let Some(after) = query.updated_after {
-            params.push(("updated_after", after.to_rfc3339_opts(SecondsFormat::Millis, true)));
+            params.push((
+                "updated_after",
+                after.to_rfc3339_opts(SecondsFormat::Millis, true),
+            ));
         }
         if let Some(ids) = &query.ids {
             params.push(("ids", ids.join(",")));
@@ -81,7 +88,11 @@ impl KomboClient {
         Ok(results)
     }
 
-    async fn get_page<T: DeserializeOwned>(&self, path: &str, params: &[(&str, String)]) -> Result<PageEnvelope<T>, SourceError> {
+    async fn get_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<PageEnvelope<T>, SourceError> {
         let url = format!("{}{}", self.base_url, path);
         let endpoint = format!("GET {path}");
         let started = Instant::now();
@@ -105,7 +116,8 @@ impl KomboClient {
                     });
                     match bytes {
                         Ok(bytes) => {
-                            return serde_json::from_slice(&bytes).map_err(|e| SourceError::Decode(format!("{path}: {e}")))
+                            return serde_json::from_slice(&bytes)
+                                .map_err(|e| SourceError::Decode(format!("{path}: {e}")))
                         }
                         Err(e) => (e, None),
                     }
@@ -156,16 +168,39 @@ fn classify(status: u16, body: &[u8]) -> SourceError {
         .map(|e| e.error.message)
         .unwrap_or_else(|| format!("HTTP {status}"));
     match code.as_deref() {
-        Some(c) if NOT_READY_CODES.contains(&c) => SourceError::NotReady { code: c.to_string() },
-        Some(c) if TRANSIENT_CODES.contains(&c) => SourceError::Transient { code: c.to_string(), message },
-        Some(c @ ("PLATFORM.AUTHENTICATION_INVALID" | "PLATFORM.INTEGRATION_NOT_FOUND" | "INTEGRATION.AUTHENTICATION_INVALID" | "PLATFORM.IP_NOT_WHITELISTED")) => {
-            SourceError::Unauthorized { code: c.to_string(), message }
-        }
-        Some(c) => SourceError::Rejected { code: c.to_string(), message },
+        Some(c) if NOT_READY_CODES.contains(&c) => SourceError::NotReady {
+            code: c.to_string(),
+        },
+        Some(c) if TRANSIENT_CODES.contains(&c) => SourceError::Transient {
+            code: c.to_string(),
+            message,
+        },
+        Some(
+            c @ ("PLATFORM.AUTHENTICATION_INVALID"
+            | "PLATFORM.INTEGRATION_NOT_FOUND"
+            | "INTEGRATION.AUTHENTICATION_INVALID"
+            | "PLATFORM.IP_NOT_WHITELISTED"),
+        ) => SourceError::Unauthorized {
+            code: c.to_string(),
+            message,
+        },
+        Some(c) => SourceError::Rejected {
+            code: c.to_string(),
+            message,
+        },
         None => match status {
-            401 | 403 => SourceError::Unauthorized { code: format!("HTTP {status}"), message },
-            408 | 429 | 500..=599 => SourceError::Transient { code: format!("HTTP {status}"), message },
-            _ => SourceError::Rejected { code: format!("HTTP {status}"), message },
+            401 | 403 => SourceError::Unauthorized {
+                code: format!("HTTP {status}"),
+                message,
+            },
+            408 | 429 | 500..=599 => SourceError::Transient {
+                code: format!("HTTP {status}"),
+                message,
+            },
+            _ => SourceError::Rejected {
+                code: format!("HTTP {status}"),
+                message,
+            },
         },
     }
 }
@@ -196,13 +231,28 @@ mod tests {
     #[test]
     fn classifies_by_error_code_before_status() {
         let pending = br#"{"status":"error","error":{"code":"INTEGRATION.SETUP_SYNC_PENDING","message":"wait"}}"#;
-        assert!(matches!(classify(409, pending), SourceError::NotReady { .. }));
-        assert!(matches!(classify(503, pending), SourceError::NotReady { .. }), "the pre-May-2026 status too");
+        assert!(matches!(
+            classify(409, pending),
+            SourceError::NotReady { .. }
+        ));
+        assert!(
+            matches!(classify(503, pending), SourceError::NotReady { .. }),
+            "the pre-May-2026 status too"
+        );
         let limited = br#"{"status":"error","error":{"code":"PLATFORM.RATE_LIMIT_EXCEEDED","message":"slow down"}}"#;
-        assert!(matches!(classify(429, limited), SourceError::Transient { .. }));
+        assert!(matches!(
+            classify(429, limited),
+            SourceError::Transient { .. }
+        ));
         let auth = br#"{"status":"error","error":{"code":"PLATFORM.AUTHENTICATION_INVALID","message":"bad key"}}"#;
-        assert!(matches!(classify(401, auth), SourceError::Unauthorized { .. }));
-        assert!(matches!(classify(502, b"<html>bad gateway</html>"), SourceError::Transient { .. }));
+        assert!(matches!(
+            classify(401, auth),
+            SourceError::Unauthorized { .. }
+        ));
+        assert!(matches!(
+            classify(502, b"<html>bad gateway</html>"),
+            SourceError::Transient { .. }
+        ));
         assert!(matches!(classify(400, b""), SourceError::Rejected { .. }));
     }
 }

@@ -101,14 +101,28 @@ impl LearnAmpClient {
             form.push(("scope", scope.clone()));
         }
         let answer = self
-            .send_with_retries(Method::POST, "/oauth/token", "POST /oauth/token", Body::Form(&form), None)
+            .send_with_retries(
+                Method::POST,
+                "/oauth/token",
+                "POST /oauth/token",
+                Body::Form(&form),
+                None,
+            )
             .await?;
         if !answer.status.is_success() {
             let err: ApiErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
-            let message = [err.error, err.error_description].into_iter().flatten().collect::<Vec<_>>().join(": ");
-            return Err(TargetError::Unauthorized(format!("token request failed (HTTP {}): {message}", answer.status.as_u16())));
+            let message = [err.error, err.error_description]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(": ");
+            return Err(TargetError::Unauthorized(format!(
+                "token request failed (HTTP {}): {message}",
+                answer.status.as_u16()
+            )));
         }
-        let token: TokenResponse = serde_json::from_slice(&answer.body).map_err(|e| TargetError::Decode(format!("token: {e}")))?;
+        let token: TokenResponse = serde_json::from_slice(&answer.body)
+            .map_err(|e| TargetError::Decode(format!("token: {e}")))?;
         let lifetime = Duration::from_secs(token.expires_in.unwrap_or(7200));
         *cached = Some(CachedToken {
             value: token.access_token.clone(),
@@ -120,11 +134,25 @@ impl LearnAmpClient {
 
     /// One logical request: retried on 429, 5xx and transport errors, and re-authenticated once
     /// on a 401.
-    async fn call(&self, method: Method, path: &str, endpoint: &str, body: Body<'_>) -> Result<Answer, TargetError> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        endpoint: &str,
+        body: Body<'_>,
+    ) -> Result<Answer, TargetError> {
         let mut token = self.token(false).await?;
         let mut renewed = false;
         loop {
-            let answer = self.send_with_retries(method.clone(), path, endpoint, clone_body(&body), Some(&token)).await?;
+            let answer = self
+                .send_with_retries(
+                    method.clone(),
+                    path,
+                    endpoint,
+                    clone_body(&body),
+                    Some(&token),
+                )
+                .await?;
             match answer.status {
                 StatusCode::UNAUTHORIZED if !renewed => {
                     tracing::info!(endpoint, "learn amp token refused; renewing it once");
@@ -132,12 +160,16 @@ impl LearnAmpClient {
                     renewed = true;
                 }
                 StatusCode::UNAUTHORIZED => {
-                    return Err(TargetError::Unauthorized(error_message(&answer.body, answer.status)))
+                    return Err(TargetError::Unauthorized(error_message(
+                        &answer.body,
+                        answer.status,
+                    )))
                 }
                 StatusCode::NOT_FOUND => return Err(TargetError::NotFound),
                 s if s.is_success() => return Ok(answer),
                 s => {
-                    let err: ApiErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
+                    let err: ApiErrorBody =
+                        serde_json::from_slice(&answer.body).unwrap_or_default();
                     return Err(TargetError::Rejected {
                         status: s.as_u16(),
                         message: error_message(&answer.body, s),
@@ -162,7 +194,10 @@ impl LearnAmpClient {
         loop {
             attempt += 1;
             self.calls.count(endpoint);
-            let mut request = self.http.request(method.clone(), &url).header("Accept", "application/json");
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .header("Accept", "application/json");
             if let Some(token) = token {
                 request = request.bearer_auth(token);
             }
@@ -179,7 +214,13 @@ impl LearnAmpClient {
                     } else {
                         let headers = r.headers().clone();
                         match r.bytes().await {
-                            Ok(body) => return Ok(Answer { status, headers, body: body.to_vec() }),
+                            Ok(body) => {
+                                return Ok(Answer {
+                                    status,
+                                    headers,
+                                    body: body.to_vec(),
+                                })
+                            }
                             Err(e) => (format!("reading the response: {e}"), None),
                         }
                     }
@@ -192,18 +233,34 @@ impl LearnAmpClient {
                     tracing::warn!(endpoint, attempt, delay_ms = delay.as_millis() as u64, problem = %problem, "learn amp call will be retried");
                     tokio::time::sleep(delay).await;
                 }
-                None => return Err(TargetError::Transient(format!("{endpoint}: {problem} after {attempt} attempts"))),
+                None => {
+                    return Err(TargetError::Transient(format!(
+                        "{endpoint}: {problem} after {attempt} attempts"
+                    )))
+                }
             }
         }
     }
 
-    async fn json<T: DeserializeOwned>(&self, method: Method, path: &str, endpoint: &str, body: Body<'_>) -> Result<T, TargetError> {
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        endpoint: &str,
+        body: Body<'_>,
+    ) -> Result<T, TargetError> {
         let answer = self.call(method, path, endpoint, body).await?;
-        serde_json::from_slice(&answer.body).map_err(|e| TargetError::Decode(format!("{endpoint}: {e}")))
+        serde_json::from_slice(&answer.body)
+            .map_err(|e| TargetError::Decode(format!("{endpoint}: {e}")))
     }
 
     /// Every page of a listing, following `Total-Pages`.
-    async fn list_all<T: DeserializeOwned>(&self, path: &str, filters: &str, key: &str) -> Result<Vec<T>, TargetError> {
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        filters: &str,
+        key: &str,
+    ) -> Result<Vec<T>, TargetError> {
         let endpoint = format!("GET {path}");
         let mut items = Vec::new();
         let mut page = 1u32;
@@ -211,9 +268,13 @@ impl LearnAmpClient {
             let url = format!("{path}?page={page}&perPage={PER_PAGE}{filters}");
             let answer = self.call(Method::GET, &url, &endpoint, Body::None).await?;
             let mut body: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_slice(&answer.body).map_err(|e| TargetError::Decode(format!("{endpoint}: {e}")))?;
-            let list = body.remove(key).unwrap_or(serde_json::Value::Array(Vec::new()));
-            let batch: Vec<T> = serde_json::from_value(list).map_err(|e| TargetError::Decode(format!("{endpoint}: {e}")))?;
+                serde_json::from_slice(&answer.body)
+                    .map_err(|e| TargetError::Decode(format!("{endpoint}: {e}")))?;
+            let list = body
+                .remove(key)
+                .unwrap_or(serde_json::Value::Array(Vec::new()));
+            let batch: Vec<T> = serde_json::from_value(list)
+                .map_err(|e| TargetError::Decode(format!("{endpoint}: {e}")))?;
             let empty = batch.is_empty();
             items.extend(batch);
             let total_pages: Option<u32> = answer
@@ -254,8 +315,19 @@ fn path_segment(value: &str) -> String {
 #[async_trait]
 impl LearnAmp for LearnAmpClient {
     async fn user_by_external_id(&self, external_id: &str) -> Result<Option<User>, TargetError> {
-        let path = format!("/v1/users/by_integration_external_id/{}", path_segment(external_id));
-        match self.json(Method::GET, &path, "GET /v1/users/by_integration_external_id/{id}", Body::None).await {
+        let path = format!(
+            "/v1/users/by_integration_external_id/{}",
+            path_segment(external_id)
+        );
+        match self
+            .json(
+                Method::GET,
+                &path,
+                "GET /v1/users/by_integration_external_id/{id}",
+                Body::None,
+            )
+            .await
+        {
             Ok(user) => Ok(Some(user)),
             Err(TargetError::NotFound) => Ok(None),
             Err(e) => Err(e),
@@ -273,29 +345,59 @@ impl LearnAmp for LearnAmpClient {
 
     async fn create_user(&self, write: &UserWrite) -> Result<User, TargetError> {
         let form = write.form_fields();
-        self.json(Method::POST, "/v1/users", "POST /v1/users", Body::Form(&form)).await
+        self.json(
+            Method::POST,
+            "/v1/users",
+            "POST /v1/users",
+            Body::Form(&form),
+        )
+        .await
     }
 
     async fn update_user(&self, user_id: u64, write: &UserWrite) -> Result<User, TargetError> {
         let form = write.form_fields();
-        self.json(Method::PUT, &format!("/v1/users/{user_id}"), "PUT /v1/users/{id}", Body::Form(&form)).await
+        self.json(
+            Method::PUT,
+            &format!("/v1/users/{user_id}"),
+            "PUT /v1/users/{id}",
+            Body::Form(&form),
+        )
+        .await
     }
 
     async fn deactivate_user(&self, user_id: u64) -> Result<(), TargetError> {
-        self.call(Method::PUT, &format!("/v1/users/{user_id}/deactivate"), "PUT /v1/users/{id}/deactivate", Body::None)
-            .await
-            .map(|_| ())
+        self.call(
+            Method::PUT,
+            &format!("/v1/users/{user_id}/deactivate"),
+            "PUT /v1/users/{id}/deactivate",
+            Body::None,
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn reactivate_user(&self, user_id: u64) -> Result<(), TargetError> {
-        self.call(Method::PUT, &format!("/v1/users/{user_id}/reactivate"), "PUT /v1/users/{id}/reactivate", Body::None)
-            .await
-            .map(|_| ())
+        self.call(
+            Method::PUT,
+            &format!("/v1/users/{user_id}/reactivate"),
+            "PUT /v1/users/{id}/reactivate",
+            Body::None,
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn team_by_external_id(&self, external_id: &str) -> Result<Option<Team>, TargetError> {
         let path = format!("/v1/teams/by_external_id/{}", path_segment(external_id));
-        match self.json(Method::GET, &path, "GET /v1/teams/by_external_id/{id}", Body::None).await {
+        match self
+            .json(
+                Method::GET,
+                &path,
+                "GET /v1/teams/by_external_id/{id}",
+                Body::None,
+            )
+            .await
+        {
             Ok(team) => Ok(Some(team)),
             Err(TargetError::NotFound) => Ok(None),
             Err(e) => Err(e),
@@ -303,13 +405,28 @@ impl LearnAmp for LearnAmpClient {
     }
 
     async fn create_team(&self, name: &str, external_id: &str) -> Result<Team, TargetError> {
-        let form = [("name", name.to_string()), ("integrationExternalId", external_id.to_string())];
-        self.json(Method::POST, "/v1/teams", "POST /v1/teams", Body::Form(&form)).await
+        let form = [
+            ("name", name.to_string()),
+            ("integrationExternalId", external_id.to_string()),
+        ];
+        self.json(
+            Method::POST,
+            "/v1/teams",
+            "POST /v1/teams",
+            Body::Form(&form),
+        )
+        .await
     }
 
     async fn rename_team(&self, team_id: u64, name: &str) -> Result<Team, TargetError> {
         let form = [("name", name.to_string())];
-        self.json(Method::PUT, &format!("/v1/teams/{team_id}"), "PUT /v1/teams/{id}", Body::Form(&form)).await
+        self.json(
+            Method::PUT,
+            &format!("/v1/teams/{team_id}"),
+            "PUT /v1/teams/{id}",
+            Body::Form(&form),
+        )
+        .await
     }
 
     fn call_stats(&self) -> CallStats {

@@ -40,7 +40,12 @@ impl RetryPolicy {
     }
 
     /// How long to wait before attempt `attempt + 1`, or `None` to give up.
-    pub fn delay(&self, attempt: u32, started: Instant, retry_after: Option<Duration>) -> Option<Duration> {
+    pub fn delay(
+        &self,
+        attempt: u32,
+        started: Instant,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
         if attempt >= self.max_attempts {
             return None;
         }
@@ -82,14 +87,28 @@ mod tests {
             assert!(d <= Duration::from_millis(300), "capped: {d:?}");
         }
         assert_eq!(policy.delay(4, start, None), None, "bounded attempts");
-        assert_eq!(policy.delay(1, start, Some(Duration::from_secs(2))), Some(Duration::from_secs(2)), "Retry-After wins");
-        assert_eq!(policy.delay(1, start, Some(Duration::from_secs(11))), None, "too long a Retry-After fails now");
+        assert_eq!(
+            policy.delay(1, start, Some(Duration::from_secs(2))),
+            Some(Duration::from_secs(2)),
+            "Retry-After wins"
+        );
+        assert_eq!(
+            policy.delay(1, start, Some(Duration::from_secs(11))),
+            None,
+            "too long a Retry-After fails now"
+        );
     }
 
     #[test]
     fn respects_the_deadline() {
-        let policy = RetryPolicy { deadline: Duration::from_millis(10), ..RetryPolicy::default() };
-        assert_eq!(policy.delay(1, Instant::now(), Some(Duration::from_secs(1))), None);
+        let policy = RetryPolicy {
+            deadline: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            policy.delay(1, Instant::now(), Some(Duration::from_secs(1))),
+            None
+        );
     }
 
     #[test]
@@ -97,7 +116,10 @@ mod tests {
         let v = reqwest::header::HeaderValue::from_static("3");
         assert_eq!(parse_retry_after(Some(&v)), Some(Duration::from_secs(3)));
         let v = reqwest::header::HeaderValue::from_static("0.5");
-        assert_eq!(parse_retry_after(Some(&v)), Some(Duration::from_millis(500)));
+        assert_eq!(
+            parse_retry_after(Some(&v)),
+            Some(Duration::from_millis(500))
+        );
         let v = reqwest::header::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
         assert_eq!(parse_retry_after(Some(&v)), None);
     }

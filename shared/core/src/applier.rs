@@ -32,7 +32,13 @@ pub struct ChangeMessage {
 }
 
 impl ChangeMessage {
-    pub fn new(tenant: &str, run_id: &str, desired: DesiredUser, today: NaiveDate, wave: u32) -> Self {
+    pub fn new(
+        tenant: &str,
+        run_id: &str,
+        desired: DesiredUser,
+        today: NaiveDate,
+        wave: u32,
+    ) -> Self {
         Self {
             tenant: tenant.to_string(),
             run_id: run_id.to_string(),
@@ -44,7 +50,10 @@ impl ChangeMessage {
     }
 
     pub fn idempotency_key(&self) -> String {
-        format!("{}#{}#{}", self.tenant, self.desired.employee_id, self.desired_hash)
+        format!(
+            "{}#{}#{}",
+            self.tenant, self.desired.employee_id, self.desired_hash
+        )
     }
 }
 
@@ -82,17 +91,28 @@ impl Applier<'_> {
 
     pub async fn apply(&self, message: &ChangeMessage) -> Outcome {
         let desired = &message.desired;
-        let state = self.store.employee(self.tenant(), &desired.employee_id).await?;
+        let state = self
+            .store
+            .employee(self.tenant(), &desired.employee_id)
+            .await?;
         if let Some(s) = &state {
             if let (Some(applied), Some(incoming)) = (s.source_version, desired.source_version) {
                 if applied > incoming {
-                    return Ok(record(desired, s.learnamp_user_id, ActionKind::Unchanged,
-                        "stale change skipped: a newer version was already applied"));
+                    return Ok(record(
+                        desired,
+                        s.learnamp_user_id,
+                        ActionKind::Unchanged,
+                        "stale change skipped: a newer version was already applied",
+                    ));
                 }
             }
             if s.applied_hash.as_deref() == Some(message.desired_hash.as_str()) {
-                return Ok(record(desired, s.learnamp_user_id, ActionKind::Unchanged,
-                    "already applied"));
+                return Ok(record(
+                    desired,
+                    s.learnamp_user_id,
+                    ActionKind::Unchanged,
+                    "already applied",
+                ));
             }
         }
         let decision = decide(desired, state.as_ref(), self.settings.invite_policy);
@@ -100,10 +120,20 @@ impl Applier<'_> {
         let mut state = state.unwrap_or_else(|| EmployeeState::new(&desired.employee_id, now));
         let result = match decision.kind {
             ActionKind::Create => self.create(desired, &mut state, &decision.detail).await,
-            ActionKind::Update => self.update(desired, &mut state, &decision.fields, &decision.detail).await,
+            ActionKind::Update => {
+                self.update(desired, &mut state, &decision.fields, &decision.detail)
+                    .await
+            }
             ActionKind::Reactivate => self.reactivate(desired, &mut state, &decision.detail).await,
             ActionKind::Deactivate => self.deactivate(desired, &mut state, &decision.detail).await,
-            kind => return Ok(record(desired, state.learnamp_user_id, kind, &decision.detail)),
+            kind => {
+                return Ok(record(
+                    desired,
+                    state.learnamp_user_id,
+                    kind,
+                    &decision.detail,
+                ))
+            }
         };
         match result {
             Ok(record) => {
@@ -113,7 +143,9 @@ impl Applier<'_> {
                 self.store.put_employee(self.tenant(), &state).await?;
                 Ok(record)
             }
-            Err(TargetError::Unauthorized(m)) => Err(ApplyError::Fatal(TargetError::Unauthorized(m))),
+            Err(TargetError::Unauthorized(m)) => {
+                Err(ApplyError::Fatal(TargetError::Unauthorized(m)))
+            }
             Err(e) if e.is_retryable() => Err(ApplyError::Retryable(e)),
             Err(e) => {
                 let detail = format!("{}: {e}", decision.kind.as_str());
@@ -121,7 +153,12 @@ impl Applier<'_> {
                 state.updated_at = now;
                 self.store.put_employee(self.tenant(), &state).await?;
                 tracing::warn!(employee_id = %desired.employee_id, learnamp_user_id = ?state.learnamp_user_id, error = %e, "change rejected by Learn Amp");
-                Ok(record(desired, state.learnamp_user_id, ActionKind::Failed, &detail))
+                Ok(record(
+                    desired,
+                    state.learnamp_user_id,
+                    ActionKind::Failed,
+                    &detail,
+                ))
             }
         }
     }
@@ -153,12 +190,18 @@ impl Applier<'_> {
                 Field::FirstName => set(&mut write.first_name, desired.first_name.clone()),
                 Field::LastName => set(&mut write.last_name, desired.last_name.clone()),
                 Field::JobTitle => set(&mut write.job_title, desired.job_title.clone()),
-                Field::HireDate => set(&mut write.hire_date, desired.hire_date.map(|d| d.to_string())),
+                Field::HireDate => set(
+                    &mut write.hire_date,
+                    desired.hire_date.map(|d| d.to_string()),
+                ),
                 Field::PrimaryTeam => set(
                     &mut write.primary_team_integration_external_id,
                     desired.primary_team.as_ref().map(|t| t.group_id.clone()),
                 ),
-                Field::Manager => match (&desired.manager_employee_id, self.manager_user_id(desired).await?) {
+                Field::Manager => match (
+                    &desired.manager_employee_id,
+                    self.manager_user_id(desired).await?,
+                ) {
                     (Some(_), Some(id)) => {
                         write.manager_id = Some(id);
                         true
@@ -188,7 +231,12 @@ impl Applier<'_> {
         state.applied_hash = complete.then(|| desired.state_hash());
     }
 
-    async fn create(&self, desired: &DesiredUser, state: &mut EmployeeState, detail: &str) -> Result<ActionRecord, TargetError> {
+    async fn create(
+        &self,
+        desired: &DesiredUser,
+        state: &mut EmployeeState,
+        detail: &str,
+    ) -> Result<ActionRecord, TargetError> {
         let (mut write, written) = self.write_for(desired, &Field::ALL).await?;
         write.integration_external_id = Some(desired.employee_id.clone());
         let skip_invitation = self.settings.invite_policy == InvitePolicy::Manual;
@@ -209,14 +257,24 @@ impl Applier<'_> {
                     .user_by_external_id(&desired.employee_id)
                     .await?
                     .ok_or(e)?;
-                self.adopt(desired, state, user, "linked the user an interrupted run had created").await
+                self.adopt(
+                    desired,
+                    state,
+                    user,
+                    "linked the user an interrupted run had created",
+                )
+                .await
             }
             Err(e) if e.is_taken("email") => {
                 let email = desired.email.as_deref().unwrap_or_default();
                 let candidates = self.learnamp.users_by_email(email).await?;
                 let adoptable = candidates.into_iter().find(|u| {
-                    u.email.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(email))
-                        && u.integration_external_id.as_deref().is_none_or(|x| x.is_empty() || x == desired.employee_id)
+                    u.email
+                        .as_deref()
+                        .is_some_and(|m| m.eq_ignore_ascii_case(email))
+                        && u.integration_external_id
+                            .as_deref()
+                            .is_none_or(|x| x.is_empty() || x == desired.employee_id)
                 });
                 match adoptable {
                     Some(user) => self.adopt(desired, state, user, "adopted the existing Learn Amp user with this email").await,
@@ -233,7 +291,13 @@ impl Applier<'_> {
 
     /// Takes over an existing Learn Amp user: links it to the employee and writes every field,
     /// reactivating it when it was deactivated. No invitation is sent.
-    async fn adopt(&self, desired: &DesiredUser, state: &mut EmployeeState, user: User, why: &str) -> Result<ActionRecord, TargetError> {
+    async fn adopt(
+        &self,
+        desired: &DesiredUser,
+        state: &mut EmployeeState,
+        user: User,
+        why: &str,
+    ) -> Result<ActionRecord, TargetError> {
         let (mut write, written) = self.write_for(desired, &Field::ALL).await?;
         if user.integration_external_id.as_deref() != Some(desired.employee_id.as_str()) {
             write.integration_external_id = Some(desired.employee_id.clone());
@@ -249,8 +313,16 @@ impl Applier<'_> {
         Ok(record(desired, Some(user.id), ActionKind::Create, why))
     }
 
-    async fn update(&self, desired: &DesiredUser, state: &mut EmployeeState, fields: &[Field], detail: &str) -> Result<ActionRecord, TargetError> {
-        let user_id = state.learnamp_user_id.expect("updates are for linked users");
+    async fn update(
+        &self,
+        desired: &DesiredUser,
+        state: &mut EmployeeState,
+        fields: &[Field],
+        detail: &str,
+    ) -> Result<ActionRecord, TargetError> {
+        let user_id = state
+            .learnamp_user_id
+            .expect("updates are for linked users");
         let (write, written) = self.write_for(desired, fields).await?;
         if !write.is_empty() {
             match self.learnamp.update_user(user_id, &write).await {
@@ -260,27 +332,54 @@ impl Applier<'_> {
             }
         }
         Self::mark_applied(state, desired, &written);
-        let kind = if write.is_empty() { ActionKind::Unchanged } else { ActionKind::Update };
+        let kind = if write.is_empty() {
+            ActionKind::Unchanged
+        } else {
+            ActionKind::Update
+        };
         tracing::info!(employee_id = %desired.employee_id, learnamp_user_id = user_id, fields = written.len(), "user updated");
         Ok(record(desired, Some(user_id), kind, detail))
     }
 
     /// The linked user is gone from Learn Amp (deleted by an admin): find it by external id, or
     /// create it again.
-    async fn relink(&self, desired: &DesiredUser, state: &mut EmployeeState) -> Result<ActionRecord, TargetError> {
-        match self.learnamp.user_by_external_id(&desired.employee_id).await? {
-            Some(user) => self.adopt(desired, state, user, "re-linked the user by external id").await,
+    async fn relink(
+        &self,
+        desired: &DesiredUser,
+        state: &mut EmployeeState,
+    ) -> Result<ActionRecord, TargetError> {
+        match self
+            .learnamp
+            .user_by_external_id(&desired.employee_id)
+            .await?
+        {
+            Some(user) => {
+                self.adopt(desired, state, user, "re-linked the user by external id")
+                    .await
+            }
             None => {
                 state.learnamp_user_id = None;
                 state.applied_fields.clear();
                 state.applied_hash = None;
-                Box::pin(self.create(desired, state, "the Learn Amp user was deleted: created again")).await
+                Box::pin(self.create(
+                    desired,
+                    state,
+                    "the Learn Amp user was deleted: created again",
+                ))
+                .await
             }
         }
     }
 
-    async fn reactivate(&self, desired: &DesiredUser, state: &mut EmployeeState, detail: &str) -> Result<ActionRecord, TargetError> {
-        let user_id = state.learnamp_user_id.expect("reactivations are for linked users");
+    async fn reactivate(
+        &self,
+        desired: &DesiredUser,
+        state: &mut EmployeeState,
+        detail: &str,
+    ) -> Result<ActionRecord, TargetError> {
+        let user_id = state
+            .learnamp_user_id
+            .expect("reactivations are for linked users");
         // Learn Amp's deactivation removed the user from every team and from its manager, so
         // everything is written again, in the same call that reactivates.
         let (mut write, written) = self.write_for(desired, &Field::ALL).await?;
@@ -294,11 +393,23 @@ impl Applier<'_> {
         state.applied_fields.clear();
         Self::mark_applied(state, desired, &written);
         tracing::info!(employee_id = %desired.employee_id, learnamp_user_id = user_id, "user reactivated");
-        Ok(record(desired, Some(user_id), ActionKind::Reactivate, detail))
+        Ok(record(
+            desired,
+            Some(user_id),
+            ActionKind::Reactivate,
+            detail,
+        ))
     }
 
-    async fn deactivate(&self, desired: &DesiredUser, state: &mut EmployeeState, detail: &str) -> Result<ActionRecord, TargetError> {
-        let user_id = state.learnamp_user_id.expect("deactivations are for linked users");
+    async fn deactivate(
+        &self,
+        desired: &DesiredUser,
+        state: &mut EmployeeState,
+        detail: &str,
+    ) -> Result<ActionRecord, TargetError> {
+        let user_id = state
+            .learnamp_user_id
+            .expect("deactivations are for linked users");
         match self.learnamp.deactivate_user(user_id).await {
             Ok(()) | Err(TargetError::NotFound) => {}
             Err(e) => return Err(e),
@@ -306,7 +417,12 @@ impl Applier<'_> {
         state.active = false;
         state.applied_hash = Some(desired.state_hash());
         tracing::info!(employee_id = %desired.employee_id, learnamp_user_id = user_id, "user deactivated");
-        Ok(record(desired, Some(user_id), ActionKind::Deactivate, detail))
+        Ok(record(
+            desired,
+            Some(user_id),
+            ActionKind::Deactivate,
+            detail,
+        ))
     }
 }
 
@@ -316,7 +432,12 @@ fn set(slot: &mut Option<String>, value: Option<String>) -> bool {
     holds
 }
 
-fn record(desired: &DesiredUser, user: Option<u64>, kind: ActionKind, detail: &str) -> ActionRecord {
+fn record(
+    desired: &DesiredUser,
+    user: Option<u64>,
+    kind: ActionKind,
+    detail: &str,
+) -> ActionRecord {
     ActionRecord {
         employee_id: desired.employee_id.clone(),
         action: kind,

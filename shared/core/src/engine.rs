@@ -102,7 +102,9 @@ impl Engine<'_> {
     /// Reads Kombo and plans. Nothing is written anywhere.
     pub async fn plan(&self, options: &RunOptions) -> Result<PlannedRun, EngineError> {
         let read_started_at = Utc::now();
-        let today = options.today.unwrap_or_else(|| today_in(self.settings, read_started_at));
+        let today = options
+            .today
+            .unwrap_or_else(|| today_in(self.settings, read_started_at));
         let cursor = match options.mode {
             SyncMode::Delta => self.store.cursor(self.tenant()).await?,
             SyncMode::Full => None,
@@ -183,13 +185,16 @@ impl Engine<'_> {
             teams = self.apply_teams(&planned.plan).await?;
             let mut waves: BTreeMap<u32, Vec<ChangeMessage>> = BTreeMap::new();
             for change in &planned.plan.changes {
-                waves.entry(change.wave).or_default().push(ChangeMessage::new(
-                    self.tenant(),
-                    &planned.run_id,
-                    change.desired.clone(),
-                    planned.today,
-                    change.wave,
-                ));
+                waves
+                    .entry(change.wave)
+                    .or_default()
+                    .push(ChangeMessage::new(
+                        self.tenant(),
+                        &planned.run_id,
+                        change.desired.clone(),
+                        planned.today,
+                        change.wave,
+                    ));
             }
             for (_, messages) in waves {
                 for chunk in messages.chunks(10) {
@@ -242,7 +247,9 @@ impl Engine<'_> {
             // The next delta reads from this run's start, unless changes are still owed that a
             // delta would not see again.
             if !retry_pending && options.employee_id.is_none() && report.halted.is_none() {
-                self.store.put_cursor(self.tenant(), planned.read_started_at).await?;
+                self.store
+                    .put_cursor(self.tenant(), planned.read_started_at)
+                    .await?;
             }
             self.store.put_report(self.tenant(), &report).await?;
             self.store.flush().await?;
@@ -268,14 +275,24 @@ impl Engine<'_> {
         for change in &plan.teams {
             let team = &change.team;
             let result = match change.existing {
-                Some(id) => self.learnamp.rename_team(id, &team.name).await.map(|t| (t, true)),
+                Some(id) => self
+                    .learnamp
+                    .rename_team(id, &team.name)
+                    .await
+                    .map(|t| (t, true)),
                 None => match self.learnamp.create_team(&team.name, &team.group_id).await {
                     Ok(t) => Ok((t, false)),
                     Err(e) if e.is_taken("integrationExternalId") => {
                         // Created by a run that did not record it; take it over, and its name.
                         match self.learnamp.team_by_external_id(&team.group_id).await {
-                            Ok(Some(t)) if t.name.as_deref() == Some(team.name.as_str()) => Ok((t, false)),
-                            Ok(Some(t)) => self.learnamp.rename_team(t.id, &team.name).await.map(|t| (t, true)),
+                            Ok(Some(t)) if t.name.as_deref() == Some(team.name.as_str()) => {
+                                Ok((t, false))
+                            }
+                            Ok(Some(t)) => self
+                                .learnamp
+                                .rename_team(t.id, &team.name)
+                                .await
+                                .map(|t| (t, true)),
                             Ok(None) => Err(e),
                             Err(e) => Err(e),
                         }
@@ -301,7 +318,9 @@ impl Engine<'_> {
                         )
                         .await?;
                 }
-                Err(TargetError::Unauthorized(m)) => return Err(TargetError::Unauthorized(m).into()),
+                Err(TargetError::Unauthorized(m)) => {
+                    return Err(TargetError::Unauthorized(m).into())
+                }
                 Err(e) => {
                     // Users of this team will fail on it and be reported; the rest goes on.
                     counts.failed += 1;
@@ -352,7 +371,10 @@ impl Engine<'_> {
                             employee_id: delivery.message.desired.employee_id.clone(),
                             action: ActionKind::Failed,
                             learnamp_user_id: None,
-                            detail: format!("gave up after {} attempts: {e}", delivery.receive_count),
+                            detail: format!(
+                                "gave up after {} attempts: {e}",
+                                delivery.receive_count
+                            ),
                         });
                     }
                 }

@@ -62,28 +62,57 @@ mod tests {
     use crate::webhook::kombo_signature;
 
     fn signed(body: &str) -> (Vec<u8>, String) {
-        (body.as_bytes().to_vec(), kombo_signature(b"k", body.as_bytes()))
+        (
+            body.as_bytes().to_vec(),
+            kombo_signature(b"k", body.as_bytes()),
+        )
     }
 
     #[test]
     fn classifies_events() {
         let known = |t: &str| t == "personio:A";
-        let (body, sig) = signed(r#"{"id":"e1","type":"data-changed","data":{"integration_id":"personio:A","changed_models":[{"name":"hris_employees"}]}}"#);
+        let (body, sig) = signed(
+            r#"{"id":"e1","type":"data-changed","data":{"integration_id":"personio:A","changed_models":[{"name":"hris_employees"}]}}"#,
+        );
         let (_, intake) = kombo_intake(&[b"k"], &body, Some(&sig), known).unwrap();
-        assert_eq!(intake, Intake::Sync(SyncRequest { tenant: "personio:A".into(), event_id: "e1".into() }));
+        assert_eq!(
+            intake,
+            Intake::Sync(SyncRequest {
+                tenant: "personio:A".into(),
+                event_id: "e1".into()
+            })
+        );
 
-        let (body, sig) = signed(r#"{"id":"e2","type":"data-changed","data":{"integration_id":"personio:B","changed_models":[{"name":"hris_employees"}]}}"#);
+        let (body, sig) = signed(
+            r#"{"id":"e2","type":"data-changed","data":{"integration_id":"personio:B","changed_models":[{"name":"hris_employees"}]}}"#,
+        );
         let (_, intake) = kombo_intake(&[b"k"], &body, Some(&sig), known).unwrap();
-        assert_eq!(intake, Intake::UnknownTenant { tenant: "personio:B".into() });
+        assert_eq!(
+            intake,
+            Intake::UnknownTenant {
+                tenant: "personio:B".into()
+            }
+        );
 
-        let (body, sig) = signed(r#"{"id":"e3","type":"integration-state-changed","data":{"integration_id":"personio:A","state":"INVALID"}}"#);
+        let (body, sig) = signed(
+            r#"{"id":"e3","type":"integration-state-changed","data":{"integration_id":"personio:A","state":"INVALID"}}"#,
+        );
         let (_, intake) = kombo_intake(&[b"k"], &body, Some(&sig), known).unwrap();
         assert!(matches!(intake, Intake::TenantEvent { .. }));
 
-        let (body, sig) = signed(r#"{"id":"e4","type":"sync-finished","data":{"integration_id":"personio:A"}}"#);
+        let (body, sig) =
+            signed(r#"{"id":"e4","type":"sync-finished","data":{"integration_id":"personio:A"}}"#);
         let (_, intake) = kombo_intake(&[b"k"], &body, Some(&sig), known).unwrap();
-        assert_eq!(intake, Intake::Ignored { event_type: "sync-finished".into() });
+        assert_eq!(
+            intake,
+            Intake::Ignored {
+                event_type: "sync-finished".into()
+            }
+        );
 
-        assert_eq!(kombo_intake(&[b"wrong"], &body, Some(&sig), known).unwrap_err(), WebhookError::BadSignature);
+        assert_eq!(
+            kombo_intake(&[b"wrong"], &body, Some(&sig), known).unwrap_err(),
+            WebhookError::BadSignature
+        );
     }
 }

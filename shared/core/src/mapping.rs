@@ -46,10 +46,16 @@ impl InactiveReason {
 pub enum Lifecycle {
     Active,
     /// Not started yet (PENDING with a future start date).
-    PreHire { start: NaiveDate },
-    Inactive { reason: InactiveReason },
+    PreHire {
+        start: NaiveDate,
+    },
+    Inactive {
+        reason: InactiveReason,
+    },
     /// An employment status Kombo could not map; the user's lifecycle is left as it is.
-    Unknown { raw: String },
+    Unknown {
+        raw: String,
+    },
 }
 
 impl Lifecycle {
@@ -170,7 +176,11 @@ pub fn lifecycle_of(employee: &Employee, today: NaiveDate) -> Lifecycle {
 
 /// Maps one employee. The manager is carried as Kombo's raw `manager_id`; the planner resolves
 /// it against the rest of the company.
-pub fn map_employee(employee: &Employee, settings: &TenantSettings, today: NaiveDate) -> DesiredUser {
+pub fn map_employee(
+    employee: &Employee,
+    settings: &TenantSettings,
+    today: NaiveDate,
+) -> DesiredUser {
     let primary_team = employee
         .groups
         .iter()
@@ -231,7 +241,12 @@ impl DesiredUser {
     pub fn field_hashes(&self) -> BTreeMap<Field, String> {
         Field::ALL
             .iter()
-            .map(|&f| (f, field_hash(&self.employee_id, f, self.value(f).as_deref())))
+            .map(|&f| {
+                (
+                    f,
+                    field_hash(&self.employee_id, f, self.value(f).as_deref()),
+                )
+            })
             .collect()
     }
 
@@ -334,7 +349,10 @@ mod tests {
         assert_eq!(desired.last_name.as_deref(), Some("Lovelace"));
         assert_eq!(desired.job_title.as_deref(), Some("Engineer"));
         assert_eq!(desired.email.as_deref(), Some("Ada.Lovelace@Acme.example"));
-        assert_eq!(desired.value(Field::Email).as_deref(), Some("ada.lovelace@acme.example"));
+        assert_eq!(
+            desired.value(Field::Email).as_deref(),
+            Some("ada.lovelace@acme.example")
+        );
         assert_eq!(desired.hire_date, NaiveDate::from_ymd_opt(2024, 3, 1));
         assert_eq!(
             desired.primary_team,
@@ -440,10 +458,16 @@ mod tests {
         let differing: Vec<Field> = Field::ALL.into_iter().filter(|f| ha[f] != hb[f]).collect();
         assert_eq!(differing, vec![Field::JobTitle]);
         assert_ne!(a.state_hash(), b.state_hash());
-        assert_eq!(a.state_hash(), map_employee(&employee(), &settings, today()).state_hash());
+        assert_eq!(
+            a.state_hash(),
+            map_employee(&employee(), &settings, today()).state_hash()
+        );
         // Email case does not count as a change.
         let mut e = employee();
         e.work_email = Some("ada.lovelace@acme.example".into());
-        assert_eq!(map_employee(&e, &settings, today()).field_hashes()[&Field::Email], ha[&Field::Email]);
+        assert_eq!(
+            map_employee(&e, &settings, today()).field_hashes()[&Field::Email],
+            ha[&Field::Email]
+        );
     }
 }

@@ -166,7 +166,12 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 
     let mut settled = Vec::new();
     let mut notes = Vec::new();
-    resolve_managers(&mut desired, input.state, settings.invite_policy, &mut notes);
+    resolve_managers(
+        &mut desired,
+        input.state,
+        settings.invite_policy,
+        &mut notes,
+    );
 
     let mut decisions: BTreeMap<String, Decision> = desired
         .values()
@@ -198,9 +203,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             }),
         }
     }
-    changes.sort_by(|a, b| {
-        (a.wave, &a.desired.employee_id).cmp(&(b.wave, &b.desired.employee_id))
-    });
+    changes.sort_by(|a, b| (a.wave, &a.desired.employee_id).cmp(&(b.wave, &b.desired.employee_id)));
     let teams = team_changes(input, &changes);
     Plan {
         changes,
@@ -254,7 +257,9 @@ fn resolve_managers(
             will_be_active.contains(&manager)
         } else {
             // Not in this listing: trust what was applied.
-            state.get(&manager).is_some_and(|s| s.is_linked() && s.active)
+            state
+                .get(&manager)
+                .is_some_and(|s| s.is_linked() && s.active)
         };
         if !active {
             d.manager_employee_id = None;
@@ -284,9 +289,9 @@ fn waves(
     decisions: &BTreeMap<String, Decision>,
 ) -> HashMap<String, u32> {
     let changing = |id: &str| {
-        decisions.get(id).is_some_and(|d| {
-            matches!(d.kind, ActionKind::Create | ActionKind::Reactivate)
-        })
+        decisions
+            .get(id)
+            .is_some_and(|d| matches!(d.kind, ActionKind::Create | ActionKind::Reactivate))
     };
     let mut wave = HashMap::new();
     for id in desired.keys() {
@@ -331,7 +336,10 @@ fn guard_deactivations(
             "{deactivations} deactivations are {percent:.1} % of {active} active users, over the limit of {} %",
             settings.max_deactivation_percent
         )
-    } else if settings.max_deactivations.is_some_and(|max| deactivations > max) {
+    } else if settings
+        .max_deactivations
+        .is_some_and(|max| deactivations > max)
+    {
         format!(
             "{deactivations} deactivations exceed max_deactivations = {}",
             settings.max_deactivations.unwrap_or_default()
@@ -404,9 +412,10 @@ fn team_changes(input: &PlanInput<'_>, changes: &[PlannedChange]) -> Vec<TeamCha
                 existing: Some(t.learnamp_team_id),
                 team,
             }),
-            None if needed_by_writes.contains(&team.group_id) => {
-                Some(TeamChange { team, existing: None })
-            }
+            None if needed_by_writes.contains(&team.group_id) => Some(TeamChange {
+                team,
+                existing: None,
+            }),
             None => None,
         })
         .collect()

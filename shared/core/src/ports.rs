@@ -53,15 +53,21 @@ pub trait LearnAmp: Send + Sync {
 #[async_trait]
 pub trait StateStore: Send + Sync {
     async fn employees(&self, tenant: &str) -> Result<HashMap<String, EmployeeState>, StoreError>;
-    async fn employee(&self, tenant: &str, employee_id: &str)
-        -> Result<Option<EmployeeState>, StoreError>;
+    async fn employee(
+        &self,
+        tenant: &str,
+        employee_id: &str,
+    ) -> Result<Option<EmployeeState>, StoreError>;
     async fn put_employee(&self, tenant: &str, state: &EmployeeState) -> Result<(), StoreError>;
     async fn teams(&self, tenant: &str) -> Result<HashMap<String, TeamState>, StoreError>;
     async fn put_team(&self, tenant: &str, state: &TeamState) -> Result<(), StoreError>;
     /// The start time of the last read that completed, for the next delta's `updated_after`.
     async fn cursor(&self, tenant: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
-    async fn put_cursor(&self, tenant: &str, read_started_at: DateTime<Utc>)
-        -> Result<(), StoreError>;
+    async fn put_cursor(
+        &self,
+        tenant: &str,
+        read_started_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     async fn put_report(&self, tenant: &str, report: &RunReport) -> Result<(), StoreError>;
     async fn reports(&self, tenant: &str, limit: usize) -> Result<Vec<RunReport>, StoreError>;
     /// Makes everything written so far durable (a no-op where every write already is).

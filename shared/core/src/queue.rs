@@ -105,11 +105,17 @@ mod tests {
         let queue = InProcessQueue::new();
         queue.send_batch(vec!["a", "b", "c"]).await.unwrap();
         let batch = queue.receive(2).await.unwrap();
-        assert_eq!(batch.iter().map(|d| d.message).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            batch.iter().map(|d| d.message).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         queue.ack(&batch[0].receipt).await.unwrap();
         queue.retry_later(&batch[1].receipt).await.unwrap();
         let rest = queue.receive(10).await.unwrap();
-        assert_eq!(rest.iter().map(|d| d.message).collect::<Vec<_>>(), ["c", "b"]);
+        assert_eq!(
+            rest.iter().map(|d| d.message).collect::<Vec<_>>(),
+            ["c", "b"]
+        );
         assert_eq!(rest[1].receive_count, 2, "b is on its second delivery");
         for d in &rest {
             queue.ack(&d.receipt).await.unwrap();

@@ -69,7 +69,12 @@ impl TenantData {
         teams.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         entries.extend(teams.into_iter().map(Entry::Team));
         entries.extend(self.cursor.map(Entry::Cursor));
-        entries.extend(self.reports.iter().cloned().map(|r| Entry::Report(Box::new(r))));
+        entries.extend(
+            self.reports
+                .iter()
+                .cloned()
+                .map(|r| Entry::Report(Box::new(r))),
+        );
         entries
     }
 
@@ -87,8 +92,8 @@ impl TenantData {
             self.log = Some(log);
         }
         if let (Some(log), Some(path)) = (&mut self.log, &self.log_path) {
-            let mut line = serde_json::to_vec(&entry)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let mut line =
+                serde_json::to_vec(&entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             line.push(b'\n');
             log.write_all(&line).map_err(|source| io(path, source))?;
         }
@@ -197,7 +202,8 @@ fn compact(path: &Path, entries: &[Entry]) -> Result<(), StoreError> {
         let mut file = File::create(&tmp).map_err(|source| io(&tmp, source))?;
         let mut buf = Vec::new();
         for entry in entries {
-            serde_json::to_writer(&mut buf, entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            serde_json::to_writer(&mut buf, entry)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             buf.push(b'\n');
         }
         file.write_all(&buf).map_err(|source| io(&tmp, source))?;
@@ -212,7 +218,11 @@ impl StateStore for EmbeddedStore {
         self.with_tenant(tenant, |d| Ok(d.employees.clone()))
     }
 
-    async fn employee(&self, tenant: &str, employee_id: &str) -> Result<Option<EmployeeState>, StoreError> {
+    async fn employee(
+        &self,
+        tenant: &str,
+        employee_id: &str,
+    ) -> Result<Option<EmployeeState>, StoreError> {
         self.with_tenant(tenant, |d| Ok(d.employees.get(employee_id).cloned()))
     }
 
@@ -232,16 +242,24 @@ impl StateStore for EmbeddedStore {
         self.with_tenant(tenant, |d| Ok(d.cursor))
     }
 
-    async fn put_cursor(&self, tenant: &str, read_started_at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn put_cursor(
+        &self,
+        tenant: &str,
+        read_started_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.with_tenant(tenant, |d| d.record(Entry::Cursor(read_started_at)))
     }
 
     async fn put_report(&self, tenant: &str, report: &RunReport) -> Result<(), StoreError> {
-        self.with_tenant(tenant, |d| d.record(Entry::Report(Box::new(report.clone()))))
+        self.with_tenant(tenant, |d| {
+            d.record(Entry::Report(Box::new(report.clone())))
+        })
     }
 
     async fn reports(&self, tenant: &str, limit: usize) -> Result<Vec<RunReport>, StoreError> {
-        self.with_tenant(tenant, |d| Ok(d.reports.iter().rev().take(limit).cloned().collect()))
+        self.with_tenant(tenant, |d| {
+            Ok(d.reports.iter().rev().take(limit).cloned().collect())
+        })
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
@@ -327,10 +345,21 @@ mod tests {
             }
         }
         let store = EmbeddedStore::open(dir.path()).unwrap();
-        assert_eq!(store.employee(tenant, "e1").await.unwrap().unwrap().learnamp_user_id, Some(499));
+        assert_eq!(
+            store
+                .employee(tenant, "e1")
+                .await
+                .unwrap()
+                .unwrap()
+                .learnamp_user_id,
+            Some(499)
+        );
         let path = dir.path().join("t.jsonl");
         let lines = std::fs::read_to_string(path).unwrap().lines().count();
-        assert!(lines <= 2, "compacted to the live records, got {lines} lines");
+        assert!(
+            lines <= 2,
+            "compacted to the live records, got {lines} lines"
+        );
     }
 
     #[test]

@@ -30,8 +30,15 @@ pub fn kombo_signature(secret: &[u8], body: &[u8]) -> String {
 }
 
 /// Checks `signature` against every accepted secret (two during a rotation).
-pub fn verify_kombo_signature(secrets: &[&[u8]], body: &[u8], signature: Option<&str>) -> Result<(), WebhookError> {
-    let signature = signature.map(str::trim).filter(|s| !s.is_empty()).ok_or(WebhookError::BadSignature)?;
+pub fn verify_kombo_signature(
+    secrets: &[&[u8]],
+    body: &[u8],
+    signature: Option<&str>,
+) -> Result<(), WebhookError> {
+    let signature = signature
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or(WebhookError::BadSignature)?;
     let mut valid = false;
     for secret in secrets {
         let expected = kombo_signature(secret, body);
@@ -46,7 +53,11 @@ pub fn verify_kombo_signature(secrets: &[&[u8]], body: &[u8], signature: Option<
 }
 
 /// Verifies, then parses, a Kombo webhook.
-pub fn parse_kombo_webhook(secrets: &[&[u8]], body: &[u8], signature: Option<&str>) -> Result<WebhookEvent, WebhookError> {
+pub fn parse_kombo_webhook(
+    secrets: &[&[u8]],
+    body: &[u8],
+    signature: Option<&str>,
+) -> Result<WebhookEvent, WebhookError> {
     verify_kombo_signature(secrets, body, signature)?;
     serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))
 }
@@ -69,14 +80,28 @@ mod tests {
     fn accepts_the_raw_body_and_rejects_anything_else() {
         let sig = kombo_signature(b"s3cret", BODY);
         let event = parse_kombo_webhook(&[b"s3cret"], BODY, Some(&sig)).unwrap();
-        assert_eq!(event.integration_id(), Some("personio:CBNMt7dSNCzBdnRTx87dev4E"));
+        assert_eq!(
+            event.integration_id(),
+            Some("personio:CBNMt7dSNCzBdnRTx87dev4E")
+        );
         assert!(event.needs_sync());
 
-        assert_eq!(parse_kombo_webhook(&[b"other"], BODY, Some(&sig)), Err(WebhookError::BadSignature));
-        assert_eq!(parse_kombo_webhook(&[b"s3cret"], BODY, None), Err(WebhookError::BadSignature));
+        assert_eq!(
+            parse_kombo_webhook(&[b"other"], BODY, Some(&sig)),
+            Err(WebhookError::BadSignature)
+        );
+        assert_eq!(
+            parse_kombo_webhook(&[b"s3cret"], BODY, None),
+            Err(WebhookError::BadSignature)
+        );
         // The same JSON re-serialised is a different body.
-        let reserialised = serde_json::to_vec_pretty(&serde_json::from_slice::<serde_json::Value>(BODY).unwrap()).unwrap();
-        assert_eq!(parse_kombo_webhook(&[b"s3cret"], &reserialised, Some(&sig)), Err(WebhookError::BadSignature));
+        let reserialised =
+            serde_json::to_vec_pretty(&serde_json::from_slice::<serde_json::Value>(BODY).unwrap())
+                .unwrap();
+        assert_eq!(
+            parse_kombo_webhook(&[b"s3cret"], &reserialised, Some(&sig)),
+            Err(WebhookError::BadSignature)
+        );
     }
 
     #[test]
@@ -89,6 +114,9 @@ mod tests {
     fn malformed_json_with_a_valid_signature_is_malformed_not_unauthorised() {
         let body = b"{not json";
         let sig = kombo_signature(b"k", body);
-        assert!(matches!(parse_kombo_webhook(&[b"k"], body, Some(&sig)), Err(WebhookError::Malformed(_))));
+        assert!(matches!(
+            parse_kombo_webhook(&[b"k"], body, Some(&sig)),
+            Err(WebhookError::Malformed(_))
+        ));
     }
 }

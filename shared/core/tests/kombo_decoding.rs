@@ -7,12 +7,17 @@ use sync_core::kombo::{
 };
 
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 #[test]
 fn decodes_the_specs_employee_example() {
-    let page: PageEnvelope<Employee> = serde_json::from_str(&fixture("kombo_employees_example.json")).unwrap();
+    let page: PageEnvelope<Employee> =
+        serde_json::from_str(&fixture("kombo_employees_example.json")).unwrap();
     assert_eq!(page.status, "success");
     assert!(page.data.next.is_some());
     let e = &page.data.results[0];
@@ -20,23 +25,41 @@ fn decodes_the_specs_employee_example() {
     assert_eq!(e.employment_status, Some(EmploymentStatus::Inactive));
     assert_eq!(e.work_email.as_deref(), Some("john.doe@acme.com"));
     assert_eq!(e.groups[0].group_type, Some(GroupType::Team));
-    assert_eq!(e.start_date.unwrap().to_rfc3339(), "2020-04-07T00:00:00+00:00");
+    assert_eq!(
+        e.start_date.unwrap().to_rfc3339(),
+        "2020-04-07T00:00:00+00:00"
+    );
     assert!(e.work_location.is_some());
 }
 
 #[test]
 fn decodes_the_specs_group_and_location_examples() {
-    let groups: PageEnvelope<Group> = serde_json::from_str(&fixture("kombo_groups_example.json")).unwrap();
-    assert_eq!(groups.data.results[0].parent_id.as_deref(), Some("KGaJ5XaVPob8mYVfD49W4DGB"));
-    let locations: PageEnvelope<Location> = serde_json::from_str(&fixture("kombo_locations_example.json")).unwrap();
+    let groups: PageEnvelope<Group> =
+        serde_json::from_str(&fixture("kombo_groups_example.json")).unwrap();
+    assert_eq!(
+        groups.data.results[0].parent_id.as_deref(),
+        Some("KGaJ5XaVPob8mYVfD49W4DGB")
+    );
+    let locations: PageEnvelope<Location> =
+        serde_json::from_str(&fixture("kombo_locations_example.json")).unwrap();
     assert!(locations.data.results[0].remote_deleted_at.is_some());
 }
 
 #[test]
 fn every_nullable_field_may_be_null() {
-    let mut page: serde_json::Value = serde_json::from_str(&fixture("kombo_employees_example.json")).unwrap();
+    let mut page: serde_json::Value =
+        serde_json::from_str(&fixture("kombo_employees_example.json")).unwrap();
     let employee = page["data"]["results"][0].as_object_mut().unwrap();
-    let required_non_null = ["id", "remote_id", "changed_at", "integration_fields", "employments", "time_off_balances", "groups", "teams"];
+    let required_non_null = [
+        "id",
+        "remote_id",
+        "changed_at",
+        "integration_fields",
+        "employments",
+        "time_off_balances",
+        "groups",
+        "teams",
+    ];
     for (key, value) in employee.iter_mut() {
         if !required_non_null.contains(&key.as_str()) {
             *value = serde_json::Value::Null;
@@ -68,8 +91,14 @@ fn open_enums_keep_the_raw_hris_string() {
     let body = r#"{"id":"a1","remote_id":"1","employment_status":"Probezeit","changed_at":"2026-01-01T00:00:00Z",
         "groups":[{"id":"g","remote_id":"g","name":"X","type":"SQUAD"}]}"#;
     let e: Employee = serde_json::from_str(body).unwrap();
-    assert_eq!(e.employment_status, Some(EmploymentStatus::Other("Probezeit".into())));
-    assert_eq!(e.groups[0].group_type, Some(GroupType::Other("SQUAD".into())));
+    assert_eq!(
+        e.employment_status,
+        Some(EmploymentStatus::Other("Probezeit".into()))
+    );
+    assert_eq!(
+        e.groups[0].group_type,
+        Some(GroupType::Other("SQUAD".into()))
+    );
     // And they serialise back unchanged.
     let again = serde_json::to_value(&e).unwrap();
     assert_eq!(again["employment_status"], "Probezeit");
@@ -79,7 +108,10 @@ fn open_enums_keep_the_raw_hris_string() {
 fn decodes_the_error_envelope() {
     let body = r#"{"status":"error","error":{"code":"INTEGRATION.SETUP_SYNC_PENDING","title":null,"message":"The initial sync is still running.","log_url":null}}"#;
     let err: ErrorEnvelope = serde_json::from_str(body).unwrap();
-    assert_eq!(err.error.code.as_deref(), Some("INTEGRATION.SETUP_SYNC_PENDING"));
+    assert_eq!(
+        err.error.code.as_deref(),
+        Some("INTEGRATION.SETUP_SYNC_PENDING")
+    );
     let bare = r#"{"status":"error","error":{"message":"boom"}}"#;
     let err: ErrorEnvelope = serde_json::from_str(bare).unwrap();
     assert_eq!(err.error.code, None);

@@ -109,13 +109,21 @@ fn kind_of(plan: &Plan, id: &str) -> ActionKind {
         .iter()
         .find(|c| c.desired.employee_id == id)
         .map(|c| c.decision.kind)
-        .or_else(|| plan.settled.iter().find(|r| r.employee_id == id).map(|r| r.action))
+        .or_else(|| {
+            plan.settled
+                .iter()
+                .find(|r| r.employee_id == id)
+                .map(|r| r.action)
+        })
         .unwrap_or_else(|| panic!("{id} is not in the plan"))
 }
 
 #[test]
 fn joiners_under_each_invite_policy() {
-    let employees = vec![employee("active", EmploymentStatus::Active), pre_hire("prehire")];
+    let employees = vec![
+        employee("active", EmploymentStatus::Active),
+        pre_hire("prehire"),
+    ];
     for (policy, prehire_kind) in [
         (InvitePolicy::Immediately, ActionKind::Create),
         (InvitePolicy::OnHireDate, ActionKind::Deferred),
@@ -137,7 +145,11 @@ fn on_hire_date_creates_on_the_hire_date() {
 
 #[test]
 fn unchanged_employees_are_no_ops_under_each_policy() {
-    for policy in [InvitePolicy::Immediately, InvitePolicy::OnHireDate, InvitePolicy::Manual] {
+    for policy in [
+        InvitePolicy::Immediately,
+        InvitePolicy::OnHireDate,
+        InvitePolicy::Manual,
+    ] {
         let e = employee("e", EmploymentStatus::Active);
         let p = pre_hire("p");
         let mut case = Case::new(policy, vec![e.clone(), p.clone()]);
@@ -152,7 +164,11 @@ fn unchanged_employees_are_no_ops_under_each_policy() {
 
 #[test]
 fn movers_update_only_the_changed_fields() {
-    for policy in [InvitePolicy::Immediately, InvitePolicy::OnHireDate, InvitePolicy::Manual] {
+    for policy in [
+        InvitePolicy::Immediately,
+        InvitePolicy::OnHireDate,
+        InvitePolicy::Manual,
+    ] {
         let before = employee("e", EmploymentStatus::Active);
         let mut after = before.clone();
         after.job_title = Some("Staff Engineer".into());
@@ -167,7 +183,10 @@ fn movers_update_only_the_changed_fields() {
         let plan = case.run();
         assert_eq!(plan.changes.len(), 1);
         assert_eq!(plan.changes[0].decision.kind, ActionKind::Update);
-        assert_eq!(plan.changes[0].decision.fields, vec![Field::JobTitle, Field::PrimaryTeam]);
+        assert_eq!(
+            plan.changes[0].decision.fields,
+            vec![Field::JobTitle, Field::PrimaryTeam]
+        );
         // The new department's team is created before the user is written.
         assert_eq!(plan.teams.len(), 1);
         assert_eq!(plan.teams[0].team.group_id, "dep-sales");
@@ -177,14 +196,19 @@ fn movers_update_only_the_changed_fields() {
 
 #[test]
 fn leavers_are_deactivated_under_each_policy() {
-    for policy in [InvitePolicy::Immediately, InvitePolicy::OnHireDate, InvitePolicy::Manual] {
+    for policy in [
+        InvitePolicy::Immediately,
+        InvitePolicy::OnHireDate,
+        InvitePolicy::Manual,
+    ] {
         let active = employee("e", EmploymentStatus::Active);
         let mut left = active.clone();
         left.employment_status = Some(EmploymentStatus::Inactive);
         let mut case = Case::new(policy, vec![left]);
         for i in 0..9 {
             let other = employee(&format!("o{i}"), EmploymentStatus::Active);
-            case.state.insert(other.id.clone(), applied(&other, 100 + i, true));
+            case.state
+                .insert(other.id.clone(), applied(&other, 100 + i, true));
             case.employees.push(other);
         }
         case.state.insert("e".into(), applied(&active, 1, true));
@@ -197,13 +221,21 @@ fn leavers_are_deactivated_under_each_policy() {
 
 #[test]
 fn rehires_are_reactivated_under_each_policy() {
-    for policy in [InvitePolicy::Immediately, InvitePolicy::OnHireDate, InvitePolicy::Manual] {
+    for policy in [
+        InvitePolicy::Immediately,
+        InvitePolicy::OnHireDate,
+        InvitePolicy::Manual,
+    ] {
         let e = employee("e", EmploymentStatus::Active);
         let mut case = Case::new(policy, vec![e.clone()]);
         case.state.insert("e".into(), applied(&e, 1, false));
         let plan = case.run();
         assert_eq!(kind_of(&plan, "e"), ActionKind::Reactivate, "{policy}");
-        assert_eq!(plan.changes[0].decision.fields.len(), Field::ALL.len(), "everything is re-asserted");
+        assert_eq!(
+            plan.changes[0].decision.fields.len(),
+            Field::ALL.len(),
+            "everything is re-asserted"
+        );
     }
 }
 
@@ -218,15 +250,21 @@ fn a_leaver_never_synced_is_not_created() {
 
 #[test]
 fn missing_from_a_complete_listing_deactivates_but_a_delta_does_not() {
-    let kept: Vec<Employee> = (0..9).map(|i| employee(&format!("k{i}"), EmploymentStatus::Active)).collect();
+    let kept: Vec<Employee> = (0..9)
+        .map(|i| employee(&format!("k{i}"), EmploymentStatus::Active))
+        .collect();
     let vanished = employee("vanished", EmploymentStatus::Active);
     let mut case = Case::new(InvitePolicy::Manual, kept.clone());
     for (i, e) in kept.iter().chain([&vanished]).enumerate() {
-        case.state.insert(e.id.clone(), applied(e, i as u64 + 1, true));
+        case.state
+            .insert(e.id.clone(), applied(e, i as u64 + 1, true));
     }
     assert_eq!(kind_of(&case.run(), "vanished"), ActionKind::Deactivate);
     case.complete = false;
-    assert!(case.run().changes.is_empty(), "a delta listing says nothing about absent employees");
+    assert!(
+        case.run().changes.is_empty(),
+        "a delta listing says nothing about absent employees"
+    );
 }
 
 #[test]
@@ -246,9 +284,19 @@ fn managers_are_written_in_an_earlier_wave_than_their_reports() {
     let mut dev = employee("dev", EmploymentStatus::Active);
     dev.manager_id = Some("head".into());
     let plan = Case::new(InvitePolicy::Manual, vec![dev, head, ceo]).run();
-    let wave = |id: &str| plan.changes.iter().find(|c| c.desired.employee_id == id).unwrap().wave;
+    let wave = |id: &str| {
+        plan.changes
+            .iter()
+            .find(|c| c.desired.employee_id == id)
+            .unwrap()
+            .wave
+    };
     assert_eq!((wave("ceo"), wave("head"), wave("dev")), (0, 1, 2));
-    let order: Vec<&str> = plan.changes.iter().map(|c| c.desired.employee_id.as_str()).collect();
+    let order: Vec<&str> = plan
+        .changes
+        .iter()
+        .map(|c| c.desired.employee_id.as_str())
+        .collect();
     assert_eq!(order, ["ceo", "head", "dev"]);
 }
 
@@ -264,7 +312,15 @@ fn manager_cycles_are_reported_not_followed() {
     assert_eq!(plan.changes.len(), 3);
     let noted: Vec<&str> = plan.notes.iter().map(|n| n.employee_id.as_str()).collect();
     assert_eq!(noted, ["a", "b"]);
-    let manager_of = |id: &str| plan.changes.iter().find(|x| x.desired.employee_id == id).unwrap().desired.manager_employee_id.clone();
+    let manager_of = |id: &str| {
+        plan.changes
+            .iter()
+            .find(|x| x.desired.employee_id == id)
+            .unwrap()
+            .desired
+            .manager_employee_id
+            .clone()
+    };
     assert_eq!(manager_of("a"), None);
     assert_eq!(manager_of("c").as_deref(), Some("a"));
 }
@@ -276,30 +332,60 @@ fn an_inactive_manager_is_not_set() {
     let mut dev = employee("dev", EmploymentStatus::Active);
     dev.manager_id = Some("boss".into());
     let plan = Case::new(InvitePolicy::Manual, vec![boss, dev]).run();
-    let dev = plan.changes.iter().find(|c| c.desired.employee_id == "dev").unwrap();
+    let dev = plan
+        .changes
+        .iter()
+        .find(|c| c.desired.employee_id == "dev")
+        .unwrap();
     assert_eq!(dev.desired.manager_employee_id, None);
 }
 
 #[test]
 fn the_guard_holds_mass_deactivations_unless_allowed() {
-    let all: Vec<Employee> = (0..10).map(|i| employee(&format!("e{i}"), EmploymentStatus::Active)).collect();
+    let all: Vec<Employee> = (0..10)
+        .map(|i| employee(&format!("e{i}"), EmploymentStatus::Active))
+        .collect();
     let mut case = Case::new(InvitePolicy::Manual, all[..7].to_vec());
     for (i, e) in all.iter().enumerate() {
-        case.state.insert(e.id.clone(), applied(e, i as u64 + 1, true));
+        case.state
+            .insert(e.id.clone(), applied(e, i as u64 + 1, true));
     }
     let mut joiner = employee("new", EmploymentStatus::Active);
     joiner.job_title = Some("New".into());
     case.employees.push(joiner);
     let plan = case.run();
-    assert!(plan.halted.as_deref().unwrap().contains("30.0 %"), "{:?}", plan.halted);
-    assert!(plan.changes.iter().all(|c| c.decision.kind != ActionKind::Deactivate));
-    assert_eq!(kind_of(&plan, "new"), ActionKind::Create, "everything else still applies");
-    assert_eq!(plan.settled.iter().filter(|r| r.action == ActionKind::Deferred).count(), 3);
+    assert!(
+        plan.halted.as_deref().unwrap().contains("30.0 %"),
+        "{:?}",
+        plan.halted
+    );
+    assert!(plan
+        .changes
+        .iter()
+        .all(|c| c.decision.kind != ActionKind::Deactivate));
+    assert_eq!(
+        kind_of(&plan, "new"),
+        ActionKind::Create,
+        "everything else still applies"
+    );
+    assert_eq!(
+        plan.settled
+            .iter()
+            .filter(|r| r.action == ActionKind::Deferred)
+            .count(),
+        3
+    );
 
     case.allow = true;
     let plan = case.run();
     assert_eq!(plan.halted, None);
-    assert_eq!(plan.changes.iter().filter(|c| c.decision.kind == ActionKind::Deactivate).count(), 3);
+    assert_eq!(
+        plan.changes
+            .iter()
+            .filter(|c| c.decision.kind == ActionKind::Deactivate)
+            .count(),
+        3
+    );
 }
 
 #[test]
