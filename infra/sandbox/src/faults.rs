@@ -1,0 +1,285 @@
+//! Fault injection shared by both sandboxes.
+//!
+//! [`FaultKnobs`] is a cheap, cloneable handle on shared settings that can be changed while a
+//! server runs. Every request to an API route of a sandbox (everything except `/_sandbox/*`)
+//! goes through an axum middleware that, in this order:
+//!
+//! 1. takes a token from the rate-limit bucket when a rate limit is set; an empty bucket answers
+//!    **429** with `Retry-After: <seconds until a token is available, rounded up, at least 1>`;
+//! 2. draws one number `r` in `[0, 1)` from a seeded RNG (one draw per request, so a given seed
+//!    and request order always give the same faults): `r < rate_429` answers **429** (with
+//!    `Retry-After: N` when configured); otherwise `r < rate_429 + rate_5xx` answers **503**;
+//! 3. sleeps for the configured latency (so faults are delayed too), then answers.
+//!
+//! Error bodies use the API's own format: Kombo's `{"status":"error","error":{...}}` envelope
+//! (`PLATFORM.RATE_LIMIT_EXCEEDED`, `REMOTE.SERVICE_UNAVAILABLE`) and Learn Amp's
+//! `{"error":"..."}` body.
+//!
+//! The token bucket holds `max(1, requests_per_second)` tokens (one second of burst) and refills
+//! continuously. Neither API documents its rate limits; this is a choice of the sandbox.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+/// Runtime-changeable fault settings, shared by all clones.
+#[derive(Clone, Default)]
+pub struct FaultKnobs(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    state: Mutex<State0>,
+}
+
+struct State0 {
+    latency: Duration,
+    rate_429: f64,
+    retry_after: Option<u64>,
+    rate_5xx: f64,
+    rng: SmallRng,
+    bucket: Option<Bucket>,
+}
+
+impl Default for State0 {
+    fn default() -> Self {
+        State0 {
+            latency: Duration::ZERO,
+            rate_429: 0.0,
+            retry_after: None,
+            rate_5xx: 0.0,
+            rng: SmallRng::seed_from_u64(0),
+            bucket: None,
+        }
+    }
+}
+
+struct Bucket {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl std::fmt::Debug for FaultKnobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.lock();
+        f.debug_struct("FaultKnobs")
+            .field("latency", &s.latency)
+            .field("rate_429", &s.rate_429)
+            .field("retry_after", &s.retry_after)
+            .field("rate_5xx", &s.rate_5xx)
+            .field("rate_limit", &s.bucket.as_ref().map(|b| b.rate))
+            .finish()
+    }
+}
+
+/// What the middleware decided for one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Decision {
+    Pass,
+    TooManyRequests { retry_after: Option<u64> },
+    Unavailable,
+}
+
+impl FaultKnobs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State0> {
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Latency added before every response of the API routes.
+    pub fn set_latency(&self, d: Duration) {
+        self.lock().latency = d;
+    }
+
+    /// A fraction (0..=1) of requests is answered 429, with `Retry-After: N` when `Some(N)`.
+    pub fn set_rate_429(&self, fraction: f64, retry_after_secs: Option<u64>) {
+        let mut s = self.lock();
+        s.rate_429 = fraction.clamp(0.0, 1.0);
+        s.retry_after = retry_after_secs;
+    }
+
+    /// A fraction (0..=1) of requests is answered 503 with an error body in the API's format.
+    pub fn set_rate_5xx(&self, fraction: f64) {
+        self.lock().rate_5xx = fraction.clamp(0.0, 1.0);
+    }
+
+    /// Re-seeds the RNG the random faults are drawn from.
+    pub fn set_seed(&self, seed: u64) {
+        self.lock().rng = SmallRng::seed_from_u64(seed);
+    }
+
+    /// A token-bucket rate limit (`None` removes it). Over the rate → 429 with `Retry-After`.
+    pub fn set_rate_limit(&self, requests_per_second: Option<f64>) {
+        let mut s = self.lock();
+        s.bucket = requests_per_second
+            .filter(|r| *r > 0.0 && r.is_finite())
+            .map(|rate| {
+                let capacity = rate.max(1.0);
+                Bucket {
+                    rate,
+                    capacity,
+                    tokens: capacity,
+                    last: Instant::now(),
+                }
+            });
+    }
+
+    /// Removes latency, random faults and the rate limit (the RNG keeps its state).
+    pub fn clear(&self) {
+        let mut s = self.lock();
+        s.latency = Duration::ZERO;
+        s.rate_429 = 0.0;
+        s.retry_after = None;
+        s.rate_5xx = 0.0;
+        s.bucket = None;
+    }
+
+    /// Decides the fate of one request: the latency to add and the fault, if any.
+    pub(crate) fn decide(&self) -> (Duration, Decision) {
+        let mut s = self.lock();
+        let latency = s.latency;
+        if let Some(b) = s.bucket.as_mut() {
+            let now = Instant::now();
+            let elapsed = now.duration_since(b.last).as_secs_f64();
+            b.last = now;
+            b.tokens = (b.tokens + elapsed * b.rate).min(b.capacity);
+            if b.tokens >= 1.0 {
+                b.tokens -= 1.0;
+            } else {
+                let wait = ((1.0 - b.tokens) / b.rate).ceil().max(1.0) as u64;
+                return (
+                    latency,
+                    Decision::TooManyRequests {
+                        retry_after: Some(wait),
+                    },
+                );
+            }
+        }
+        let r: f64 = s.rng.gen();
+        let decision = if r < s.rate_429 {
+            Decision::TooManyRequests {
+                retry_after: s.retry_after,
+            }
+        } else if r < s.rate_429 + s.rate_5xx {
+            Decision::Unavailable
+        } else {
+            Decision::Pass
+        };
+        (latency, decision)
+    }
+}
+
+/// Which API's error format fault responses use.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Flavor {
+    Kombo,
+    LearnAmp,
+}
+
+/// State of the fault middleware.
+#[derive(Clone)]
+pub(crate) struct FaultLayer {
+    pub knobs: FaultKnobs,
+    pub flavor: Flavor,
+}
+
+/// The fault middleware (see the module docs). `/_sandbox/*` routes pass untouched.
+pub(crate) async fn middleware(
+    State(layer): State<FaultLayer>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.uri().path().starts_with("/_sandbox") {
+        return next.run(req).await;
+    }
+    let (latency, decision) = layer.knobs.decide();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match decision {
+        Decision::Pass => next.run(req).await,
+        Decision::TooManyRequests { retry_after } => {
+            let mut resp = match layer.flavor {
+                Flavor::Kombo => crate::kombo::error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "PLATFORM.RATE_LIMIT_EXCEEDED",
+                    "You have exceeded the rate limit.",
+                    "Too many requests. Please retry after the time given in the Retry-After header.",
+                ),
+                Flavor::LearnAmp => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(json!({"error": "You're requesting too many API calls."})),
+                )
+                    .into_response(),
+            };
+            if let Some(secs) = retry_after {
+                resp.headers_mut()
+                    .insert("retry-after", HeaderValue::from(secs));
+            }
+            resp
+        }
+        Decision::Unavailable => match layer.flavor {
+            Flavor::Kombo => crate::kombo::error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "REMOTE.SERVICE_UNAVAILABLE",
+                "The remote service is unavailable.",
+                "The service is temporarily unavailable (injected by the sandbox). Please try again later.",
+            ),
+            Flavor::LearnAmp => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "We're temporarily offline for maintenance. Please try again later."})),
+            )
+                .into_response(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_faults() {
+        let run = |seed| {
+            let k = FaultKnobs::default();
+            k.set_seed(seed);
+            k.set_rate_429(0.2, Some(3));
+            k.set_rate_5xx(0.2);
+            (0..200).map(|_| k.decide().1).collect::<Vec<_>>()
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
+        let v = run(7);
+        let n429 = v
+            .iter()
+            .filter(|d| matches!(d, Decision::TooManyRequests { .. }))
+            .count();
+        let n503 = v.iter().filter(|d| **d == Decision::Unavailable).count();
+        assert!((20..=60).contains(&n429), "{n429}");
+        assert!((20..=60).contains(&n503), "{n503}");
+    }
+
+    #[test]
+    fn bucket_limits() {
+        let k = FaultKnobs::default();
+        k.set_rate_limit(Some(2.0));
+        assert_eq!(k.decide().1, Decision::Pass);
+        assert_eq!(k.decide().1, Decision::Pass);
+        assert_eq!(
+            k.decide().1,
+            Decision::TooManyRequests {
+                retry_after: Some(1)
+            }
+        );
+        k.clear();
+        assert_eq!(k.decide().1, Decision::Pass);
+    }
+}

@@ -1,0 +1,164 @@
+//! Fault injection over HTTP, on both sandboxes.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use reqwest::StatusCode;
+use sandbox::{generate_company, KomboSandbox, LearnAmpSandbox, RunningServer};
+use serde_json::Value;
+
+async fn kombo() -> (KomboSandbox, RunningServer) {
+    let sb = KomboSandbox::new(
+        "key",
+        "personio:x",
+        generate_company(20, 1, Utc::now().date_naive()),
+    );
+    let srv = sb.start(0).await.unwrap();
+    (sb, srv)
+}
+
+async fn kombo_get(srv: &RunningServer) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{}/hris/employees", srv.base_url))
+        .bearer_auth("key")
+        .header("X-Integration-Id", "personio:x")
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn token(srv: &RunningServer) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/oauth/token", srv.base_url))
+        .form(&[
+            ("client_id", "id"),
+            ("client_secret", "secret"),
+            ("grant_type", "client_credentials"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn random_429_with_retry_after_in_each_api_format() {
+    let (sb, srv) = kombo().await;
+    sb.faults().set_rate_429(1.0, Some(7));
+    let resp = kombo_get(&srv).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "7");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["error"]["code"], "PLATFORM.RATE_LIMIT_EXCEEDED");
+    // Without a configured Retry-After there is no header.
+    sb.faults().set_rate_429(1.0, None);
+    let resp = kombo_get(&srv).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().get("retry-after").is_none());
+    // Inspection routes are never faulted.
+    let state = reqwest::get(format!("http://{}/_sandbox/state", srv.addr))
+        .await
+        .unwrap();
+    assert_eq!(state.status(), StatusCode::OK);
+    sb.faults().clear();
+    assert_eq!(kombo_get(&srv).await.status(), StatusCode::OK);
+    assert_eq!(sb.request_count(), 3);
+    srv.shutdown().await;
+
+    let la = LearnAmpSandbox::new("id", "secret");
+    let srv = la.start(0).await.unwrap();
+    la.faults().set_rate_429(1.0, Some(2));
+    let resp = token(&srv).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "2");
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["error"].is_string());
+    // Faulted requests are counted.
+    assert_eq!(la.calls().get("POST /oauth/token"), 1);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn random_503_in_each_api_format() {
+    let (sb, srv) = kombo().await;
+    sb.faults().set_rate_5xx(1.0);
+    let resp = kombo_get(&srv).await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "REMOTE.SERVICE_UNAVAILABLE");
+    assert!(body["error"]["message"].is_string());
+    srv.shutdown().await;
+
+    let la = LearnAmpSandbox::new("id", "secret");
+    let srv = la.start(0).await.unwrap();
+    la.faults().set_rate_5xx(1.0);
+    let resp = token(&srv).await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["error"].is_string());
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn seeded_faults_are_deterministic() {
+    let la = LearnAmpSandbox::new("id", "secret");
+    let srv = la.start(0).await.unwrap();
+    let f = la.faults();
+    f.set_rate_429(0.3, Some(1));
+    f.set_rate_5xx(0.3);
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        f.set_seed(99);
+        let mut statuses = Vec::new();
+        for _ in 0..30 {
+            statuses.push(token(&srv).await.status().as_u16());
+        }
+        runs.push(statuses);
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert!(runs[0].contains(&200));
+    assert!(runs[0].contains(&429));
+    assert!(runs[0].contains(&503));
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let (sb, srv) = kombo().await;
+    sb.faults().set_rate_limit(Some(2.0));
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..5 {
+        let resp = kombo_get(&srv).await;
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = resp
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+        }
+        statuses.push(resp.status());
+    }
+    assert_eq!(statuses[0], StatusCode::OK);
+    assert_eq!(statuses[1], StatusCode::OK);
+    assert!(statuses[2..].contains(&StatusCode::TOO_MANY_REQUESTS));
+    assert!(retry_after.unwrap() >= 1);
+    // The bucket refills.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(kombo_get(&srv).await.status(), StatusCode::OK);
+    sb.faults().set_rate_limit(None);
+    for _ in 0..5 {
+        assert_eq!(kombo_get(&srv).await.status(), StatusCode::OK);
+    }
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn latency_is_added() {
+    let (sb, srv) = kombo().await;
+    sb.faults().set_latency(Duration::from_millis(150));
+    let t = Instant::now();
+    assert_eq!(kombo_get(&srv).await.status(), StatusCode::OK);
+    assert!(t.elapsed() >= Duration::from_millis(150));
+    sb.faults().clear();
+    srv.shutdown().await;
+}
