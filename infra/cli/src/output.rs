@@ -11,6 +11,7 @@ pub fn summary(report: &RunReport, settings: &TenantSettings, shown: usize) -> S
     let mode = match report.mode {
         SyncMode::Full => "full",
         SyncMode::Delta => "delta",
+        SyncMode::Reconcile => "reconcile",
     };
     let dry = if report.dry_run {
         " (dry run: nothing changed)"

@@ -340,7 +340,11 @@ impl LearnAmp for LearnAmpClient {
     }
 
     async fn list_users(&self) -> Result<Vec<User>, TargetError> {
-        self.list_all("/v1/users", "", "users").await
+        self.list_all("/v1/users", "&expanded=true", "users").await
+    }
+
+    async fn list_teams(&self) -> Result<Vec<Team>, TargetError> {
+        self.list_all("/v1/teams", "", "teams").await
     }
 
     async fn create_user(&self, write: &UserWrite) -> Result<User, TargetError> {

@@ -17,6 +17,7 @@ use crate::settings::{InvitePolicy, TenantSettings};
 use crate::state::EmployeeState;
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use thiserror::Error;
 
 /// "Employee E of tenant T should look like S, as of source version V."
@@ -76,13 +77,67 @@ impl ApplyError {
     }
 }
 
+/// Learn Amp's users, fetched once for a run (a first import, a reconcile), so that users who
+/// exist already are adopted without asking Learn Amp about each employee.
+#[derive(Debug, Default)]
+pub struct KnownUsers {
+    by_external_id: HashMap<String, User>,
+    by_email: HashMap<String, Vec<User>>,
+}
+
+impl KnownUsers {
+    pub fn new(users: Vec<User>) -> Self {
+        let mut known = Self::default();
+        for user in users {
+            if let Some(email) = &user.email {
+                known
+                    .by_email
+                    .entry(email.to_lowercase())
+                    .or_default()
+                    .push(user.clone());
+            }
+            if let Some(id) = user
+                .integration_external_id
+                .clone()
+                .filter(|i| !i.is_empty())
+            {
+                known.by_external_id.insert(id, user);
+            }
+        }
+        known
+    }
+
+    pub fn by_external_id(&self, id: &str) -> Option<&User> {
+        self.by_external_id.get(id)
+    }
+
+    pub fn by_email(&self, email: &str) -> &[User] {
+        self.by_email
+            .get(&email.to_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    pub fn users(&self) -> impl Iterator<Item = &User> {
+        self.by_email.values().flatten()
+    }
+}
+
 pub struct Applier<'a> {
     pub learnamp: &'a dyn LearnAmp,
     pub store: &'a dyn StateStore,
     pub settings: &'a TenantSettings,
+    pub known: Option<&'a KnownUsers>,
 }
 
 type Outcome = Result<ActionRecord, ApplyError>;
+
+/// Where a user write goes.
+#[derive(Clone, Copy)]
+enum Target {
+    Create,
+    Update(u64),
+}
 
 impl Applier<'_> {
     fn tenant(&self) -> &str {
@@ -176,28 +231,28 @@ impl Applier<'_> {
     }
 
     /// A write of `fields`. Returns it with the fields it really holds: a manager that is not an
-    /// active user yet, or a value Learn Amp cannot clear, is left out and stays "differing".
+    /// active user yet stays "differing" for the next run.
     async fn write_for(
         &self,
         desired: &DesiredUser,
         fields: &[Field],
+        target: Target,
     ) -> Result<(UserWrite, Vec<Field>), TargetError> {
         let mut write = UserWrite::default();
         let mut written = Vec::new();
-        for &field in fields {
+        for field in fields {
+            let value = desired.value(field);
             let holds = match field {
                 Field::Email => set(&mut write.email, desired.email.clone()),
                 Field::FirstName => set(&mut write.first_name, desired.first_name.clone()),
                 Field::LastName => set(&mut write.last_name, desired.last_name.clone()),
                 Field::JobTitle => set(&mut write.job_title, desired.job_title.clone()),
-                Field::HireDate => set(
-                    &mut write.hire_date,
-                    desired.hire_date.map(|d| d.to_string()),
-                ),
+                Field::HireDate => set(&mut write.hire_date, value.clone()),
                 Field::PrimaryTeam => set(
                     &mut write.primary_team_integration_external_id,
-                    desired.primary_team.as_ref().map(|t| t.group_id.clone()),
+                    value.clone(),
                 ),
+                Field::Location => set(&mut write.location, value.clone()),
                 Field::Manager => match (
                     &desired.manager_employee_id,
                     self.manager_user_id(desired).await?,
@@ -211,19 +266,68 @@ impl Applier<'_> {
                     // and moves a deactivated manager's reports to the account owner itself.
                     (None, _) => true,
                 },
+                Field::Custom(name) => match (&value, target) {
+                    (Some(v), _) => {
+                        write.custom_fields.push((name.clone(), v.clone()));
+                        true
+                    }
+                    // Cleared in Personio: an empty value clears it in Learn Amp.
+                    (None, Target::Update(_)) => {
+                        write.custom_fields.push((name.clone(), String::new()));
+                        true
+                    }
+                    (None, Target::Create) => true,
+                },
             };
-            // A value absent in Personio is not cleared in Learn Amp, but counts as applied.
-            if holds || desired.value(field).is_none() {
-                written.push(field);
+            // A fixed field absent in Personio is not cleared in Learn Amp, but counts as applied.
+            if holds || value.is_none() {
+                written.push(field.clone());
             }
         }
         Ok((write, written))
     }
 
+    /// Sends a create or an update. An unknown custom field name makes Learn Amp answer 404;
+    /// the write is then sent again without custom fields and the note says which were dropped,
+    /// so they are reported once and not retried until their values change.
+    async fn send(
+        &self,
+        target: Target,
+        write: &UserWrite,
+    ) -> Result<(User, Option<String>), TargetError> {
+        let attempt = match target {
+            Target::Create => self.learnamp.create_user(write).await,
+            Target::Update(id) => self.learnamp.update_user(id, write).await,
+        };
+        match attempt {
+            Err(TargetError::NotFound) if !write.custom_fields.is_empty() => {
+                let mut plain = write.clone();
+                plain.custom_fields.clear();
+                let user = match target {
+                    Target::Create => self.learnamp.create_user(&plain).await?,
+                    Target::Update(id) => self.learnamp.update_user(id, &plain).await?,
+                };
+                let names: Vec<String> = write
+                    .custom_fields
+                    .iter()
+                    .map(|(n, _)| format!("'{n}'"))
+                    .collect();
+                Ok((
+                    user,
+                    Some(format!(
+                        "custom field {} unknown to Learn Amp: not written (check the tenant's custom field mapping)",
+                        names.join(", ")
+                    )),
+                ))
+            }
+            other => other.map(|user| (user, None)),
+        }
+    }
+
     fn mark_applied(state: &mut EmployeeState, desired: &DesiredUser, written: &[Field]) {
-        for &field in written {
+        for field in written {
             state.applied_fields.insert(
-                field,
+                field.clone(),
                 field_hash(&desired.employee_id, field, desired.value(field).as_deref()),
             );
         }
@@ -237,18 +341,51 @@ impl Applier<'_> {
         state: &mut EmployeeState,
         detail: &str,
     ) -> Result<ActionRecord, TargetError> {
-        let (mut write, written) = self.write_for(desired, &Field::ALL).await?;
+        if let Some(known) = self.known {
+            if let Some(user) = known.by_external_id(&desired.employee_id) {
+                return self
+                    .adopt(
+                        desired,
+                        state,
+                        user.clone(),
+                        None,
+                        "linked the Learn Amp user that already carries this employee's id",
+                    )
+                    .await;
+            }
+            let email = desired.email.as_deref().unwrap_or_default();
+            if let Some((user, previous)) = self.adoptable(desired, known.by_email(email)).await? {
+                return self
+                    .adopt(
+                        desired,
+                        state,
+                        user,
+                        previous,
+                        "adopted the existing Learn Amp user with this email",
+                    )
+                    .await;
+            }
+        }
+        let (mut write, written) = self
+            .write_for(desired, &desired.fields(), Target::Create)
+            .await?;
         write.integration_external_id = Some(desired.employee_id.clone());
-        let skip_invitation = self.settings.invite_policy == InvitePolicy::Manual;
+        // Someone invited once (a user deleted by hand and now created again) is not invited again.
+        let skip_invitation = self.settings.invite_policy == InvitePolicy::Manual || state.invited;
         write.skip_invitation = Some(skip_invitation);
-        match self.learnamp.create_user(&write).await {
-            Ok(user) => {
+        match self.send(Target::Create, &write).await {
+            Ok((user, note)) => {
                 state.learnamp_user_id = Some(user.id);
                 state.active = true;
                 state.invited |= !skip_invitation;
                 Self::mark_applied(state, desired, &written);
                 tracing::info!(employee_id = %desired.employee_id, learnamp_user_id = user.id, invited = !skip_invitation, "user created");
-                Ok(record(desired, Some(user.id), ActionKind::Create, detail))
+                Ok(record(
+                    desired,
+                    Some(user.id),
+                    ActionKind::Create,
+                    &with_note(detail, note),
+                ))
             }
             Err(e) if e.is_taken("integrationExternalId") => {
                 // Created before, by a run that did not live to record it.
@@ -261,6 +398,7 @@ impl Applier<'_> {
                     desired,
                     state,
                     user,
+                    None,
                     "linked the user an interrupted run had created",
                 )
                 .await
@@ -268,19 +406,14 @@ impl Applier<'_> {
             Err(e) if e.is_taken("email") => {
                 let email = desired.email.as_deref().unwrap_or_default();
                 let candidates = self.learnamp.users_by_email(email).await?;
-                let adoptable = candidates.into_iter().find(|u| {
-                    u.email
-                        .as_deref()
-                        .is_some_and(|m| m.eq_ignore_ascii_case(email))
-                        && u.integration_external_id
-                            .as_deref()
-                            .is_none_or(|x| x.is_empty() || x == desired.employee_id)
-                });
-                match adoptable {
-                    Some(user) => self.adopt(desired, state, user, "adopted the existing Learn Amp user with this email").await,
+                match self.adoptable(desired, &candidates).await? {
+                    Some((user, previous)) => {
+                        self.adopt(desired, state, user, previous, "adopted the existing Learn Amp user with this email")
+                            .await
+                    }
                     None => Err(TargetError::Rejected {
                         status: 400,
-                        message: "work email already belongs to a Learn Amp user linked to another employee".into(),
+                        message: "conflict: the work email already belongs to a Learn Amp user linked to another active employee".into(),
                         field_errors: Default::default(),
                     }),
                 }
@@ -289,28 +422,97 @@ impl Applier<'_> {
         }
     }
 
+    /// Among users with the employee's email, the one it may take over: a user nobody linked,
+    /// or a deactivated user whose employee has left (a rehire under a new Kombo id). Returns it
+    /// with the employee it was linked to, if any.
+    async fn adoptable(
+        &self,
+        desired: &DesiredUser,
+        candidates: &[User],
+    ) -> Result<Option<(User, Option<String>)>, TargetError> {
+        let Some(email) = desired.email.as_deref() else {
+            return Ok(None);
+        };
+        for user in candidates {
+            if !user
+                .email
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case(email))
+            {
+                continue;
+            }
+            match user
+                .integration_external_id
+                .as_deref()
+                .filter(|x| !x.is_empty())
+            {
+                None => return Ok(Some((user.clone(), None))),
+                Some(x) if x == desired.employee_id => return Ok(Some((user.clone(), None))),
+                Some(other) if user.is_deactivated() => {
+                    let owner = self
+                        .store
+                        .employee(self.tenant(), other)
+                        .await
+                        .map_err(|e| TargetError::Transient(format!("state store: {e}")))?;
+                    if !owner.is_some_and(|s| s.active) {
+                        return Ok(Some((user.clone(), Some(other.to_string()))));
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(None)
+    }
+
     /// Takes over an existing Learn Amp user: links it to the employee and writes every field,
-    /// reactivating it when it was deactivated. No invitation is sent.
+    /// reactivating it when it was deactivated. No invitation is sent. `previous` is the employee
+    /// the user was linked to before (a rehire under a new id); it is unlinked.
     async fn adopt(
         &self,
         desired: &DesiredUser,
         state: &mut EmployeeState,
         user: User,
+        previous: Option<String>,
         why: &str,
     ) -> Result<ActionRecord, TargetError> {
-        let (mut write, written) = self.write_for(desired, &Field::ALL).await?;
+        let (mut write, written) = self
+            .write_for(desired, &desired.fields(), Target::Update(user.id))
+            .await?;
         if user.integration_external_id.as_deref() != Some(desired.employee_id.as_str()) {
             write.integration_external_id = Some(desired.employee_id.clone());
         }
         write.reactivate = user.is_deactivated();
-        self.learnamp.update_user(user.id, &write).await?;
+        let (_, note) = self.send(Target::Update(user.id), &write).await?;
+        if let Some(previous) = &previous {
+            if let Ok(Some(mut old)) = self.store.employee(self.tenant(), previous).await {
+                old.learnamp_user_id = None;
+                old.active = false;
+                old.updated_at = Utc::now();
+                self.store
+                    .put_employee(self.tenant(), &old)
+                    .await
+                    .map_err(|e| TargetError::Transient(format!("state store: {e}")))?;
+            }
+        }
         state.learnamp_user_id = Some(user.id);
         state.active = true;
         // Whether the adopted user was ever invited is not ours to know: never invite again.
         state.invited = true;
+        state.applied_fields.clear();
         Self::mark_applied(state, desired, &written);
-        tracing::info!(employee_id = %desired.employee_id, learnamp_user_id = user.id, "existing user linked");
-        Ok(record(desired, Some(user.id), ActionKind::Create, why))
+        tracing::info!(employee_id = %desired.employee_id, learnamp_user_id = user.id, rehire = previous.is_some(), "existing user linked");
+        let why = match &previous {
+            Some(old) => {
+                format!("rehire: reactivated and re-linked the user of former employee {old}")
+            }
+            None => why.to_string(),
+        };
+        Ok(record(
+            desired,
+            Some(user.id),
+            ActionKind::Create,
+            &with_note(&why, note),
+        ))
     }
 
     async fn update(
@@ -323,10 +525,13 @@ impl Applier<'_> {
         let user_id = state
             .learnamp_user_id
             .expect("updates are for linked users");
-        let (write, written) = self.write_for(desired, fields).await?;
+        let (write, written) = self
+            .write_for(desired, fields, Target::Update(user_id))
+            .await?;
+        let mut note = None;
         if !write.is_empty() {
-            match self.learnamp.update_user(user_id, &write).await {
-                Ok(_) => {}
+            match self.send(Target::Update(user_id), &write).await {
+                Ok((_, n)) => note = n,
                 Err(TargetError::NotFound) => return self.relink(desired, state).await,
                 Err(e) => return Err(e),
             }
@@ -338,7 +543,12 @@ impl Applier<'_> {
             ActionKind::Update
         };
         tracing::info!(employee_id = %desired.employee_id, learnamp_user_id = user_id, fields = written.len(), "user updated");
-        Ok(record(desired, Some(user_id), kind, detail))
+        Ok(record(
+            desired,
+            Some(user_id),
+            kind,
+            &with_note(detail, note),
+        ))
     }
 
     /// The linked user is gone from Learn Amp (deleted by an admin): find it by external id, or
@@ -354,8 +564,14 @@ impl Applier<'_> {
             .await?
         {
             Some(user) => {
-                self.adopt(desired, state, user, "re-linked the user by external id")
-                    .await
+                self.adopt(
+                    desired,
+                    state,
+                    user,
+                    None,
+                    "re-linked the user by external id",
+                )
+                .await
             }
             None => {
                 state.learnamp_user_id = None;
@@ -382,13 +598,15 @@ impl Applier<'_> {
             .expect("reactivations are for linked users");
         // Learn Amp's deactivation removed the user from every team and from its manager, so
         // everything is written again, in the same call that reactivates.
-        let (mut write, written) = self.write_for(desired, &Field::ALL).await?;
+        let (mut write, written) = self
+            .write_for(desired, &desired.fields(), Target::Update(user_id))
+            .await?;
         write.reactivate = true;
-        match self.learnamp.update_user(user_id, &write).await {
-            Ok(_) => {}
+        let note = match self.send(Target::Update(user_id), &write).await {
+            Ok((_, note)) => note,
             Err(TargetError::NotFound) => return self.relink(desired, state).await,
             Err(e) => return Err(e),
-        }
+        };
         state.active = true;
         state.applied_fields.clear();
         Self::mark_applied(state, desired, &written);
@@ -397,7 +615,7 @@ impl Applier<'_> {
             desired,
             Some(user_id),
             ActionKind::Reactivate,
-            detail,
+            &with_note(detail, note),
         ))
     }
 
@@ -423,6 +641,13 @@ impl Applier<'_> {
             ActionKind::Deactivate,
             detail,
         ))
+    }
+}
+
+fn with_note(detail: &str, note: Option<String>) -> String {
+    match note {
+        Some(note) => format!("{detail}; {note}"),
+        None => detail.to_string(),
     }
 }
 

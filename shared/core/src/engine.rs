@@ -4,18 +4,21 @@
 //! The local runner drives all of it in one process; on AWS the same `Engine::plan_and_enqueue`
 //! runs in the sync function and `Applier` in the apply function.
 
-use crate::applier::{Applier, ApplyError, ChangeMessage};
+use crate::applier::{Applier, ApplyError, ChangeMessage, KnownUsers};
 use crate::error::{QueueError, SourceError, StoreError, TargetError};
 use crate::kombo::Group;
 use crate::mapping::{name_hash, today_in};
 use crate::planner::{plan, Plan, PlanInput};
 use crate::ports::{HrisSource, LearnAmp, ListQuery, Queue, StateStore};
+use crate::reconcile::{observe_employees, observe_teams};
 use crate::report::{ActionKind, ActionRecord, ApiCalls, Counts, RunReport, SyncMode, TeamCounts};
 use crate::settings::TenantSettings;
+use crate::state::EmployeeState;
 use crate::state::TeamState;
 use chrono::{NaiveDate, Utc};
 use futures::stream::{self, StreamExt};
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use thiserror::Error;
 
 /// A message that keeps failing with retryable errors is given up after this many deliveries
@@ -84,6 +87,10 @@ pub struct PlannedRun {
     pub plan: Plan,
     pub read_started_at: chrono::DateTime<Utc>,
     pub mode: SyncMode,
+    /// Learn Amp's users, when they were read (first import, reconcile), for adoption.
+    pub known_users: Option<KnownUsers>,
+    /// Reconcile: the state observed in Learn Amp, which replaces the remembered one.
+    pub observed: Option<(HashMap<String, EmployeeState>, HashMap<String, TeamState>)>,
 }
 
 impl Engine<'_> {
@@ -91,11 +98,12 @@ impl Engine<'_> {
         &self.settings.tenant_id
     }
 
-    fn applier(&self) -> Applier<'_> {
+    fn applier<'s>(&'s self, known: Option<&'s KnownUsers>) -> Applier<'s> {
         Applier {
             learnamp: self.learnamp,
             store: self.store,
             settings: self.settings,
+            known,
         }
     }
 
@@ -107,13 +115,12 @@ impl Engine<'_> {
             .unwrap_or_else(|| today_in(self.settings, read_started_at));
         let cursor = match options.mode {
             SyncMode::Delta => self.store.cursor(self.tenant()).await?,
-            SyncMode::Full => None,
+            SyncMode::Full | SyncMode::Reconcile => None,
         };
         // A delta with no previous read is a full read.
-        let mode = if options.mode == SyncMode::Delta && cursor.is_some() {
-            SyncMode::Delta
-        } else {
-            SyncMode::Full
+        let mode = match (options.mode, cursor) {
+            (SyncMode::Delta, None) => SyncMode::Full,
+            (mode, _) => mode,
         };
         let query = ListQuery {
             updated_after: cursor,
@@ -129,15 +136,32 @@ impl Engine<'_> {
                     })
                     .await?
             }
-            SyncMode::Full => Vec::new(),
+            SyncMode::Full | SyncMode::Reconcile => Vec::new(),
         };
-        let state = self.store.employees(self.tenant()).await?;
-        let teams = self.store.teams(self.tenant()).await?;
+        let mut state = self.store.employees(self.tenant()).await?;
+        let mut teams = self.store.teams(self.tenant()).await?;
+        let mut known_users = None;
+        let mut observed = None;
+        if mode == SyncMode::Reconcile {
+            let users = KnownUsers::new(self.learnamp.list_users().await?);
+            let la_teams = self.learnamp.list_teams().await?;
+            state = observe_employees(&state, &users, &la_teams, self.settings);
+            teams = observe_teams(&la_teams);
+            observed = Some((state.clone(), teams.clone()));
+            known_users = Some(users);
+        } else if !state.values().any(EmployeeState::is_linked)
+            && !employees.is_empty()
+            && !options.dry_run
+        {
+            // A first import: users may exist in Learn Amp already (made by hand, or by an
+            // earlier tool). One listing finds them all, instead of a lookup per employee.
+            known_users = Some(KnownUsers::new(self.learnamp.list_users().await?));
+        }
         let plan = plan(&PlanInput {
             settings: self.settings,
             today,
             employees: &employees,
-            complete_listing: mode == SyncMode::Full && options.employee_id.is_none(),
+            complete_listing: mode != SyncMode::Delta && options.employee_id.is_none(),
             changed_groups: &changed_groups,
             state: &state,
             teams: &teams,
@@ -157,6 +181,8 @@ impl Engine<'_> {
             plan,
             read_started_at,
             mode,
+            known_users,
+            observed,
         })
     }
 
@@ -182,6 +208,9 @@ impl Engine<'_> {
                 }
             }
         } else {
+            if let Some((employees, observed_teams)) = &planned.observed {
+                self.record_observed(employees, observed_teams).await?;
+            }
             teams = self.apply_teams(&planned.plan).await?;
             let mut waves: BTreeMap<u32, Vec<ChangeMessage>> = BTreeMap::new();
             for change in &planned.plan.changes {
@@ -200,7 +229,7 @@ impl Engine<'_> {
                 for chunk in messages.chunks(10) {
                     self.queue.send_batch(chunk.to_vec()).await?;
                 }
-                let (records, gave_up) = self.drain().await?;
+                let (records, gave_up) = self.drain(planned.known_users.as_ref()).await?;
                 retry_pending |= gave_up;
                 actions.extend(records);
             }
@@ -269,6 +298,28 @@ impl Engine<'_> {
         Ok(report)
     }
 
+    /// Reconcile: what Learn Amp holds replaces what was remembered, so the applier compares
+    /// with reality too.
+    async fn record_observed(
+        &self,
+        employees: &HashMap<String, EmployeeState>,
+        teams: &HashMap<String, TeamState>,
+    ) -> Result<(), EngineError> {
+        let stored = self.store.employees(self.tenant()).await?;
+        for (id, state) in employees {
+            if stored.get(id) != Some(state) {
+                self.store.put_employee(self.tenant(), state).await?;
+            }
+        }
+        let stored_teams = self.store.teams(self.tenant()).await?;
+        for (id, team) in teams {
+            if stored_teams.get(id) != Some(team) {
+                self.store.put_team(self.tenant(), team).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Creates missing teams and renames renamed ones, before any user refers to them.
     async fn apply_teams(&self, plan: &Plan) -> Result<TeamCounts, EngineError> {
         let mut counts = TeamCounts::default();
@@ -333,8 +384,11 @@ impl Engine<'_> {
 
     /// Applies everything in the queue. Returns the records, and whether some change was given
     /// up on after retries (so it is owed to the next run).
-    async fn drain(&self) -> Result<(Vec<ActionRecord>, bool), EngineError> {
-        let applier = self.applier();
+    async fn drain(
+        &self,
+        known: Option<&KnownUsers>,
+    ) -> Result<(Vec<ActionRecord>, bool), EngineError> {
+        let applier = self.applier(known);
         let mut records = Vec::new();
         let mut gave_up = false;
         loop {

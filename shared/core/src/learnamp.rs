@@ -29,6 +29,16 @@ pub struct User {
     pub primary_team: Option<TeamSummary>,
     #[serde(default)]
     pub manager: Option<UserSummary>,
+    /// Present on expanded users.
+    #[serde(default)]
+    pub custom_fields: Option<Vec<CustomFieldValue>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomFieldValue {
+    pub name: String,
+    #[serde(default)]
+    pub value: Option<serde_json::Value>,
 }
 
 impl User {
@@ -116,6 +126,8 @@ pub struct UserWrite {
     pub integration_external_id: Option<String>,
     pub primary_team_integration_external_id: Option<String>,
     pub manager_id: Option<u64>,
+    /// Learn Amp custom field name → value; an empty value clears the field.
+    pub custom_fields: Vec<(String, String)>,
     pub skip_invitation: Option<bool>,
     pub reactivate: bool,
 }
@@ -142,6 +154,11 @@ impl UserWrite {
         );
         if let Some(id) = self.manager_id {
             fields.push(("managerId", id.to_string()));
+        }
+        // Rack's array-of-hashes form: each `name` opens the next `{name, value}` pair.
+        for (name, value) in &self.custom_fields {
+            fields.push(("customFields[][name]", name.clone()));
+            fields.push(("customFields[][value]", value.clone()));
         }
         if let Some(skip) = self.skip_invitation {
             fields.push(("skipInvitation", skip.to_string()));

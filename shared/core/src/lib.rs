@@ -13,6 +13,7 @@ pub mod mapping;
 pub mod planner;
 pub mod ports;
 pub mod queue;
+pub mod reconcile;
 pub mod report;
 pub mod settings;
 pub mod state;

@@ -27,6 +27,7 @@ pub enum InactiveReason {
     TerminationDatePassed,
     DeletedInHris,
     MissingFromFullListing,
+    OutOfScope,
 }
 
 impl InactiveReason {
@@ -36,6 +37,7 @@ impl InactiveReason {
             Self::TerminationDatePassed => "termination date reached",
             Self::DeletedInHris => "deleted in Personio",
             Self::MissingFromFullListing => "missing from a complete full listing",
+            Self::OutOfScope => "outside the tenant's sync scope",
         }
     }
 }
@@ -73,8 +75,7 @@ pub struct TeamRef {
 }
 
 /// The fields the sync owns on a Learn Amp user. Everything else is left alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Field {
     Email,
     FirstName,
@@ -83,10 +84,14 @@ pub enum Field {
     HireDate,
     PrimaryTeam,
     Manager,
+    Location,
+    /// A Learn Amp custom field, by its name in Learn Amp.
+    Custom(String),
 }
 
 impl Field {
-    pub const ALL: [Field; 7] = [
+    /// The fields every user has (custom fields come from the tenant's mapping).
+    pub const FIXED: [Field; 8] = [
         Field::Email,
         Field::FirstName,
         Field::LastName,
@@ -94,18 +99,49 @@ impl Field {
         Field::HireDate,
         Field::PrimaryTeam,
         Field::Manager,
+        Field::Location,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> String {
         match self {
-            Self::Email => "email",
-            Self::FirstName => "first_name",
-            Self::LastName => "last_name",
-            Self::JobTitle => "job_title",
-            Self::HireDate => "hire_date",
-            Self::PrimaryTeam => "primary_team",
-            Self::Manager => "manager",
+            Self::Email => "email".into(),
+            Self::FirstName => "first_name".into(),
+            Self::LastName => "last_name".into(),
+            Self::JobTitle => "job_title".into(),
+            Self::HireDate => "hire_date".into(),
+            Self::PrimaryTeam => "primary_team".into(),
+            Self::Manager => "manager".into(),
+            Self::Location => "location".into(),
+            Self::Custom(name) => format!("custom:{name}"),
         }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "email" => Self::Email,
+            "first_name" => Self::FirstName,
+            "last_name" => Self::LastName,
+            "job_title" => Self::JobTitle,
+            "hire_date" => Self::HireDate,
+            "primary_team" => Self::PrimaryTeam,
+            "manager" => Self::Manager,
+            "location" => Self::Location,
+            other => Self::Custom(other.strip_prefix("custom:")?.to_string()),
+        })
+    }
+}
+
+// Fields key the stored per-field hashes, so they serialise as plain strings.
+impl Serialize for Field {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Field::parse(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown field {name}")))
     }
 }
 
@@ -122,6 +158,10 @@ pub struct DesiredUser {
     /// The manager's Kombo employee id, once the planner has checked that the manager is (or
     /// will be) an active user and that no cycle runs through it.
     pub manager_employee_id: Option<String>,
+    /// The work location's name, when the tenant syncs locations.
+    pub location: Option<String>,
+    /// Learn Amp custom field name → value, per the tenant's mapping.
+    pub custom_fields: BTreeMap<String, Option<String>>,
     pub lifecycle: Lifecycle,
     /// Kombo's `changed_at`: a message older than what was applied is skipped.
     pub source_version: Option<DateTime<Utc>>,
@@ -174,8 +214,28 @@ pub fn lifecycle_of(employee: &Employee, today: NaiveDate) -> Lifecycle {
     }
 }
 
+/// A Kombo custom or integration field's value as Learn Amp text.
+fn source_value(employee: &Employee, key: &str) -> Option<String> {
+    let value = employee
+        .custom_fields
+        .as_ref()
+        .and_then(|fields| fields.get(key))
+        .or_else(|| {
+            employee
+                .integration_fields
+                .iter()
+                .find(|f| f.key == key)
+                .and_then(|f| f.value.as_ref())
+        })?;
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => clean(&Some(s.clone())),
+        other => Some(other.to_string()),
+    }
+}
+
 /// Maps one employee. The manager is carried as Kombo's raw `manager_id`; the planner resolves
-/// it against the rest of the company.
+/// it against the rest of the company (and reports a self-reference as a cycle).
 pub fn map_employee(
     employee: &Employee,
     settings: &TenantSettings,
@@ -190,6 +250,24 @@ pub fn map_employee(
             group_id: g.id.clone(),
             name: clean(&g.name).unwrap_or_else(|| g.id.clone()),
         });
+    let location = if settings.sync_location {
+        employee.work_location.as_ref().and_then(|l| clean(&l.name))
+    } else {
+        None
+    };
+    let custom_fields = settings
+        .custom_fields
+        .iter()
+        .map(|m| (m.target.clone(), source_value(employee, &m.source)))
+        .collect();
+    let lifecycle = match lifecycle_of(employee, today) {
+        Lifecycle::Active | Lifecycle::PreHire { .. } if !settings.scope.includes(employee) => {
+            Lifecycle::Inactive {
+                reason: InactiveReason::OutOfScope,
+            }
+        }
+        lifecycle => lifecycle,
+    };
     DesiredUser {
         employee_id: employee.id.clone(),
         email: clean(&employee.work_email),
@@ -198,8 +276,10 @@ pub fn map_employee(
         job_title: clean(&employee.job_title),
         hire_date: employee.start_date.map(|d| d.date_naive()),
         primary_team,
-        manager_employee_id: clean(&employee.manager_id).filter(|m| m != &employee.id),
-        lifecycle: lifecycle_of(employee, today),
+        manager_employee_id: clean(&employee.manager_id),
+        location,
+        custom_fields,
+        lifecycle,
         source_version: employee.changed_at,
     }
 }
@@ -216,6 +296,8 @@ impl DesiredUser {
             hire_date: None,
             primary_team: None,
             manager_employee_id: None,
+            location: None,
+            custom_fields: BTreeMap::new(),
             lifecycle: Lifecycle::Inactive {
                 reason: InactiveReason::MissingFromFullListing,
             },
@@ -223,8 +305,17 @@ impl DesiredUser {
         }
     }
 
+    /// The fields this user's sync owns: the fixed ones and the mapped custom fields.
+    pub fn fields(&self) -> Vec<Field> {
+        Field::FIXED
+            .iter()
+            .cloned()
+            .chain(self.custom_fields.keys().cloned().map(Field::Custom))
+            .collect()
+    }
+
     /// The value the sync would write for `field`, as text (`None` = nothing to write).
-    pub fn value(&self, field: Field) -> Option<String> {
+    pub fn value(&self, field: &Field) -> Option<String> {
         match field {
             Field::Email => self.email.as_ref().map(|e| e.to_lowercase()),
             Field::FirstName => self.first_name.clone(),
@@ -233,19 +324,19 @@ impl DesiredUser {
             Field::HireDate => self.hire_date.map(|d| d.to_string()),
             Field::PrimaryTeam => self.primary_team.as_ref().map(|t| t.group_id.clone()),
             Field::Manager => self.manager_employee_id.clone(),
+            Field::Location => self.location.clone(),
+            Field::Custom(name) => self.custom_fields.get(name).cloned().flatten(),
         }
     }
 
     /// One hash per field. Stored state keeps these hashes, never the values: no personal data
     /// at rest, and yet every field can be compared.
     pub fn field_hashes(&self) -> BTreeMap<Field, String> {
-        Field::ALL
-            .iter()
-            .map(|&f| {
-                (
-                    f,
-                    field_hash(&self.employee_id, f, self.value(f).as_deref()),
-                )
+        self.fields()
+            .into_iter()
+            .map(|f| {
+                let hash = field_hash(&self.employee_id, &f, self.value(&f).as_deref());
+                (f, hash)
             })
             .collect()
     }
@@ -270,7 +361,7 @@ impl DesiredUser {
 }
 
 /// Salted with the employee id, so equal values of different employees hash differently.
-pub fn field_hash(employee_id: &str, field: Field, value: Option<&str>) -> String {
+pub fn field_hash(employee_id: &str, field: &Field, value: Option<&str>) -> String {
     let mut hasher = Sha256::new();
     hasher.update(employee_id.as_bytes());
     hasher.update([0]);
@@ -350,7 +441,7 @@ mod tests {
         assert_eq!(desired.job_title.as_deref(), Some("Engineer"));
         assert_eq!(desired.email.as_deref(), Some("Ada.Lovelace@Acme.example"));
         assert_eq!(
-            desired.value(Field::Email).as_deref(),
+            desired.value(&Field::Email).as_deref(),
             Some("ada.lovelace@acme.example")
         );
         assert_eq!(desired.hire_date, NaiveDate::from_ymd_opt(2024, 3, 1));
@@ -378,7 +469,7 @@ mod tests {
         let mut e = employee();
         e.groups.clear();
         e.job_title = Some("   ".into());
-        e.manager_id = Some("emp1".into()); // self-reference
+        e.manager_id = Some("  ".into());
         let desired = map_employee(&e, &TenantSettings::new("t"), today());
         assert_eq!(desired.primary_team, None);
         assert_eq!(desired.job_title, None);
@@ -455,7 +546,7 @@ mod tests {
         e.job_title = Some("Principal Engineer".into());
         let b = map_employee(&e, &settings, today());
         let (ha, hb) = (a.field_hashes(), b.field_hashes());
-        let differing: Vec<Field> = Field::ALL.into_iter().filter(|f| ha[f] != hb[f]).collect();
+        let differing: Vec<Field> = a.fields().into_iter().filter(|f| ha[f] != hb[f]).collect();
         assert_eq!(differing, vec![Field::JobTitle]);
         assert_ne!(a.state_hash(), b.state_hash());
         assert_eq!(

@@ -84,7 +84,7 @@ pub fn decide(
         }
         (_, Some(s)) if !s.active => Decision {
             kind: ActionKind::Reactivate,
-            fields: Field::ALL.to_vec(),
+            fields: desired.fields(),
             detail: "rehire: reactivated, team and manager re-asserted".into(),
         },
         (_, Some(s)) => {
@@ -92,7 +92,7 @@ pub fn decide(
             if fields.is_empty() {
                 Decision::new(ActionKind::Unchanged, "")
             } else {
-                let names: Vec<&str> = fields.iter().map(|f| f.name()).collect();
+                let names: Vec<String> = fields.iter().map(Field::name).collect();
                 Decision {
                     kind: ActionKind::Update,
                     detail: format!("changed: {}", names.join(", ")),
@@ -181,6 +181,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         })
         .collect();
 
+    resolve_email_conflicts(&desired, input.state, &mut decisions, &mut notes);
     let halted = guard_deactivations(input, &mut decisions);
 
     let waves = waves(&desired, &decisions);
@@ -248,7 +249,11 @@ fn resolve_managers(
         if in_cycle(&d.employee_id, &manager_of) {
             notes.push(Note {
                 employee_id: d.employee_id.clone(),
-                detail: format!("manager chain loops through {manager}: manager not set"),
+                detail: if manager == d.employee_id {
+                    "is their own manager in Personio: manager not set".to_string()
+                } else {
+                    format!("manager chain loops through {manager}: manager not set")
+                },
             });
             d.manager_employee_id = None;
             continue;
@@ -263,6 +268,45 @@ fn resolve_managers(
         };
         if !active {
             d.manager_employee_id = None;
+        }
+    }
+}
+
+/// Two employees with one work email get one user: the one already linked keeps it (or, for
+/// two joiners, the first by id); the other is not created and is reported as a conflict.
+fn resolve_email_conflicts(
+    desired: &BTreeMap<String, DesiredUser>,
+    state: &HashMap<String, EmployeeState>,
+    decisions: &mut BTreeMap<String, Decision>,
+    notes: &mut Vec<Note>,
+) {
+    let mut by_email: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for d in desired.values() {
+        if let (Some(email), true) = (d.value(&Field::Email), d.lifecycle.should_be_active()) {
+            by_email.entry(email).or_default().push(&d.employee_id);
+        }
+    }
+    for ids in by_email.values().filter(|ids| ids.len() > 1) {
+        let keeper = ids
+            .iter()
+            .find(|id| state.get(**id).is_some_and(|s| s.is_linked()))
+            .or(ids.first())
+            .copied()
+            .unwrap_or_default();
+        for &id in ids.iter().filter(|&&id| id != keeper) {
+            let Some(decision) = decisions.get_mut(id) else {
+                continue;
+            };
+            if decision.kind == ActionKind::Create {
+                *decision = Decision::new(
+                    ActionKind::Deferred,
+                    format!("conflict: same work email as employee {keeper}, who has the Learn Amp user; not created"),
+                );
+            }
+            notes.push(Note {
+                employee_id: id.to_string(),
+                detail: format!("conflict: same work email as employee {keeper}"),
+            });
         }
     }
 }

@@ -36,7 +36,9 @@ pub trait HrisSource: Send + Sync {
 pub trait LearnAmp: Send + Sync {
     async fn user_by_external_id(&self, external_id: &str) -> Result<Option<User>, TargetError>;
     async fn users_by_email(&self, email: &str) -> Result<Vec<User>, TargetError>;
+    /// Every user, expanded (teams, manager, location, custom fields).
     async fn list_users(&self) -> Result<Vec<User>, TargetError>;
+    async fn list_teams(&self) -> Result<Vec<Team>, TargetError>;
     async fn create_user(&self, write: &UserWrite) -> Result<User, TargetError>;
     async fn update_user(&self, user_id: u64, write: &UserWrite) -> Result<User, TargetError>;
     async fn deactivate_user(&self, user_id: u64) -> Result<(), TargetError>;

@@ -76,6 +76,8 @@ pub struct Note {
 pub enum SyncMode {
     Full,
     Delta,
+    /// A full read that also reads Learn Amp's users and teams, and corrects what drifted there.
+    Reconcile,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! Per-tenant settings. A tenant is one Learn Amp account connected to one Personio through one
 //! Kombo integration; its key is the Kombo `integration_id`.
 
-use crate::kombo::GroupType;
+use crate::kombo::{Employee, GroupType};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -67,6 +67,74 @@ pub struct TenantSettings {
     pub max_deactivation_percent: f64,
     /// ... or more than this many, when set.
     pub max_deactivations: Option<usize>,
+    /// Write the work location's name to the user's `location`.
+    #[serde(default)]
+    pub sync_location: bool,
+    /// Kombo custom or integration fields → Learn Amp custom fields.
+    #[serde(default)]
+    pub custom_fields: Vec<CustomFieldMapping>,
+    /// Only these employees are synced; anyone else has no active user.
+    #[serde(default)]
+    pub scope: Scope,
+}
+
+/// One configured custom field: a Kombo `custom_fields` (or `integration_fields`) key and the
+/// Learn Amp custom field it fills.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomFieldMapping {
+    pub source: String,
+    pub target: String,
+}
+
+impl std::str::FromStr for CustomFieldMapping {
+    type Err = String;
+    /// `kombo_key=Learn Amp field name`
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once('=') {
+            Some((source, target)) if !source.trim().is_empty() && !target.trim().is_empty() => {
+                Ok(Self {
+                    source: source.trim().to_string(),
+                    target: target.trim().to_string(),
+                })
+            }
+            _ => Err(format!("'{s}' is not KOMBO_KEY=LEARN_AMP_FIELD")),
+        }
+    }
+}
+
+/// Which employees the sync manages. Each list that is not empty must match (any of its
+/// values); empty lists match everyone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    #[serde(default)]
+    pub legal_entity_ids: Vec<String>,
+    #[serde(default)]
+    pub employment_types: Vec<String>,
+    #[serde(default)]
+    pub group_ids: Vec<String>,
+}
+
+impl Scope {
+    pub fn includes(&self, employee: &Employee) -> bool {
+        let entity = self.legal_entity_ids.is_empty()
+            || employee
+                .legal_entity_id
+                .as_ref()
+                .or(employee.legal_entity.as_ref().map(|l| &l.id))
+                .is_some_and(|id| self.legal_entity_ids.contains(id));
+        let kind = self.employment_types.is_empty()
+            || employee.employment_type.as_ref().is_some_and(|t| {
+                self.employment_types
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(t))
+            });
+        let group = self.group_ids.is_empty()
+            || employee
+                .groups
+                .iter()
+                .any(|g| self.group_ids.contains(&g.id));
+        entity && kind && group
+    }
 }
 
 impl TenantSettings {
@@ -78,12 +146,15 @@ impl TenantSettings {
             primary_team_group_type: GroupType::Department,
             max_deactivation_percent: 20.0,
             max_deactivations: None,
+            sync_location: false,
+            custom_fields: Vec::new(),
+            scope: Scope::default(),
         }
     }
 }
 
 mod group_type_name {
-    use crate::kombo::GroupType;
+    use crate::kombo::{Employee, GroupType};
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(t: &GroupType, s: S) -> Result<S::Ok, S::Error> {

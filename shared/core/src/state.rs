@@ -42,7 +42,8 @@ impl EmployeeState {
     /// The fields whose desired value differs from what was applied.
     pub fn differing_fields(&self, desired: &DesiredUser) -> Vec<Field> {
         let desired_hashes = desired.field_hashes();
-        Field::ALL
+        desired
+            .fields()
             .into_iter()
             .filter(|f| self.applied_fields.get(f) != desired_hashes.get(f))
             .collect()

@@ -233,7 +233,7 @@ fn rehires_are_reactivated_under_each_policy() {
         assert_eq!(kind_of(&plan, "e"), ActionKind::Reactivate, "{policy}");
         assert_eq!(
             plan.changes[0].decision.fields.len(),
-            Field::ALL.len(),
+            Field::FIXED.len(),
             "everything is re-asserted"
         );
     }

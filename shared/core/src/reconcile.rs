@@ -1,0 +1,133 @@
+//! Reconcile: what Learn Amp actually holds, turned into the state the planner compares with.
+//!
+//! The remembered state says what the sync last wrote; an admin may have changed a field by hand
+//! or deactivated a user since. Observing Learn Amp's users replaces what was remembered with
+//! what is there, so the ordinary planner then writes exactly the fields that drifted.
+
+use crate::applier::KnownUsers;
+use crate::learnamp::{Team, User};
+use crate::mapping::{field_hash, name_hash, Field};
+use crate::settings::TenantSettings;
+use crate::state::{EmployeeState, TeamState};
+use chrono::Utc;
+use std::collections::HashMap;
+
+/// The teams Learn Amp holds for Kombo groups, keyed by group id.
+pub fn observe_teams(teams: &[Team]) -> HashMap<String, TeamState> {
+    teams
+        .iter()
+        .filter_map(|t| {
+            let group_id = t
+                .integration_external_id
+                .clone()
+                .filter(|g| !g.is_empty())?;
+            Some((
+                group_id.clone(),
+                TeamState {
+                    name_hash: name_hash(&group_id, t.name.as_deref().unwrap_or_default()),
+                    learnamp_team_id: t.id,
+                    group_id,
+                },
+            ))
+        })
+        .collect()
+}
+
+fn custom_value(user: &User, name: &str) -> Option<String> {
+    let field = user
+        .custom_fields
+        .as_ref()?
+        .iter()
+        .find(|f| f.name == name)?;
+    match field.value.as_ref()? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) if s.is_empty() => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// The state each linked employee's Learn Amp user is really in. Employees the store links to a
+/// user that no longer exists lose the link (and are created again, without a new invitation).
+pub fn observe_employees(
+    stored: &HashMap<String, EmployeeState>,
+    users: &KnownUsers,
+    teams: &[Team],
+    settings: &TenantSettings,
+) -> HashMap<String, EmployeeState> {
+    let now = Utc::now();
+    let group_of_team: HashMap<u64, &str> = teams
+        .iter()
+        .filter_map(|t| Some((t.id, t.integration_external_id.as_deref()?)))
+        .collect();
+    let external_id_of_user: HashMap<u64, &str> = users
+        .users()
+        .filter_map(|u| Some((u.id, u.integration_external_id.as_deref()?)))
+        .collect();
+
+    let mut observed: HashMap<String, EmployeeState> = stored
+        .iter()
+        .map(|(id, s)| {
+            let mut s = s.clone();
+            if s.is_linked() {
+                s.learnamp_user_id = None;
+                s.active = false;
+                s.applied_fields.clear();
+                s.applied_hash = None;
+            }
+            (id.clone(), s)
+        })
+        .collect();
+    for user in users.users() {
+        let Some(employee_id) = user
+            .integration_external_id
+            .as_deref()
+            .filter(|x| !x.is_empty())
+        else {
+            continue;
+        };
+        let mut state = stored
+            .get(employee_id)
+            .cloned()
+            .unwrap_or_else(|| EmployeeState::new(employee_id, now));
+        state.learnamp_user_id = Some(user.id);
+        state.active = !user.is_deactivated();
+        state.applied_hash = None;
+        state.applied_fields.clear();
+        let mut fields: Vec<(Field, Option<String>)> = vec![
+            (Field::Email, user.email.as_ref().map(|e| e.to_lowercase())),
+            (Field::FirstName, user.first_name.clone()),
+            (Field::LastName, user.last_name.clone()),
+            (Field::JobTitle, user.job_title.clone()),
+            (Field::HireDate, user.hire_date.clone()),
+            (
+                Field::PrimaryTeam,
+                user.primary_team
+                    .as_ref()
+                    .and_then(|t| group_of_team.get(&t.id))
+                    .map(|g| g.to_string()),
+            ),
+            (
+                Field::Manager,
+                user.manager
+                    .as_ref()
+                    .and_then(|m| external_id_of_user.get(&m.id))
+                    .map(|e| e.to_string()),
+            ),
+            (Field::Location, user.location.clone()),
+        ];
+        for mapping in &settings.custom_fields {
+            fields.push((
+                Field::Custom(mapping.target.clone()),
+                custom_value(user, &mapping.target),
+            ));
+        }
+        for (field, value) in fields {
+            let hash = field_hash(employee_id, &field, value.as_deref());
+            state.applied_fields.insert(field, hash);
+        }
+        state.updated_at = now;
+        observed.insert(employee_id.to_string(), state);
+    }
+    observed
+}
