@@ -154,7 +154,7 @@ impl TenantSettings {
 }
 
 mod group_type_name {
-    use crate::kombo::{Employee, GroupType};
+    use crate::kombo::GroupType;
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(t: &GroupType, s: S) -> Result<S::Ok, S::Error> {
