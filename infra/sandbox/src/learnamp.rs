@@ -968,6 +968,18 @@ impl LearnAmpSandbox {
         }
     }
 
+    /// "An admin edited the team by hand" (parent, manager, name): applies `f` without counting
+    /// a call. Unknown ids are ignored.
+    pub fn admin_update_team(&self, id: u64, f: impl FnOnce(&mut SandboxTeam)) {
+        let mut d = self.data();
+        let Some(mut rec) = d.teams.get(&id).cloned() else {
+            return;
+        };
+        f(&mut rec.t);
+        rec.t.id = id;
+        d.put_team(rec);
+    }
+
     /// Defines a custom field name (defaults: "Employee ID", "Cost Center").
     pub fn define_custom_field(&self, name: &str) {
         self.data().custom_field_defs.insert(name.to_string());
