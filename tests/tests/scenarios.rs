@@ -133,8 +133,8 @@ async fn case_2_terminations() {
     let mut future = employee("future", Some(&eng));
     future.termination_date = Some(at(day(2026, 12, 15)));
     let staff: Vec<KomboEmployee> = [
-        "inactive", "deleted", "leave", "stays1", "stays2", "stays3", "stays4", "stays5", "stays6",
-        "stays7", "stays8", "stays9", "stays10", "stays11", "stays12",
+        "inactive", "deleted", "leave", "missing", "stays1", "stays2", "stays3", "stays4",
+        "stays5", "stays6", "stays7", "stays8", "stays9", "stays10", "stays11", "stays12",
     ]
     .iter()
     .map(|id| employee(id, Some(&eng)))
@@ -149,8 +149,25 @@ async fn case_2_terminations() {
     h.kombo.delete_employee("deleted");
     h.kombo
         .update_employee("leave", |e| e.employment_status = Some("LEAVE".into()));
+    h.kombo.purge_employee("missing");
+    // A delta says nothing about who is absent; only a complete full listing does.
+    let delta = h
+        .run(&RunOptions {
+            mode: SyncMode::Delta,
+            today: Some(day(2026, 12, 14)),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(delta.counts.deactivated, 2, "{:?}", delta.actions);
+    assert_ne!(h.user_of("missing").status, "deactivated");
     let r = run_on(&h, day(2026, 12, 14)).await;
-    assert_eq!(r.counts.deactivated, 2, "{:?}", r.actions);
+    assert_eq!(r.counts.deactivated, 1, "{:?}", r.actions);
+    assert_eq!(h.user_of("missing").status, "deactivated");
+    assert!(r
+        .actions
+        .iter()
+        .any(|a| a.employee_id == "missing"
+            && a.detail.contains("missing from a complete full listing")));
     assert_eq!(h.user_of("inactive").status, "deactivated");
     assert_eq!(h.user_of("deleted").status, "deactivated");
     assert_ne!(

@@ -213,6 +213,8 @@ struct Shared {
 struct EmpRec {
     e: KomboEmployee,
     updated_at: DateTime<Utc>,
+    /// Gone from every listing, deleted or not (see `purge_employee`).
+    purged: bool,
 }
 
 #[derive(Default)]
@@ -269,7 +271,11 @@ impl Data {
 
     fn insert_employee(&mut self, mut e: KomboEmployee, updated_at: DateTime<Utc>) {
         self.refresh_embedded(&mut e);
-        let rec = EmpRec { e, updated_at };
+        let rec = EmpRec {
+            e,
+            updated_at,
+            purged: false,
+        };
         match self.emp_idx.get(&rec.e.id) {
             Some(&i) => self.employees[i] = rec,
             None => {
@@ -510,6 +516,18 @@ impl KomboSandbox {
 
     /// Soft-deletes an employee (`remote_deleted_at` = now); hidden unless
     /// `include_deleted=true`. `false` if unknown.
+    /// Removes the employee from every listing, `include_deleted=true` included, as if Kombo no
+    /// longer had the record at all (a scope change on Kombo's side, or a record Kombo purged).
+    /// Unlike `delete_employee`, nothing marks it: only its absence from a complete listing shows.
+    pub fn purge_employee(&self, id: &str) -> bool {
+        let mut d = self.data();
+        let Some(&i) = d.emp_idx.get(id) else {
+            return false;
+        };
+        d.employees[i].purged = true;
+        true
+    }
+
     pub fn delete_employee(&self, id: &str) -> bool {
         let mut d = self.data();
         let Some(&i) = d.emp_idx.get(id) else {
@@ -1017,6 +1035,9 @@ impl EmployeeFilter {
 
     fn matches(&self, r: &EmpRec) -> bool {
         let e = &r.e;
+        if r.purged {
+            return false;
+        }
         if !self.common.matches(
             &e.id,
             Some(&e.remote_id),
