@@ -17,95 +17,68 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-/// Kombo's `employment_status`: the four documented values, or the HRIS's own string when Kombo
-/// found no clear mapping.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum EmploymentStatus {
-    Active,
-    Pending,
-    Inactive,
-    Leave,
-    Other(String),
-}
-
-impl EmploymentStatus {
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Active => "ACTIVE",
-            Self::Pending => "PENDING",
-            Self::Inactive => "INACTIVE",
-            Self::Leave => "LEAVE",
-            Self::Other(raw) => raw,
+/// An enum Kombo documents with fixed values but may fill with the HRIS's own string: known
+/// values get variants, anything else is kept verbatim in `Other`, and both serialise back as
+/// the string they came from.
+macro_rules! open_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant,)+
+            Other(String),
         }
-    }
-}
 
-impl From<&str> for EmploymentStatus {
-    fn from(raw: &str) -> Self {
-        match raw {
-            "ACTIVE" => Self::Active,
-            "PENDING" => Self::Pending,
-            "INACTIVE" => Self::Inactive,
-            "LEAVE" => Self::Leave,
-            other => Self::Other(other.to_string()),
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $text,)+
+                    Self::Other(raw) => raw,
+                }
+            }
         }
-    }
-}
 
-impl Serialize for EmploymentStatus {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for EmploymentStatus {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        Ok(Self::from(raw.as_str()))
-    }
-}
-
-/// A group's `type`. The spec's enum is closed, but an unknown value must not fail a whole page.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum GroupType {
-    Department,
-    Team,
-    CostCenter,
-    Other(String),
-}
-
-impl GroupType {
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Department => "DEPARTMENT",
-            Self::Team => "TEAM",
-            Self::CostCenter => "COST_CENTER",
-            Self::Other(raw) => raw,
+        impl From<&str> for $name {
+            fn from(raw: &str) -> Self {
+                match raw {
+                    $($text => Self::$variant,)+
+                    other => Self::Other(other.to_string()),
+                }
+            }
         }
-    }
-}
 
-impl From<&str> for GroupType {
-    fn from(raw: &str) -> Self {
-        match raw {
-            "DEPARTMENT" => Self::Department,
-            "TEAM" => Self::Team,
-            "COST_CENTER" => Self::CostCenter,
-            other => Self::Other(other.to_string()),
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
         }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(deserializer)?;
+                Ok(Self::from(raw.as_str()))
+            }
+        }
+    };
+}
+
+open_enum! {
+    /// Kombo's `employment_status`: the four documented values, or the HRIS's own string when
+    /// Kombo found no clear mapping.
+    EmploymentStatus {
+        Active = "ACTIVE",
+        Pending = "PENDING",
+        Inactive = "INACTIVE",
+        Leave = "LEAVE",
     }
 }
 
-impl Serialize for GroupType {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for GroupType {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        Ok(Self::from(raw.as_str()))
+open_enum! {
+    /// A group's `type`. The spec's enum is closed, but an unknown value must not fail a page.
+    GroupType {
+        Department = "DEPARTMENT",
+        Team = "TEAM",
+        CostCenter = "COST_CENTER",
     }
 }
 
