@@ -1,14 +1,31 @@
 #!/usr/bin/env bash
-# The project's one test command: formatting, lints and every test of the workspace.
-# It installs what it needs, so it works on a fresh machine with the Rust toolchain.
+# The project's one test command: formatting, lints, the SAM template, and every test of the
+# workspace (moto-backed AWS tests included). It installs what it needs, so it works on a fresh
+# machine that has the Rust toolchain and Python 3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+root=$PWD
+
+echo "== Python tools (.venv: moto, cfn-lint, aws-sam-cli, cargo-lambda)"
+requirements=infra/scripts/requirements-dev.txt
+if [ ! -x .venv/bin/moto_server ] || ! cmp -s "$requirements" .venv/.installed-requirements; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r "$requirements"
+  cp "$requirements" .venv/.installed-requirements
+fi
+export MOTO_SERVER="$root/.venv/bin/moto_server"
+export PATH="$root/.venv/bin:$PATH"
+export SAM_CLI_TELEMETRY=0
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== template: cfn-lint and sam validate --lint"
+cfn-lint template.yaml
+sam validate --lint --template template.yaml --region eu-central-1
 
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -6,6 +6,7 @@
 pub mod applier;
 pub mod engine;
 pub mod error;
+pub mod idempotency;
 pub mod intake;
 pub mod kombo;
 pub mod learnamp;

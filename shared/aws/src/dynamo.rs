@@ -1,0 +1,195 @@
+//! Per-tenant state in one DynamoDB table (`pk` = `tenant#<integration id>`, `sk` = the record):
+//!
+//! | sk | holds |
+//! |---|---|
+//! | `employee#<kombo id>` | the employee's Learn Amp id, applied hashes, invited flag |
+//! | `team#<kombo group id>` | the team's Learn Amp id and name hash |
+//! | `cursor` | start time of the last complete read |
+//! | `run#<started at>#<run id>` | a run report, expiring after `REPORT_TTL_DAYS` (`expires_at`) |
+//!
+//! Records are stored as a JSON document in `data`: ids and hashes only, never names or emails.
+
+use crate::describe;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use sync_core::error::StoreError;
+use sync_core::ports::StateStore;
+use sync_core::report::RunReport;
+use sync_core::state::{EmployeeState, TeamState};
+
+pub const REPORT_TTL_DAYS: i64 = 90;
+
+#[derive(Clone)]
+pub struct DynamoStateStore {
+    client: Client,
+    table: String,
+}
+
+fn pk(tenant: &str) -> AttributeValue {
+    AttributeValue::S(format!("tenant#{tenant}"))
+}
+
+fn unavailable<E: std::error::Error>(error: E) -> StoreError {
+    StoreError::Unavailable(describe(&error))
+}
+
+fn decode<T: DeserializeOwned>(item: &HashMap<String, AttributeValue>) -> Result<T, StoreError> {
+    let data = item
+        .get("data")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| StoreError::Corrupt("item without data".into()))?;
+    serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl DynamoStateStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn put<T: Serialize>(
+        &self,
+        tenant: &str,
+        sk: String,
+        value: &T,
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let data = serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", pk(tenant))
+            .item("sk", AttributeValue::S(sk))
+            .item("data", AttributeValue::S(data));
+        if let Some(at) = expires_at {
+            request = request.item("expires_at", AttributeValue::N(at.to_string()));
+        }
+        request.send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        tenant: &str,
+        sk: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", pk(tenant))
+            .key("sk", AttributeValue::S(sk.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item().map(decode).transpose()
+    }
+
+    /// Every record of the tenant whose sort key starts with `prefix`, newest first if asked.
+    async fn query<T: DeserializeOwned>(
+        &self,
+        tenant: &str,
+        prefix: &str,
+        newest_first: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", pk(tenant))
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()))
+                .scan_index_forward(!newest_first)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items() {
+                items.push(decode(item)?);
+                if limit.is_some_and(|l| items.len() >= l) {
+                    return Ok(items);
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl StateStore for DynamoStateStore {
+    async fn employees(&self, tenant: &str) -> Result<HashMap<String, EmployeeState>, StoreError> {
+        let states: Vec<EmployeeState> = self.query(tenant, "employee#", false, None).await?;
+        Ok(states
+            .into_iter()
+            .map(|s| (s.employee_id.clone(), s))
+            .collect())
+    }
+
+    async fn employee(
+        &self,
+        tenant: &str,
+        employee_id: &str,
+    ) -> Result<Option<EmployeeState>, StoreError> {
+        self.get(tenant, &format!("employee#{employee_id}")).await
+    }
+
+    async fn put_employee(&self, tenant: &str, state: &EmployeeState) -> Result<(), StoreError> {
+        self.put(
+            tenant,
+            format!("employee#{}", state.employee_id),
+            state,
+            None,
+        )
+        .await
+    }
+
+    async fn teams(&self, tenant: &str) -> Result<HashMap<String, TeamState>, StoreError> {
+        let teams: Vec<TeamState> = self.query(tenant, "team#", false, None).await?;
+        Ok(teams.into_iter().map(|t| (t.group_id.clone(), t)).collect())
+    }
+
+    async fn put_team(&self, tenant: &str, state: &TeamState) -> Result<(), StoreError> {
+        self.put(tenant, format!("team#{}", state.group_id), state, None)
+            .await
+    }
+
+    async fn cursor(&self, tenant: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.get(tenant, "cursor").await
+    }
+
+    async fn put_cursor(
+        &self,
+        tenant: &str,
+        read_started_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.put(tenant, "cursor".into(), &read_started_at, None)
+            .await
+    }
+
+    async fn put_report(&self, tenant: &str, report: &RunReport) -> Result<(), StoreError> {
+        let sk = format!("run#{}#{}", report.started_at.to_rfc3339(), report.run_id);
+        let expires_at = (report.started_at + chrono::Duration::days(REPORT_TTL_DAYS)).timestamp();
+        self.put(tenant, sk, report, Some(expires_at)).await
+    }
+
+    async fn reports(&self, tenant: &str, limit: usize) -> Result<Vec<RunReport>, StoreError> {
+        self.query(tenant, "run#", true, Some(limit)).await
+    }
+}

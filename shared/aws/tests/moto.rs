@@ -1,0 +1,224 @@
+//! The AWS adapters against a real moto server (DynamoDB and SQS), started and stopped here.
+
+use chrono::Utc;
+use futures::future::join_all;
+use sync_aws::testing::{create_table, MotoServer};
+use sync_aws::{DynamoIdempotency, DynamoStateStore, SqsQueue};
+use sync_core::idempotency::{Claim, IdempotencyStore, COMPLETED_FOR_SECONDS};
+use sync_core::mapping::Field;
+use sync_core::ports::{Queue, StateStore};
+use sync_core::state::{EmployeeState, TeamState};
+
+async fn dynamo(moto: &MotoServer) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&moto.sdk_config().await)
+}
+
+async fn idempotency_table(moto: &MotoServer) -> DynamoIdempotency {
+    let client = dynamo(moto).await;
+    let table = format!("idem-{}", uuid::Uuid::new_v4());
+    create_table(&client, &table, &["id"]).await;
+    DynamoIdempotency::new(client, table)
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_concurrent_claims_on_one_key_have_exactly_one_winner() {
+    let moto = MotoServer::start();
+    let store = idempotency_table(&moto).await;
+    let now = now_ms();
+    let claims = join_all((0..40).map(|_| store.claim("tenant#emp#hash", now, now + 60_000))).await;
+    let winners = claims
+        .iter()
+        .filter(|c| matches!(c, Ok(Claim::Acquired)))
+        .count();
+    let waiting = claims
+        .iter()
+        .filter(|c| matches!(c, Ok(Claim::InProgress)))
+        .count();
+    assert_eq!((winners, waiting), (1, 39), "{claims:?}");
+}
+
+#[tokio::test]
+async fn an_expired_in_progress_claim_can_be_taken_over() {
+    let moto = MotoServer::start();
+    let store = idempotency_table(&moto).await;
+    let now = now_ms();
+    assert_eq!(
+        store.claim("k", now, now + 1_000).await.unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        store.claim("k", now + 500, now + 5_000).await.unwrap(),
+        Claim::InProgress,
+        "within the holder's deadline"
+    );
+    // The holder timed out (its Lambda deadline passed without complete or release).
+    assert_eq!(
+        store.claim("k", now + 1_001, now + 9_000).await.unwrap(),
+        Claim::Acquired
+    );
+}
+
+#[tokio::test]
+async fn a_completed_record_short_circuits_until_it_expires() {
+    let moto = MotoServer::start();
+    let store = idempotency_table(&moto).await;
+    let now = now_ms();
+    assert_eq!(
+        store.claim("k", now, now + 60_000).await.unwrap(),
+        Claim::Acquired
+    );
+    store
+        .complete("k", now, r#"{"action":"create"}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim("k", now + 10, now + 60_000).await.unwrap(),
+        Claim::Completed(r#"{"action":"create"}"#.into())
+    );
+    // Expiry is checked in code: the item is still in the table (moto, like DynamoDB's TTL,
+    // has not deleted it), yet it no longer counts.
+    let after = now + (COMPLETED_FOR_SECONDS + 1) * 1000;
+    assert_eq!(
+        store.claim("k", after, after + 60_000).await.unwrap(),
+        Claim::Acquired
+    );
+}
+
+#[tokio::test]
+async fn a_failure_releases_the_claim() {
+    let moto = MotoServer::start();
+    let store = idempotency_table(&moto).await;
+    let now = now_ms();
+    assert_eq!(
+        store.claim("k", now, now + 60_000).await.unwrap(),
+        Claim::Acquired
+    );
+    store.release("k").await.unwrap();
+    assert_eq!(
+        store.claim("k", now + 1, now + 60_000).await.unwrap(),
+        Claim::Acquired,
+        "a retry runs again"
+    );
+}
+
+#[tokio::test]
+async fn state_store_round_trips_every_record_kind() {
+    let moto = MotoServer::start();
+    let client = dynamo(&moto).await;
+    create_table(&client, "state", &["pk", "sk"]).await;
+    let store = DynamoStateStore::new(client, "state");
+    let tenant = "personio:T1";
+    // Enough employees that a query needs more than one page would with a small limit; and a
+    // second tenant whose records must not leak.
+    for i in 0..300 {
+        let mut s = EmployeeState::new(&format!("emp{i:03}"), Utc::now());
+        s.learnamp_user_id = Some(1000 + i);
+        s.active = i % 2 == 0;
+        s.applied_fields
+            .insert(Field::Custom("Cost Center".into()), "abcd".into());
+        store.put_employee(tenant, &s).await.unwrap();
+    }
+    store
+        .put_employee("personio:T2", &EmployeeState::new("other", Utc::now()))
+        .await
+        .unwrap();
+    let employees = store.employees(tenant).await.unwrap();
+    assert_eq!(employees.len(), 300);
+    assert_eq!(employees["emp007"].learnamp_user_id, Some(1007));
+    assert_eq!(
+        employees["emp007"].applied_fields[&Field::Custom("Cost Center".into())],
+        "abcd"
+    );
+    assert!(
+        store
+            .employee(tenant, "emp008")
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    assert!(store.employee(tenant, "other").await.unwrap().is_none());
+
+    store
+        .put_team(
+            tenant,
+            &TeamState {
+                group_id: "g1".into(),
+                learnamp_team_id: 301,
+                name_hash: "h".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.teams(tenant).await.unwrap()["g1"].learnamp_team_id,
+        301
+    );
+
+    assert_eq!(store.cursor(tenant).await.unwrap(), None);
+    let at = Utc::now();
+    store.put_cursor(tenant, at).await.unwrap();
+    assert_eq!(store.cursor(tenant).await.unwrap(), Some(at));
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+struct Job {
+    n: u32,
+}
+
+#[tokio::test]
+async fn sqs_send_receive_and_partial_failure() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let client = aws_sdk_sqs::Client::new(&config);
+    let url = client
+        .create_queue()
+        .queue_name("changes")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let queue: SqsQueue<Job> = SqsQueue::new(client, url);
+    queue
+        .send_batch((0..25).map(|n| Job { n }).collect())
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    let mut retried = None;
+    loop {
+        let batch = queue.receive(10).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        for d in batch {
+            // One message fails the first time: it is made visible again, not lost.
+            if d.message.n == 13 && d.receive_count == 1 {
+                queue.retry_later(&d.receipt).await.unwrap();
+                continue;
+            }
+            if d.message.n == 13 {
+                retried = Some(d.receive_count);
+            }
+            seen.push(d.message.n);
+            queue.ack(&d.receipt).await.unwrap();
+        }
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        (0..25).collect::<Vec<_>>(),
+        "every message once, after acknowledgement"
+    );
+    assert_eq!(
+        retried,
+        Some(2),
+        "the failed message came back on its second delivery"
+    );
+}
