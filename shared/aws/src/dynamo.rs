@@ -6,21 +6,29 @@
 //! | `team#<kombo group id>` | the team's Learn Amp id and name hash |
 //! | `cursor` | start time of the last complete read |
 //! | `run#<started at>#<run id>` | a run report, expiring after `REPORT_TTL_DAYS` (`expires_at`) |
+//! | `settings` | the tenant's configuration (secrets only by reference) |
+//! | `pending-sync` | a delta sync is queued (webhook coalescing) |
+//! | `run-lock` | a run is in progress, until `expires_at` |
+//!
+//! Webhook deliveries seen are `pk` = `webhook#<event id>`, `sk` = `event`, expiring with TTL.
 //!
 //! Records are stored as a JSON document in `data`: ids and hashes only, never names or emails.
 
 use crate::describe;
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
+use sync_core::coordination::{Coordination, EVENT_RETENTION, PENDING_SYNC_LAPSE};
 use sync_core::error::StoreError;
 use sync_core::ports::StateStore;
 use sync_core::report::RunReport;
 use sync_core::state::{EmployeeState, TeamState};
+use sync_core::tenants::{TenantConfig, TenantStore};
 
 pub const REPORT_TTL_DAYS: i64 = 90;
 
@@ -191,5 +199,168 @@ impl StateStore for DynamoStateStore {
 
     async fn reports(&self, tenant: &str, limit: usize) -> Result<Vec<RunReport>, StoreError> {
         self.query(tenant, "run#", true, Some(limit)).await
+    }
+}
+
+impl DynamoStateStore {
+    /// A PutItem that succeeds only when the item is absent or its `expires_at` passed (TTL may
+    /// not have removed it yet), plus `extra_condition` alternatives. Returns whether it won.
+    async fn put_if_free(
+        &self,
+        pk_value: String,
+        sk: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        holder: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut condition = "attribute_not_exists(pk) OR expires_at < :now".to_string();
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(pk_value))
+            .item("sk", AttributeValue::S(sk.to_string()))
+            .item(
+                "expires_at",
+                AttributeValue::N(expires_at.timestamp().to_string()),
+            )
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()));
+        if let Some(holder) = holder {
+            condition.push_str(" OR holder = :holder");
+            request = request
+                .item("holder", AttributeValue::S(holder.to_string()))
+                .expression_attribute_values(":holder", AttributeValue::S(holder.to_string()));
+        }
+        match request.condition_expression(condition).send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn delete(
+        &self,
+        pk_value: String,
+        sk: &str,
+        holder: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk_value))
+            .key("sk", AttributeValue::S(sk.to_string()));
+        if let Some(holder) = holder {
+            request = request
+                .condition_expression("holder = :holder")
+                .expression_attribute_values(":holder", AttributeValue::S(holder.to_string()));
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            // Someone else's lock (ours lapsed and was taken): not ours to remove.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Coordination for DynamoStateStore {
+    async fn first_delivery(&self, event_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.put_if_free(
+            format!("webhook#{event_id}"),
+            "event",
+            now,
+            now + EVENT_RETENTION,
+            None,
+        )
+        .await
+    }
+
+    async fn request_sync(&self, tenant: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.put_if_free(
+            format!("tenant#{tenant}"),
+            "pending-sync",
+            now,
+            now + PENDING_SYNC_LAPSE,
+            None,
+        )
+        .await
+    }
+
+    async fn sync_started(&self, tenant: &str) -> Result<(), StoreError> {
+        self.delete(format!("tenant#{tenant}"), "pending-sync", None)
+            .await
+    }
+
+    async fn lock_run(
+        &self,
+        tenant: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.put_if_free(
+            format!("tenant#{tenant}"),
+            "run-lock",
+            now,
+            until,
+            Some(holder),
+        )
+        .await
+    }
+
+    async fn unlock_run(&self, tenant: &str, holder: &str) -> Result<(), StoreError> {
+        self.delete(format!("tenant#{tenant}"), "run-lock", Some(holder))
+            .await
+    }
+}
+
+#[async_trait]
+impl TenantStore for DynamoStateStore {
+    async fn tenant(&self, tenant_id: &str) -> Result<Option<TenantConfig>, StoreError> {
+        self.get(tenant_id, "settings").await
+    }
+
+    async fn tenants(&self) -> Result<Vec<TenantConfig>, StoreError> {
+        // Tenants are few: a filtered scan is cheaper to run than an index to keep.
+        let mut tenants = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("sk = :settings")
+                .expression_attribute_values(":settings", AttributeValue::S("settings".into()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items() {
+                tenants.push(decode(item)?);
+            }
+            match out.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(tenants),
+            }
+        }
+    }
+
+    async fn put_tenant(&self, config: &TenantConfig) -> Result<(), StoreError> {
+        self.put(&config.settings.tenant_id, "settings".into(), config, None)
+            .await
     }
 }

@@ -37,9 +37,8 @@ fn unavailable<E: std::error::Error>(error: E) -> QueueError {
     QueueError::Unavailable(describe(&error))
 }
 
-#[async_trait]
-impl<M: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<M> for SqsQueue<M> {
-    async fn send_batch(&self, messages: Vec<M>) -> Result<(), QueueError> {
+impl<M: Serialize> SqsQueue<M> {
+    async fn send_entries(&self, messages: Vec<M>, delay_seconds: u32) -> Result<(), QueueError> {
         for chunk in messages.chunks(BATCH) {
             let mut entries = Vec::with_capacity(chunk.len());
             for (i, message) in chunk.iter().enumerate() {
@@ -49,6 +48,9 @@ impl<M: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<M> for SqsQu
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(body)
+                        .set_delay_seconds(
+                            (delay_seconds > 0).then_some(delay_seconds.min(900) as i32),
+                        )
                         .build()
                         .map_err(unavailable)?,
                 );
@@ -77,6 +79,17 @@ impl<M: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<M> for SqsQu
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl<M: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<M> for SqsQueue<M> {
+    async fn send_batch(&self, messages: Vec<M>) -> Result<(), QueueError> {
+        self.send_entries(messages, 0).await
+    }
+
+    async fn send_delayed(&self, messages: Vec<M>, delay_seconds: u32) -> Result<(), QueueError> {
+        self.send_entries(messages, delay_seconds).await
     }
 
     async fn receive(&self, max: usize) -> Result<Vec<Delivery<M>>, QueueError> {

@@ -21,6 +21,19 @@ use std::collections::BTreeMap;
 use std::collections::HashMap;
 use thiserror::Error;
 
+/// How an engine run delivers its change messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// Send and apply in this process (the local runner).
+    Drain,
+    /// Send for the apply function (AWS).
+    Enqueue,
+}
+
+/// Each manager wave is delayed this much more than the one before (SQS allows 900 s at most).
+pub const WAVE_DELAY_SECONDS: u32 = 20;
+const MAX_DELAY_SECONDS: u32 = 900;
+
 /// A message that keeps failing with retryable errors is given up after this many deliveries
 /// within one run; its employee is reported as failed and retried by the next run.
 pub const MAX_DELIVERIES: u32 = 4;
@@ -186,21 +199,40 @@ impl Engine<'_> {
         })
     }
 
-    /// A whole run: plan, and unless `dry_run`, apply and record.
+    /// A whole run in one process: plan, and unless `dry_run`, apply (draining the queue wave
+    /// by wave) and record. The local runner's run.
     pub async fn run(&self, options: &RunOptions) -> Result<RunReport, EngineError> {
+        self.execute(options, Delivery::Drain).await
+    }
+
+    /// The sync function's run: plan, create or rename teams, and queue one change message per
+    /// employee that differs, for the apply function. Managers' waves are queued with a delay so
+    /// that they are usually applied before their reports.
+    pub async fn plan_and_enqueue(&self, options: &RunOptions) -> Result<RunReport, EngineError> {
+        self.execute(options, Delivery::Enqueue).await
+    }
+
+    async fn execute(
+        &self,
+        options: &RunOptions,
+        delivery: Delivery,
+    ) -> Result<RunReport, EngineError> {
         let started_at = Utc::now();
         let planned = self.plan(options).await?;
         let mut actions: Vec<ActionRecord> = Vec::new();
         let mut teams = TeamCounts::default();
         let mut retry_pending = false;
+        let mut queued = 0u64;
 
-        if options.dry_run {
+        if options.dry_run || delivery == Delivery::Enqueue {
             actions.extend(planned.plan.changes.iter().map(|c| ActionRecord {
                 employee_id: c.desired.employee_id.clone(),
                 action: c.decision.kind,
                 learnamp_user_id: None,
                 detail: c.decision.detail.clone(),
             }));
+        }
+        if options.dry_run {
             for team in &planned.plan.teams {
                 match team.existing {
                     Some(_) => teams.renamed += 1,
@@ -225,13 +257,20 @@ impl Engine<'_> {
                         change.wave,
                     ));
             }
-            for (_, messages) in waves {
-                for chunk in messages.chunks(10) {
-                    self.queue.send_batch(chunk.to_vec()).await?;
+            for (wave, messages) in waves {
+                queued += messages.len() as u64;
+                match delivery {
+                    Delivery::Drain => {
+                        self.queue.send_batch(messages).await?;
+                        let (records, gave_up) = self.drain(planned.known_users.as_ref()).await?;
+                        retry_pending |= gave_up;
+                        actions.extend(records);
+                    }
+                    Delivery::Enqueue => {
+                        let delay = (wave * WAVE_DELAY_SECONDS).min(MAX_DELAY_SECONDS);
+                        self.queue.send_delayed(messages, delay).await?;
+                    }
                 }
-                let (records, gave_up) = self.drain(planned.known_users.as_ref()).await?;
-                retry_pending |= gave_up;
-                actions.extend(records);
             }
         }
 
@@ -267,6 +306,11 @@ impl Engine<'_> {
             actions,
             notes: planned.plan.notes.clone(),
             teams,
+            queued: if delivery == Delivery::Enqueue {
+                queued
+            } else {
+                0
+            },
             api_calls: ApiCalls {
                 kombo: self.hris.call_stats(),
                 learnamp: self.learnamp.call_stats(),
@@ -293,6 +337,7 @@ impl Engine<'_> {
             unchanged = report.counts.unchanged,
             deferred = report.counts.deferred,
             failed = report.counts.failed,
+            queued = report.queued,
             "run finished"
         );
         Ok(report)

@@ -34,7 +34,13 @@ pub fn kombo_intake(
     is_known_tenant: impl Fn(&str) -> bool,
 ) -> Result<(WebhookEvent, Intake), WebhookError> {
     let event = parse_kombo_webhook(secrets, body, signature)?;
-    let intake = match (event.event_type.as_str(), event.integration_id()) {
+    let intake = classify(&event, is_known_tenant);
+    Ok((event, intake))
+}
+
+/// What a verified Kombo event asks for.
+pub fn classify(event: &WebhookEvent, is_known_tenant: impl Fn(&str) -> bool) -> Intake {
+    match (event.event_type.as_str(), event.integration_id()) {
         (_, Some(tenant)) if !is_known_tenant(tenant) => Intake::UnknownTenant {
             tenant: tenant.to_string(),
         },
@@ -52,8 +58,7 @@ pub fn kombo_intake(
         (kind, _) => Intake::Ignored {
             event_type: kind.to_string(),
         },
-    };
-    Ok((event, intake))
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! is tested without any server.
 
 pub mod applier;
+pub mod coordination;
 pub mod engine;
 pub mod error;
 pub mod idempotency;
@@ -19,7 +20,9 @@ pub mod report;
 pub mod settings;
 pub mod state;
 pub mod store;
+pub mod tenants;
 pub mod webhook;
+pub mod worker;
 
 pub use engine::{Engine, EngineError, RunOptions};
 pub use settings::{InvitePolicy, TenantSettings};

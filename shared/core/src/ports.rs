@@ -90,6 +90,11 @@ pub struct Delivery<M> {
 #[async_trait]
 pub trait Queue<M: Send + 'static>: Send + Sync {
     async fn send_batch(&self, messages: Vec<M>) -> Result<(), QueueError>;
+    /// Sends messages that become visible only after `delay_seconds` (where the queue can).
+    async fn send_delayed(&self, messages: Vec<M>, delay_seconds: u32) -> Result<(), QueueError> {
+        let _ = delay_seconds;
+        self.send_batch(messages).await
+    }
     /// Up to `max` messages; an empty batch means the queue is drained for now.
     async fn receive(&self, max: usize) -> Result<Vec<Delivery<M>>, QueueError>;
     /// The message was handled: it will not be delivered again.

@@ -98,6 +98,9 @@ pub struct RunReport {
     pub notes: Vec<Note>,
     /// Team writes: created and renamed Learn Amp teams.
     pub teams: TeamCounts,
+    /// Change messages sent to the apply function (AWS runs); the counts are then the plan.
+    #[serde(default)]
+    pub queued: u64,
     pub api_calls: ApiCalls,
 }
 

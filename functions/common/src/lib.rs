@@ -1,0 +1,151 @@
+//! What the webhook, sync and apply functions share: their configuration from the environment,
+//! secrets from SSM, and the per-tenant Kombo and Learn Amp clients (built once per tenant and
+//! kept across invocations, so the Learn Amp token cache lives as long as the execution
+//! environment).
+
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Arc;
+use sync_clients::{KomboClient, LearnAmpClient};
+use sync_core::ports::{HrisSource, LearnAmp};
+use sync_core::tenants::TenantConfig;
+use tokio::sync::Mutex;
+
+/// The clients a run for one tenant talks to.
+#[derive(Clone)]
+pub struct TenantClients {
+    pub hris: Arc<dyn HrisSource>,
+    pub learnamp: Arc<dyn LearnAmp>,
+}
+
+#[async_trait]
+pub trait ClientFactory: Send + Sync {
+    async fn clients(&self, tenant: &TenantConfig) -> Result<TenantClients, String>;
+}
+
+/// Where secrets come from. Production reads SSM SecureString parameters; tests give them.
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    async fn secret(&self, reference: &str) -> Result<String, String>;
+}
+
+/// Secrets from SSM Parameter Store (SecureString, decrypted).
+pub struct SsmSecrets(pub aws_sdk_ssm::Client);
+
+#[async_trait]
+impl SecretSource for SsmSecrets {
+    async fn secret(&self, reference: &str) -> Result<String, String> {
+        let out = self
+            .0
+            .get_parameter()
+            .name(reference)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| format!("SSM parameter {reference}: {e}"))?;
+        out.parameter()
+            .and_then(|p| p.value())
+            .map(str::to_string)
+            .ok_or_else(|| format!("SSM parameter {reference} has no value"))
+    }
+}
+
+/// Fixed secrets by reference, for tests and local runs.
+pub struct StaticSecrets(pub HashMap<String, String>);
+
+#[async_trait]
+impl SecretSource for StaticSecrets {
+    async fn secret(&self, reference: &str) -> Result<String, String> {
+        self.0
+            .get(reference)
+            .cloned()
+            .ok_or_else(|| format!("no secret {reference}"))
+    }
+}
+
+/// The real clients: one Kombo client per tenant (the deployment's API key, the tenant's
+/// integration id) and one Learn Amp client per tenant (its base URL, id and secret).
+pub struct HttpClients {
+    kombo_base_url: String,
+    kombo_api_key: String,
+    secrets: Arc<dyn SecretSource>,
+    cache: Mutex<HashMap<String, TenantClients>>,
+}
+
+impl HttpClients {
+    pub fn new(
+        kombo_base_url: String,
+        kombo_api_key: String,
+        secrets: Arc<dyn SecretSource>,
+    ) -> Self {
+        Self {
+            kombo_base_url,
+            kombo_api_key,
+            secrets,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl ClientFactory for HttpClients {
+    async fn clients(&self, tenant: &TenantConfig) -> Result<TenantClients, String> {
+        let id = &tenant.settings.tenant_id;
+        let mut cache = self.cache.lock().await;
+        if let Some(clients) = cache.get(id) {
+            return Ok(clients.clone());
+        }
+        let secret = self
+            .secrets
+            .secret(&tenant.learnamp_client_secret_ref)
+            .await?;
+        let clients = TenantClients {
+            hris: Arc::new(KomboClient::new(
+                &self.kombo_base_url,
+                &self.kombo_api_key,
+                id,
+            )),
+            learnamp: Arc::new(LearnAmpClient::new(
+                &tenant.learnamp_base_url,
+                &tenant.learnamp_client_id,
+                &secret,
+            )),
+        };
+        cache.insert(id.clone(), clients.clone());
+        Ok(clients)
+    }
+}
+
+/// A required environment variable, or a message naming it.
+pub fn env(name: &str) -> Result<String, String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| format!("environment variable {name} is not set"))
+}
+
+/// A secret given directly in `NAME` (local runs) or by SSM reference in `NAME_PARAM`.
+pub async fn env_secret(name: &str, ssm: &dyn SecretSource) -> Result<String, String> {
+    if let Ok(value) = env(name) {
+        return Ok(value);
+    }
+    let reference = env(&format!("{name}_PARAM"))
+        .map_err(|_| format!("set {name}_PARAM to the SSM parameter holding {name}"))?;
+    ssm.secret(&reference).await
+}
+
+/// Logs as JSON when Lambda asks for it (`AWS_LAMBDA_LOG_FORMAT=JSON`), ids only.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .without_time();
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,249 @@
+//! The sync function: reads Kombo, plans, creates or renames teams, and queues one change
+//! message per employee that differs for the apply function. Three triggers:
+//!
+//! - the EventBridge schedule (`rate(3 hours)`): a full sync of every enabled tenant;
+//! - the sync-request queue (from the webhook function): a delta sync of one tenant, reading
+//!   `updated_after` the start of the previous complete read, deleted records included;
+//! - a direct invoke, `{"tenant": "...", "mode": "full"|"delta"|"reconcile", "dry_run": bool,
+//!   "employee_id": "...", "allow_mass_deactivation": bool, "today": "YYYY-MM-DD"}`, for "Import
+//!   all from Personio", dry runs and single employees; it returns the run report.
+//!
+//! At most one run per tenant is in progress: a run takes the tenant's lock until its Lambda
+//! deadline.
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEventObj};
+use chrono::{DateTime, NaiveDate, Utc};
+use fn_common::ClientFactory;
+use serde::{Deserialize, Serialize};
+use sync_core::applier::ChangeMessage;
+use sync_core::coordination::Coordination;
+use sync_core::intake::SyncRequest;
+use sync_core::ports::{Queue, StateStore};
+use sync_core::report::{RunReport, SyncMode};
+use sync_core::tenants::TenantStore;
+use sync_core::{Engine, RunOptions};
+
+pub struct SyncDeps<'a> {
+    pub tenants: &'a dyn TenantStore,
+    pub store: &'a dyn StateStore,
+    pub coordination: &'a dyn Coordination,
+    pub changes: &'a dyn Queue<ChangeMessage>,
+    pub clients: &'a dyn ClientFactory,
+}
+
+/// The direct-invoke payload.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct InvokeRequest {
+    pub tenant: String,
+    #[serde(default)]
+    pub mode: Option<SyncMode>,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub employee_id: Option<String>,
+    #[serde(default)]
+    pub allow_mass_deactivation: bool,
+    #[serde(default)]
+    pub today: Option<NaiveDate>,
+}
+
+#[derive(Debug)]
+pub enum Trigger {
+    Schedule,
+    Queue(SqsEventObj<SyncRequest>),
+    Invoke(InvokeRequest),
+}
+
+/// Which of the three triggers an event is.
+pub fn trigger_of(event: serde_json::Value) -> Result<Trigger, String> {
+    if event.get("Records").is_some() {
+        return serde_json::from_value(event)
+            .map(Trigger::Queue)
+            .map_err(|e| format!("not a sync-request batch: {e}"));
+    }
+    if event.get("source").and_then(|s| s.as_str()) == Some("aws.events")
+        || event.get("detail-type").and_then(|s| s.as_str()) == Some("Scheduled Event")
+    {
+        return Ok(Trigger::Schedule);
+    }
+    serde_json::from_value(event)
+        .map(Trigger::Invoke)
+        .map_err(|e| format!("expected {{\"tenant\": ..., \"mode\": \"full\"|\"delta\"|\"reconcile\", \"dry_run\": bool}}: {e}"))
+}
+
+#[derive(Debug)]
+pub enum RunError {
+    UnknownTenant(String),
+    Disabled(String),
+    /// Another run of this tenant holds the lock.
+    Busy(String),
+    Failed {
+        message: String,
+        retryable: bool,
+    },
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownTenant(t) => write!(f, "unknown tenant {t}: register it first"),
+            Self::Disabled(t) => write!(f, "tenant {t} is disabled"),
+            Self::Busy(t) => write!(f, "a run of tenant {t} is in progress"),
+            Self::Failed { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+impl RunError {
+    fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Busy(_)
+                | Self::Failed {
+                    retryable: true,
+                    ..
+                }
+        )
+    }
+}
+
+/// One tenant's run, under the tenant's run lock.
+pub async fn run_tenant(
+    tenant: &str,
+    options: &RunOptions,
+    deadline: DateTime<Utc>,
+    deps: &SyncDeps<'_>,
+) -> Result<RunReport, RunError> {
+    let config = deps
+        .tenants
+        .tenant(tenant)
+        .await
+        .map_err(|e| RunError::Failed {
+            message: e.to_string(),
+            retryable: true,
+        })?
+        .ok_or_else(|| RunError::UnknownTenant(tenant.to_string()))?;
+    if !config.enabled {
+        return Err(RunError::Disabled(tenant.to_string()));
+    }
+    let clients = deps
+        .clients
+        .clients(&config)
+        .await
+        .map_err(|message| RunError::Failed {
+            message,
+            retryable: true,
+        })?;
+    let holder = uuid_like();
+    let locked = options.dry_run
+        || deps
+            .coordination
+            .lock_run(tenant, &holder, Utc::now(), deadline)
+            .await
+            .map_err(|e| RunError::Failed {
+                message: e.to_string(),
+                retryable: true,
+            })?;
+    if !locked {
+        return Err(RunError::Busy(tenant.to_string()));
+    }
+    let engine = Engine {
+        hris: clients.hris.as_ref(),
+        learnamp: clients.learnamp.as_ref(),
+        store: deps.store,
+        queue: deps.changes,
+        settings: &config.settings,
+        concurrency: 8,
+    };
+    let result = engine.plan_and_enqueue(options).await;
+    if !options.dry_run {
+        if let Err(e) = deps.coordination.unlock_run(tenant, &holder).await {
+            tracing::warn!(tenant, error = %e, "run lock not released; it lapses at the deadline");
+        }
+    }
+    result.map_err(|e| RunError::Failed {
+        retryable: e.is_retryable(),
+        message: e.to_string(),
+    })
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:x}{:x}",
+        Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+        std::process::id()
+    )
+}
+
+fn summary(tenant: &str, result: &Result<RunReport, RunError>) -> serde_json::Value {
+    match result {
+        Ok(r) => {
+            serde_json::json!({"tenant": tenant, "run_id": r.run_id, "counts": r.counts, "queued": r.queued, "halted": r.halted})
+        }
+        Err(e) => serde_json::json!({"tenant": tenant, "error": e.to_string()}),
+    }
+}
+
+pub async fn handle(
+    event: serde_json::Value,
+    deadline: DateTime<Utc>,
+    deps: &SyncDeps<'_>,
+) -> Result<serde_json::Value, String> {
+    match trigger_of(event)? {
+        Trigger::Schedule => {
+            let tenants = deps.tenants.tenants().await.map_err(|e| e.to_string())?;
+            let mut runs = Vec::new();
+            for config in tenants.iter().filter(|t| t.enabled) {
+                let tenant = &config.settings.tenant_id;
+                let result = run_tenant(tenant, &RunOptions::default(), deadline, deps).await;
+                if let Err(e) = &result {
+                    tracing::error!(tenant = %tenant, error = %e, "scheduled sync failed");
+                }
+                runs.push(summary(tenant, &result));
+            }
+            Ok(serde_json::json!({ "runs": runs }))
+        }
+        Trigger::Queue(batch) => {
+            let mut response = SqsBatchResponse::default();
+            for record in batch.records {
+                let id = record.message_id.clone().unwrap_or_default();
+                let request = record.body;
+                // Webhooks that arrive from here on need a sync of their own.
+                if let Err(e) = deps.coordination.sync_started(&request.tenant).await {
+                    tracing::warn!(tenant = %request.tenant, error = %e, "pending marker not cleared");
+                }
+                let options = RunOptions {
+                    mode: SyncMode::Delta,
+                    ..RunOptions::default()
+                };
+                let result = run_tenant(&request.tenant, &options, deadline, deps).await;
+                match &result {
+                    Err(e) if e.is_retryable() => {
+                        tracing::warn!(tenant = %request.tenant, error = %e, "delta sync will be retried");
+                        let mut failure = BatchItemFailure::default();
+                        failure.item_identifier = id;
+                        response.batch_item_failures.push(failure);
+                    }
+                    Err(e) => {
+                        tracing::error!(tenant = %request.tenant, error = %e, "delta sync dropped")
+                    }
+                    Ok(_) => {}
+                }
+            }
+            serde_json::to_value(response).map_err(|e| e.to_string())
+        }
+        Trigger::Invoke(request) => {
+            let options = RunOptions {
+                mode: request.mode.unwrap_or(SyncMode::Full),
+                dry_run: request.dry_run,
+                today: request.today,
+                employee_id: request.employee_id.clone(),
+                allow_mass_deactivation: request.allow_mass_deactivation,
+            };
+            let report = run_tenant(&request.tenant, &options, deadline, deps)
+                .await
+                .map_err(|e| e.to_string())?;
+            serde_json::to_value(report).map_err(|e| e.to_string())
+        }
+    }
+}

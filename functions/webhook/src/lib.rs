@@ -1,0 +1,275 @@
+//! The webhook function: verifies Kombo and Personio webhooks behind a Function URL and turns a
+//! relevant change into one pending delta sync per tenant. It answers within milliseconds (no
+//! Kombo or Learn Amp call is made here), well inside Personio's 3 s limit.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `POST …/kombo` with a valid `X-Kombo-Signature` | 200 (`queued`, `coalesced`, `duplicate`, `recorded`, `ignored` or `unknown_tenant`) |
+//! | `POST …/personio` with the configured token | 200, likewise |
+//! | a bad or missing signature or token | 401 |
+//! | JSON that does not parse | 400 |
+//! | a body over the limit | 413 |
+//! | a content type other than JSON | 415 |
+//! | another method or path | 405 / 404 |
+//!
+//! Nothing is queued for a rejected request.
+
+use aws_lambda_events::http::HeaderMap;
+use aws_lambda_events::lambda_function_urls::{
+    LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
+};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use chrono::Utc;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use sync_core::coordination::Coordination;
+use sync_core::intake::{classify, Intake, SyncRequest};
+use sync_core::ports::Queue;
+use sync_core::tenants::{TenantEvent, TenantStore};
+use sync_core::webhook::{parse_kombo_webhook, WebhookError, KOMBO_SIGNATURE_HEADER};
+
+/// Kombo's and Personio's events are small; anything this large is not one of them.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+pub struct WebhookDeps<'a> {
+    /// Accepted Kombo webhook secrets: one, or two during a rotation.
+    pub kombo_secrets: Vec<Vec<u8>>,
+    /// The static token Personio sends, if Personio webhooks are configured.
+    pub personio_token: Option<String>,
+    /// The header Personio puts it in (`authorization` unless configured otherwise).
+    pub personio_header: String,
+    pub tenants: &'a dyn TenantStore,
+    pub coordination: &'a dyn Coordination,
+    pub sync_requests: &'a dyn Queue<SyncRequest>,
+}
+
+fn respond(status: i64, outcome: &str) -> LambdaFunctionUrlResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "content-type",
+        "application/json".parse().expect("static header"),
+    );
+    let mut response = LambdaFunctionUrlResponse::default();
+    response.status_code = status;
+    response.headers = headers;
+    response.body = Some(serde_json::json!({ "status": outcome }).to_string());
+    response
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The raw body bytes, as sent: a Function URL base64-encodes bodies it deems binary.
+fn raw_body(request: &LambdaFunctionUrlRequest) -> Result<Vec<u8>, ()> {
+    let body = request.body.as_deref().unwrap_or_default();
+    if request.is_base64_encoded {
+        STANDARD.decode(body).map_err(|_| ())
+    } else {
+        Ok(body.as_bytes().to_vec())
+    }
+}
+
+pub async fn handle(
+    request: LambdaFunctionUrlRequest,
+    deps: &WebhookDeps<'_>,
+) -> LambdaFunctionUrlResponse {
+    let method = request
+        .request_context
+        .http
+        .method
+        .as_deref()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    let path = request
+        .raw_path
+        .as_deref()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_string();
+    let source = if path.ends_with("/kombo") {
+        "kombo"
+    } else if path.ends_with("/personio") {
+        "personio"
+    } else {
+        return respond(404, "not_found");
+    };
+    if method != "POST" {
+        return respond(405, "method_not_allowed");
+    }
+    if request.body.as_ref().map_or(0, String::len) > MAX_BODY_BYTES * 4 / 3 + 4 {
+        return respond(413, "too_large");
+    }
+    let Ok(body) = raw_body(&request) else {
+        return respond(400, "malformed");
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return respond(413, "too_large");
+    }
+    let json = header(&request.headers, "content-type")
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
+        .unwrap_or(false);
+    if !json {
+        return respond(415, "unsupported_media_type");
+    }
+    let result = match source {
+        "kombo" => kombo(&request.headers, &body, deps).await,
+        _ => personio(&request.headers, &body, deps).await,
+    };
+    match result {
+        Ok(outcome) => respond(200, outcome),
+        Err(Rejection::Unauthorized) => {
+            tracing::warn!(source, "webhook rejected: bad signature or token");
+            respond(401, "unauthorized")
+        }
+        Err(Rejection::Malformed) => respond(400, "malformed"),
+        Err(Rejection::Unavailable(e)) => {
+            // 5xx: the sender retries, and nothing was queued.
+            tracing::error!(source, error = %e, "webhook could not be recorded");
+            respond(503, "unavailable")
+        }
+    }
+}
+
+enum Rejection {
+    Unauthorized,
+    Malformed,
+    Unavailable(String),
+}
+
+impl From<sync_core::error::StoreError> for Rejection {
+    fn from(e: sync_core::error::StoreError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+/// Deduplicates on the event id, then coalesces: one pending delta sync per tenant.
+async fn queue_sync(
+    request: SyncRequest,
+    deps: &WebhookDeps<'_>,
+) -> Result<&'static str, Rejection> {
+    let now = Utc::now();
+    if !deps
+        .coordination
+        .first_delivery(&request.event_id, now)
+        .await?
+    {
+        return Ok("duplicate");
+    }
+    if !deps.coordination.request_sync(&request.tenant, now).await? {
+        tracing::info!(tenant = %request.tenant, event_id = %request.event_id, "sync already pending: coalesced");
+        return Ok("coalesced");
+    }
+    let tenant = request.tenant.clone();
+    deps.sync_requests
+        .send_batch(vec![request])
+        .await
+        .map_err(|e| Rejection::Unavailable(e.to_string()))?;
+    tracing::info!(tenant = %tenant, "delta sync queued");
+    Ok("queued")
+}
+
+async fn kombo(
+    headers: &HeaderMap,
+    body: &[u8],
+    deps: &WebhookDeps<'_>,
+) -> Result<&'static str, Rejection> {
+    let secrets: Vec<&[u8]> = deps.kombo_secrets.iter().map(Vec::as_slice).collect();
+    let event = parse_kombo_webhook(&secrets, body, header(headers, KOMBO_SIGNATURE_HEADER))
+        .map_err(|e| match e {
+            WebhookError::BadSignature => Rejection::Unauthorized,
+            WebhookError::Malformed(_) => Rejection::Malformed,
+        })?;
+    let known = match event.integration_id() {
+        Some(id) => deps.tenants.tenant(id).await?.is_some_and(|t| t.enabled),
+        None => false,
+    };
+    let intake = classify(&event, |_| known);
+    match intake {
+        Intake::Sync(request) => queue_sync(request, deps).await,
+        Intake::TenantEvent { tenant, event_type } => {
+            if !deps
+                .coordination
+                .first_delivery(&event.id, Utc::now())
+                .await?
+            {
+                return Ok("duplicate");
+            }
+            if let Some(mut config) = deps.tenants.tenant(&tenant).await? {
+                config.last_event = Some(TenantEvent {
+                    event_type: event_type.clone(),
+                    received_at: Utc::now(),
+                    data: event.data.clone(),
+                });
+                deps.tenants.put_tenant(&config).await?;
+            }
+            tracing::info!(tenant = %tenant, event_type = %event_type, "integration event recorded");
+            Ok("recorded")
+        }
+        Intake::UnknownTenant { tenant } => {
+            tracing::warn!(tenant = %tenant, event_id = %event.id, "webhook for an unknown tenant: acknowledged, not queued");
+            Ok("unknown_tenant")
+        }
+        Intake::Ignored { event_type } => {
+            tracing::debug!(event_type = %event_type, "webhook type ignored");
+            Ok("ignored")
+        }
+    }
+}
+
+/// Personio's v2 envelope: dataless notifications.
+#[derive(Deserialize)]
+struct PersonioEvent {
+    company_id: serde_json::Value,
+    event_name: String,
+}
+
+async fn personio(
+    headers: &HeaderMap,
+    body: &[u8],
+    deps: &WebhookDeps<'_>,
+) -> Result<&'static str, Rejection> {
+    let Some(expected) = deps.personio_token.as_deref() else {
+        return Err(Rejection::Unauthorized);
+    };
+    let sent = header(headers, &deps.personio_header).unwrap_or_default();
+    if !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) || expected.is_empty() {
+        return Err(Rejection::Unauthorized);
+    }
+    let event: PersonioEvent = serde_json::from_slice(body).map_err(|_| Rejection::Malformed)?;
+    if !(event.event_name.starts_with("person.") || event.event_name.starts_with("employment.")) {
+        return Ok("ignored");
+    }
+    let company = match &event.company_id {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let tenant = deps
+        .tenants
+        .tenants()
+        .await?
+        .into_iter()
+        .find(|t| t.enabled && t.personio_company_id.as_deref() == Some(company.as_str()));
+    let Some(tenant) = tenant else {
+        tracing::warn!(company_id = %company, "Personio webhook for an unknown company: acknowledged, not queued");
+        return Ok("unknown_tenant");
+    };
+    // Personio's envelope carries no event id: the body's hash identifies a delivery.
+    let event_id = format!("personio:{:x}", Sha256::digest(body));
+    queue_sync(
+        SyncRequest {
+            tenant: tenant.settings.tenant_id,
+            event_id,
+        },
+        deps,
+    )
+    .await
+}
