@@ -1,0 +1,322 @@
+//! The webhook handler, called with real Function URL events (as Lambda delivers them), with
+//! the embedded adapters: what it answers, and what it queues.
+
+use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use sync_core::coordination::InMemoryCoordination;
+use sync_core::intake::SyncRequest;
+use sync_core::queue::InProcessQueue;
+use sync_core::tenants::{InMemoryTenants, TenantConfig, TenantStore};
+use sync_core::webhook::kombo_signature;
+use sync_core::TenantSettings;
+use webhook_fn::{handle, WebhookDeps, MAX_BODY_BYTES};
+
+const SECRET: &[u8] = b"kombo-webhook-secret";
+const TENANT: &str = "personio:CBNMt7dSNCzBdnRTx87dev4E";
+
+struct World {
+    tenants: InMemoryTenants,
+    coordination: InMemoryCoordination,
+    queue: InProcessQueue<SyncRequest>,
+}
+
+impl World {
+    async fn new() -> Self {
+        let tenants = InMemoryTenants::default();
+        tenants
+            .put_tenant(&TenantConfig {
+                settings: TenantSettings::new(TENANT),
+                learnamp_base_url: "https://api.learnamp.com".into(),
+                learnamp_client_id: "id".into(),
+                learnamp_client_secret_ref: "/personio-sync/acme/learnamp-secret".into(),
+                personio_company_id: Some("12345".into()),
+                enabled: true,
+                last_event: None,
+            })
+            .await
+            .unwrap();
+        Self {
+            tenants,
+            coordination: InMemoryCoordination::default(),
+            queue: InProcessQueue::new(),
+        }
+    }
+
+    fn deps(&self) -> WebhookDeps<'_> {
+        WebhookDeps {
+            kombo_secrets: vec![b"the-new-secret".to_vec(), SECRET.to_vec()],
+            personio_token: Some("Bearer personio-token".into()),
+            personio_header: "authorization".into(),
+            tenants: &self.tenants,
+            coordination: &self.coordination,
+            sync_requests: &self.queue,
+        }
+    }
+
+    async fn call(&self, request: LambdaFunctionUrlRequest) -> (i64, String) {
+        let response = handle(request, &self.deps()).await;
+        let body: serde_json::Value =
+            serde_json::from_str(response.body.as_deref().unwrap()).unwrap();
+        (
+            response.status_code,
+            body["status"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+/// A Function URL event as Lambda delivers it.
+fn request(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    base64: bool,
+) -> LambdaFunctionUrlRequest {
+    let headers: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), (*v).into()))
+        .collect();
+    let body = if base64 {
+        STANDARD.encode(body)
+    } else {
+        String::from_utf8(body.to_vec()).unwrap()
+    };
+    serde_json::from_value(serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "abc123",
+            "domainName": "abc123.lambda-url.eu-central-1.on.aws",
+            "domainPrefix": "abc123",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "198.51.100.7", "userAgent": "Kombo-Webhooks"},
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "22/Nov/2026:05:00:00 +0000",
+            "timeEpoch": 1795324800000_i64
+        },
+        "body": body,
+        "isBase64Encoded": base64
+    }))
+    .unwrap()
+}
+
+fn data_changed(id: &str, tenant: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "id": id,
+        "type": "data-changed",
+        "data": {"integration_id": tenant, "integration_tool": "personio", "integration_category": "HRIS",
+                 "changed_models": [{"name": "hris_employees"}]}
+    }))
+    .unwrap()
+}
+
+fn signed(body: &[u8]) -> String {
+    kombo_signature(SECRET, body)
+}
+
+fn kombo(body: &[u8], signature: &str) -> LambdaFunctionUrlRequest {
+    request(
+        "POST",
+        "/kombo",
+        &[
+            ("content-type", "application/json"),
+            ("x-kombo-signature", signature),
+        ],
+        body,
+        true,
+    )
+}
+
+#[tokio::test]
+async fn a_signed_data_changed_event_queues_one_delta_sync() {
+    let world = World::new().await;
+    let body = data_changed("evt-1", TENANT);
+    assert_eq!(
+        world.call(kombo(&body, &signed(&body))).await,
+        (200, "queued".into())
+    );
+    assert_eq!(world.queue.len(), 1);
+    // A replay of the same event is acknowledged and deduplicated.
+    assert_eq!(
+        world.call(kombo(&body, &signed(&body))).await,
+        (200, "duplicate".into())
+    );
+    assert_eq!(world.queue.len(), 1);
+}
+
+#[tokio::test]
+async fn a_burst_coalesces_into_one_pending_sync() {
+    let world = World::new().await;
+    for i in 0..50 {
+        let body = data_changed(&format!("evt-{i}"), TENANT);
+        let (status, _) = world.call(kombo(&body, &signed(&body))).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(world.queue.len(), 1, "fifty events, one pending delta sync");
+}
+
+#[tokio::test]
+async fn rejected_requests_queue_nothing() {
+    let world = World::new().await;
+    let body = data_changed("evt-1", TENANT);
+    // Wrong secret, missing signature, the signature of another body.
+    assert_eq!(
+        world
+            .call(kombo(&body, &kombo_signature(b"wrong", &body)))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        world
+            .call(request(
+                "POST",
+                "/kombo",
+                &[("content-type", "application/json")],
+                &body,
+                false
+            ))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        world
+            .call(kombo(&body, &signed(&data_changed("evt-2", TENANT))))
+            .await
+            .0,
+        401
+    );
+    // A signature over re-serialised JSON, not the raw bytes.
+    let pretty =
+        serde_json::to_vec_pretty(&serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+            .unwrap();
+    assert_eq!(world.call(kombo(&body, &signed(&pretty))).await.0, 401);
+    // Signed, but not JSON.
+    let truncated = &body[..body.len() - 5];
+    assert_eq!(
+        world.call(kombo(truncated, &signed(truncated))).await,
+        (400, "malformed".into())
+    );
+    // Too large, wrong content type, wrong method, wrong path.
+    let huge = vec![b' '; MAX_BODY_BYTES + 1];
+    assert_eq!(world.call(kombo(&huge, &signed(&huge))).await.0, 413);
+    let text = request(
+        "POST",
+        "/kombo",
+        &[
+            ("content-type", "text/plain"),
+            ("x-kombo-signature", &signed(&body)),
+        ],
+        &body,
+        false,
+    );
+    assert_eq!(world.call(text).await.0, 415);
+    assert_eq!(
+        world
+            .call(request("GET", "/kombo", &[], b"", false))
+            .await
+            .0,
+        405
+    );
+    assert_eq!(
+        world
+            .call(request("POST", "/elsewhere", &[], b"", false))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(world.queue.len(), 0);
+}
+
+#[tokio::test]
+async fn the_previous_secret_still_works_during_a_rotation() {
+    let world = World::new().await;
+    let body = data_changed("evt-rot", TENANT);
+    let with_new = kombo_signature(b"the-new-secret", &body);
+    assert_eq!(world.call(kombo(&body, &with_new)).await.0, 200);
+}
+
+#[tokio::test]
+async fn unknown_tenants_other_types_and_lifecycle_events() {
+    let world = World::new().await;
+    let body = data_changed("evt-x", "personio:someone-else");
+    assert_eq!(
+        world.call(kombo(&body, &signed(&body))).await,
+        (200, "unknown_tenant".into())
+    );
+    let body = serde_json::to_vec(&serde_json::json!({"id": "evt-s", "type": "sync-finished", "data": {"integration_id": TENANT}})).unwrap();
+    assert_eq!(
+        world.call(kombo(&body, &signed(&body))).await,
+        (200, "ignored".into())
+    );
+    assert_eq!(world.queue.len(), 0);
+
+    let body = serde_json::to_vec(
+        &serde_json::json!({"id": "evt-st", "type": "integration-state-changed",
+        "data": {"integration_id": TENANT, "state": "INVALID", "setup_status": "COMPLETED"}}),
+    )
+    .unwrap();
+    assert_eq!(
+        world.call(kombo(&body, &signed(&body))).await,
+        (200, "recorded".into())
+    );
+    let tenant = world.tenants.tenant(TENANT).await.unwrap().unwrap();
+    let event = tenant.last_event.unwrap();
+    assert_eq!(
+        (event.event_type.as_str(), event.data["state"].as_str()),
+        ("integration-state-changed", Some("INVALID"))
+    );
+}
+
+#[tokio::test]
+async fn personio_webhooks_need_the_token_and_map_to_the_tenant() {
+    let world = World::new().await;
+    let body = br#"{"company_id": "12345", "event_name": "person.updated", "occurred_at": "2026-11-22T05:00:00Z", "payload": {"id": "abc"}}"#;
+    let call = |token: &'static str| {
+        request(
+            "POST",
+            "/personio",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", token),
+            ],
+            body,
+            false,
+        )
+    };
+    assert_eq!(world.call(call("Bearer wrong")).await.0, 401);
+    assert_eq!(world.call(call("")).await.0, 401);
+    assert_eq!(world.queue.len(), 0);
+    assert_eq!(
+        world.call(call("Bearer personio-token")).await,
+        (200, "queued".into())
+    );
+    assert_eq!(
+        world.call(call("Bearer personio-token")).await,
+        (200, "duplicate".into()),
+        "a retried delivery"
+    );
+    let other = br#"{"company_id": "12345", "event_name": "absence-period.created", "occurred_at": "2026-11-22T05:00:00Z", "payload": {}}"#;
+    let r = request(
+        "POST",
+        "/personio",
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "Bearer personio-token"),
+        ],
+        other,
+        false,
+    );
+    assert_eq!(world.call(r).await, (200, "ignored".into()));
+    let delivered = sync_core::ports::Queue::receive(&world.queue, 10)
+        .await
+        .unwrap();
+    assert_eq!(delivered[0].message.tenant, TENANT);
+}
