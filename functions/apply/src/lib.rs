@@ -13,6 +13,7 @@ use std::panic::AssertUnwindSafe;
 use sync_core::applier::{Applier, ChangeMessage};
 use sync_core::idempotency::IdempotencyStore;
 use sync_core::ports::StateStore;
+use sync_core::report::ActionKind;
 use sync_core::tenants::TenantStore;
 use sync_core::worker::{process_change, Processed};
 
@@ -65,6 +66,15 @@ async fn process_record(
     )
     .await
     {
+        Ok(Processed::Done(record)) if record.action == ActionKind::Failed => {
+            // Permanent: acknowledged, so it is not retried forever; the employee's state holds
+            // the error, and the run's report shows it.
+            tracing::error!(tenant = %message.tenant, run_id = %message.run_id, employee_id = %record.employee_id, learnamp_user_id = ?record.learnamp_user_id, "change rejected by Learn Amp");
+            deps.store
+                .put_apply_failure(&message.tenant, &message.run_id, &record)
+                .await
+                .map_err(|e| e.to_string())
+        }
         Ok(Processed::Done(record)) => {
             tracing::info!(tenant = %message.tenant, run_id = %message.run_id, employee_id = %record.employee_id, learnamp_user_id = ?record.learnamp_user_id, action = record.action.as_str(), "change applied");
             Ok(())

@@ -6,10 +6,13 @@
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
-use sync_clients::{KomboClient, LearnAmpClient};
+use sync_clients::{KomboClient, LearnAmpClient, RetryPolicy};
 use sync_core::ports::{HrisSource, LearnAmp};
 use sync_core::tenants::TenantConfig;
 use tokio::sync::Mutex;
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// The clients a run for one tenant talks to.
 #[derive(Clone)]
@@ -69,6 +72,7 @@ pub struct HttpClients {
     kombo_base_url: String,
     kombo_api_key: String,
     secrets: Arc<dyn SecretSource>,
+    retry: RetryPolicy,
     cache: Mutex<HashMap<String, TenantClients>>,
 }
 
@@ -82,8 +86,14 @@ impl HttpClients {
             kombo_base_url,
             kombo_api_key,
             secrets,
+            retry: RetryPolicy::default(),
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 }
 
@@ -100,16 +110,18 @@ impl ClientFactory for HttpClients {
             .secret(&tenant.learnamp_client_secret_ref)
             .await?;
         let clients = TenantClients {
-            hris: Arc::new(KomboClient::new(
-                &self.kombo_base_url,
-                &self.kombo_api_key,
-                id,
-            )),
-            learnamp: Arc::new(LearnAmpClient::new(
-                &tenant.learnamp_base_url,
-                &tenant.learnamp_client_id,
-                &secret,
-            )),
+            hris: Arc::new(
+                KomboClient::new(&self.kombo_base_url, &self.kombo_api_key, id)
+                    .with_retry(self.retry.clone()),
+            ),
+            learnamp: Arc::new(
+                LearnAmpClient::new(
+                    &tenant.learnamp_base_url,
+                    &tenant.learnamp_client_id,
+                    &secret,
+                )
+                .with_retry(self.retry.clone()),
+            ),
         };
         cache.insert(id.clone(), clients.clone());
         Ok(clients)

@@ -6,6 +6,7 @@
 //! | `team#<kombo group id>` | the team's Learn Amp id and name hash |
 //! | `cursor` | start time of the last complete read |
 //! | `run#<started at>#<run id>` | a run report, expiring after `REPORT_TTL_DAYS` (`expires_at`) |
+//! | `failure#<run id>#<kombo id>` | a change of that run the apply function could not make, merged into the report on read; same expiry |
 //! | `settings` | the tenant's configuration (secrets only by reference) |
 //! | `pending-sync` | a delta sync is queued (webhook coalescing) |
 //! | `run-lock` | a run is in progress, until `expires_at` |
@@ -26,7 +27,7 @@ use std::collections::HashMap;
 use sync_core::coordination::{Coordination, EVENT_RETENTION, PENDING_SYNC_LAPSE};
 use sync_core::error::StoreError;
 use sync_core::ports::StateStore;
-use sync_core::report::RunReport;
+use sync_core::report::{ActionRecord, RunReport};
 use sync_core::state::{EmployeeState, TeamState};
 use sync_core::tenants::{TenantConfig, TenantStore};
 
@@ -198,7 +199,27 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn reports(&self, tenant: &str, limit: usize) -> Result<Vec<RunReport>, StoreError> {
-        self.query(tenant, "run#", true, Some(limit)).await
+        let mut reports: Vec<RunReport> = self.query(tenant, "run#", true, Some(limit)).await?;
+        for report in &mut reports {
+            let prefix = format!("failure#{}#", report.run_id);
+            let failures: Vec<ActionRecord> = self.query(tenant, &prefix, false, None).await?;
+            for failure in failures {
+                report.absorb_apply_failure(failure);
+            }
+        }
+        Ok(reports)
+    }
+
+    async fn put_apply_failure(
+        &self,
+        tenant: &str,
+        run_id: &str,
+        failure: &ActionRecord,
+    ) -> Result<(), StoreError> {
+        // One item per failure: concurrent apply workers never rewrite the same item.
+        let sk = format!("failure#{run_id}#{}", failure.employee_id);
+        let expires_at = (Utc::now() + chrono::Duration::days(REPORT_TTL_DAYS)).timestamp();
+        self.put(tenant, sk, failure, Some(expires_at)).await
     }
 }
 

@@ -16,6 +16,8 @@ const BATCH: usize = 10;
 pub struct SqsQueue<M> {
     client: Client,
     url: String,
+    /// The longest per-message delay sent: SQS allows 900 s; tests and local stacks set 0.
+    max_delay_seconds: u32,
     _message: PhantomData<fn() -> M>,
 }
 
@@ -24,8 +26,16 @@ impl<M> SqsQueue<M> {
         Self {
             client,
             url: url.into(),
+            max_delay_seconds: 900,
             _message: PhantomData,
         }
+    }
+
+    /// Caps the delays asked for (manager-before-report waves): with 0, every message is
+    /// visible at once and the apply side's manager wait alone orders the waves.
+    pub fn with_max_delay(mut self, seconds: u32) -> Self {
+        self.max_delay_seconds = seconds.min(900);
+        self
     }
 
     pub fn url(&self) -> &str {
@@ -39,6 +49,7 @@ fn unavailable<E: std::error::Error>(error: E) -> QueueError {
 
 impl<M: Serialize> SqsQueue<M> {
     async fn send_entries(&self, messages: Vec<M>, delay_seconds: u32) -> Result<(), QueueError> {
+        let delay_seconds = delay_seconds.min(self.max_delay_seconds);
         for chunk in messages.chunks(BATCH) {
             let mut entries = Vec::with_capacity(chunk.len());
             for (i, message) in chunk.iter().enumerate() {
@@ -48,9 +59,7 @@ impl<M: Serialize> SqsQueue<M> {
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(body)
-                        .set_delay_seconds(
-                            (delay_seconds > 0).then_some(delay_seconds.min(900) as i32),
-                        )
+                        .set_delay_seconds((delay_seconds > 0).then_some(delay_seconds as i32))
                         .build()
                         .map_err(unavailable)?,
                 );

@@ -315,6 +315,7 @@ impl Engine<'_> {
                 kombo: self.hris.call_stats(),
                 learnamp: self.learnamp.call_stats(),
             },
+            apply_failures: Vec::new(),
         };
         if !options.dry_run {
             // The next delta reads from this run's start, unless changes are still owed that a

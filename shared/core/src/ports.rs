@@ -4,7 +4,7 @@
 use crate::error::{QueueError, SourceError, StoreError, TargetError};
 use crate::kombo::{Employee, Group, Location};
 use crate::learnamp::{Team, User, UserWrite};
-use crate::report::RunReport;
+use crate::report::{ActionRecord, RunReport};
 use crate::state::{EmployeeState, TeamState};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -71,7 +71,15 @@ pub trait StateStore: Send + Sync {
         read_started_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     async fn put_report(&self, tenant: &str, report: &RunReport) -> Result<(), StoreError>;
+    /// The newest reports first, with their apply failures merged in.
     async fn reports(&self, tenant: &str, limit: usize) -> Result<Vec<RunReport>, StoreError>;
+    /// Records a change of run `run_id` that failed permanently when applied after the run.
+    async fn put_apply_failure(
+        &self,
+        tenant: &str,
+        run_id: &str,
+        failure: &ActionRecord,
+    ) -> Result<(), StoreError>;
     /// Makes everything written so far durable (a no-op where every write already is).
     async fn flush(&self) -> Result<(), StoreError> {
         Ok(())

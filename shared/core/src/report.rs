@@ -102,9 +102,26 @@ pub struct RunReport {
     #[serde(default)]
     pub queued: u64,
     pub api_calls: ApiCalls,
+    /// Changes of this run that the apply function could not make (permanent Learn Amp
+    /// errors), recorded after the run returned and merged in when the report is read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apply_failures: Vec<ActionRecord>,
 }
 
 impl RunReport {
+    /// Merges one apply failure in; a redelivered failure is counted once.
+    pub fn absorb_apply_failure(&mut self, failure: ActionRecord) {
+        if self
+            .apply_failures
+            .iter()
+            .any(|f| f.employee_id == failure.employee_id)
+        {
+            return;
+        }
+        self.counts.failed += 1;
+        self.apply_failures.push(failure);
+    }
+
     pub fn converged(&self) -> bool {
         self.counts.failed == 0
     }

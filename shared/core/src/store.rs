@@ -9,7 +9,7 @@
 
 use crate::error::StoreError;
 use crate::ports::StateStore;
-use crate::report::RunReport;
+use crate::report::{ActionRecord, RunReport};
 use crate::state::{EmployeeState, TeamState};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -29,6 +29,10 @@ enum Entry {
     Team(TeamState),
     Cursor(DateTime<Utc>),
     Report(Box<RunReport>),
+    ApplyFailure {
+        run_id: String,
+        failure: ActionRecord,
+    },
 }
 
 #[derive(Default)]
@@ -55,6 +59,12 @@ impl TenantData {
                 self.reports.push_back(*r);
                 while self.reports.len() > REPORTS_KEPT {
                     self.reports.pop_front();
+                }
+            }
+            Entry::ApplyFailure { run_id, failure } => {
+                // A failure of a run no longer kept is dropped with it.
+                if let Some(report) = self.reports.iter_mut().find(|r| r.run_id == run_id) {
+                    report.absorb_apply_failure(failure);
                 }
             }
         }
@@ -259,6 +269,20 @@ impl StateStore for EmbeddedStore {
     async fn reports(&self, tenant: &str, limit: usize) -> Result<Vec<RunReport>, StoreError> {
         self.with_tenant(tenant, |d| {
             Ok(d.reports.iter().rev().take(limit).cloned().collect())
+        })
+    }
+
+    async fn put_apply_failure(
+        &self,
+        tenant: &str,
+        run_id: &str,
+        failure: &ActionRecord,
+    ) -> Result<(), StoreError> {
+        self.with_tenant(tenant, |d| {
+            d.record(Entry::ApplyFailure {
+                run_id: run_id.to_string(),
+                failure: failure.clone(),
+            })
         })
     }
 

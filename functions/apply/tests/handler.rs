@@ -1,0 +1,245 @@
+//! The apply handler, called with SQS batches as the event source mapping delivers them, over
+//! the sandboxes and embedded adapters: concurrent records, per-record errors and panics, and
+//! `batchItemFailures` for retryable failures only.
+
+use apply_fn::{handle, ApplyDeps};
+use async_trait::async_trait;
+use aws_lambda_events::sqs::SqsBatchResponse;
+use chrono::{Duration, Utc};
+use fn_common::testing::{sqs_event, sqs_record, TestWorld, TENANT};
+use fn_common::{ClientFactory, TenantClients};
+use sync_core::applier::ChangeMessage;
+use sync_core::ports::{Queue, StateStore};
+use sync_core::tenants::{TenantConfig, TenantStore};
+
+const PANICKING_TENANT: &str = "personio:panics";
+
+/// The real clients, except that building them for one tenant panics.
+struct PanicsForOneTenant<'a>(&'a dyn ClientFactory);
+
+#[async_trait]
+impl ClientFactory for PanicsForOneTenant<'_> {
+    async fn clients(&self, tenant: &TenantConfig) -> Result<TenantClients, String> {
+        assert_ne!(tenant.settings.tenant_id, PANICKING_TENANT, "a bug");
+        self.0.clients(tenant).await
+    }
+}
+
+async fn world() -> TestWorld {
+    let today = Utc::now().date_naive();
+    TestWorld::start(sandbox::generate_company(12, 5, today)).await
+}
+
+/// The change messages a full sync of the world's company queues.
+async fn planned_changes(world: &TestWorld) -> Vec<ChangeMessage> {
+    let deps = sync_fn::SyncDeps {
+        tenants: &world.tenants,
+        store: &world.store,
+        coordination: &world.coordination,
+        changes: &world.changes,
+        clients: &world.clients,
+    };
+    let deadline = Utc::now() + Duration::minutes(5);
+    sync_fn::handle(serde_json::json!({"tenant": TENANT}), deadline, &deps)
+        .await
+        .expect("the sync runs");
+    let mut messages = Vec::new();
+    for delivery in world.changes.receive(usize::MAX).await.unwrap() {
+        world.changes.ack(&delivery.receipt).await.unwrap();
+        messages.push(delivery.message);
+    }
+    assert!(messages.len() >= 8, "the company is queued");
+    messages
+}
+
+async fn deliver(
+    world: &TestWorld,
+    clients: &dyn ClientFactory,
+    records: Vec<(String, String, u32)>,
+) -> SqsBatchResponse {
+    let deps = ApplyDeps {
+        tenants: &world.tenants,
+        store: &world.store,
+        idempotency: &world.idempotency,
+        clients,
+        concurrency: 8,
+    };
+    let event = sqs_event(
+        records
+            .iter()
+            .map(|(id, body, count)| sqs_record(id, body, *count))
+            .collect(),
+    );
+    let deadline_ms = (Utc::now() + Duration::minutes(5)).timestamp_millis();
+    handle(event, deadline_ms, &deps).await
+}
+
+/// The same change with no manager to wait for.
+fn without_manager(message: &ChangeMessage) -> ChangeMessage {
+    let mut desired = message.desired.clone();
+    desired.manager_employee_id = None;
+    ChangeMessage::new(&message.tenant, &message.run_id, desired, message.today, 0)
+}
+
+fn failed_ids(response: &SqsBatchResponse) -> Vec<String> {
+    let mut ids: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Delivers the messages until SQS would have nothing left (failures come back with a higher
+/// receive count, as they do after their visibility timeout).
+async fn apply_all(world: &TestWorld, messages: &[ChangeMessage]) -> u32 {
+    let mut pending: Vec<(String, String, u32)> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (format!("m-{i}"), serde_json::to_string(m).unwrap(), 1))
+        .collect();
+    let mut deliveries = 0;
+    while !pending.is_empty() {
+        deliveries += 1;
+        assert!(deliveries <= 5, "the batch does not converge");
+        let response = deliver(world, &world.clients, pending.clone()).await;
+        let failed = failed_ids(&response);
+        pending.retain(|(id, _, _)| failed.contains(id));
+        for record in &mut pending {
+            record.2 += 1;
+        }
+    }
+    deliveries
+}
+
+#[tokio::test]
+async fn a_batch_is_applied_once_and_a_redelivery_is_a_duplicate() {
+    let world = world().await;
+    let messages = planned_changes(&world).await;
+    apply_all(&world, &messages).await;
+    let snapshot = world.learnamp.snapshot();
+    let linked = snapshot
+        .users
+        .iter()
+        .filter(|u| u.integration_external_id.is_some())
+        .count();
+    assert_eq!(linked, messages.len(), "one user per change");
+    let managed = snapshot
+        .users
+        .iter()
+        .filter(|u| u.manager_id.is_some())
+        .count();
+    assert!(managed > 0, "managers were set once they existed");
+
+    // SQS delivers at least once: the same batch again writes nothing.
+    world.learnamp.reset_calls();
+    let again = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (format!("again-{i}"), serde_json::to_string(m).unwrap(), 1))
+        .collect();
+    let response = deliver(&world, &world.clients, again).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(world.learnamp.calls().writes(), 0, "duplicates are skipped");
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_learn_amp_rejection_is_recorded_and_not_retried() {
+    let world = world().await;
+    let mut messages = planned_changes(&world).await;
+    let rejected = messages
+        .iter_mut()
+        .find(|m| m.desired.manager_employee_id.is_none())
+        .unwrap();
+    rejected.desired.email = Some("not-an-email".into());
+    let employee = rejected.desired.employee_id.clone();
+    let body = serde_json::to_string(rejected).unwrap();
+
+    let response = deliver(&world, &world.clients, vec![("bad".into(), body, 1)]).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "a validation error is permanent: acknowledged, not retried"
+    );
+    let state = world
+        .store
+        .employee(TENANT, &employee)
+        .await
+        .unwrap()
+        .unwrap();
+    let error = state.last_error.expect("recorded on the employee");
+    assert!(
+        error.contains("Email is invalid"),
+        "Learn Amp's text: {error}"
+    );
+    assert!(world
+        .learnamp
+        .snapshot()
+        .users
+        .iter()
+        .all(|u| u.email != "not-an-email"));
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_learn_amp_outage_hands_the_records_back_and_they_apply_later() {
+    let world = world().await;
+    let messages = planned_changes(&world).await;
+    // Three changes that wait for no manager.
+    let first: Vec<ChangeMessage> = messages.iter().take(3).map(without_manager).collect();
+    let records: Vec<(String, String, u32)> = first
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (format!("m-{i}"), serde_json::to_string(m).unwrap(), 1))
+        .collect();
+    world.learnamp.faults().set_rate_5xx(1.0);
+    let response = deliver(&world, &world.clients, records.clone()).await;
+    assert_eq!(failed_ids(&response), vec!["m-0", "m-1", "m-2"]);
+
+    // The claims were released: the redelivery applies them.
+    world.learnamp.faults().clear();
+    let response = deliver(&world, &world.clients, records).await;
+    assert!(response.batch_item_failures.is_empty());
+    for m in &first {
+        let state = world
+            .store
+            .employee(TENANT, &m.desired.employee_id)
+            .await
+            .unwrap();
+        assert!(state.is_some_and(|s| s.is_linked()));
+    }
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_panic_fails_only_its_own_record() {
+    let world = world().await;
+    world
+        .tenants
+        .put_tenant(&world.tenant_config(PANICKING_TENANT))
+        .await
+        .unwrap();
+    let messages = planned_changes(&world).await;
+    let healthy = without_manager(&messages[0]);
+    let mut doomed = messages[1].clone();
+    doomed.tenant = PANICKING_TENANT.into();
+    let records = vec![
+        ("fine".into(), serde_json::to_string(&healthy).unwrap(), 1),
+        ("panics".into(), serde_json::to_string(&doomed).unwrap(), 1),
+        ("garbled".into(), "{not json".into(), 1),
+    ];
+    let clients = PanicsForOneTenant(&world.clients);
+    let response = deliver(&world, &clients, records).await;
+    assert_eq!(failed_ids(&response), vec!["garbled", "panics"]);
+    let applied = world
+        .store
+        .employee(TENANT, &healthy.desired.employee_id)
+        .await
+        .unwrap();
+    assert!(
+        applied.is_some_and(|s| s.is_linked()),
+        "the healthy record applied"
+    );
+    world.stop().await;
+}

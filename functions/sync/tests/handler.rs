@@ -1,0 +1,203 @@
+//! The sync handler, called with the events Lambda delivers (an EventBridge scheduled event, a
+//! sync-request SQS batch, a direct-invoke payload), over the sandboxes and embedded adapters.
+
+use chrono::{Duration, Utc};
+use fn_common::testing::{scheduled_event, sqs_event, sqs_record, TestWorld, TENANT};
+use sync_core::coordination::Coordination;
+use sync_core::intake::SyncRequest;
+use sync_core::ports::StateStore;
+use sync_core::tenants::TenantStore;
+use sync_fn::{handle, SyncDeps};
+
+async fn world() -> TestWorld {
+    let today = Utc::now().date_naive();
+    TestWorld::start(sandbox::generate_company(12, 3, today)).await
+}
+
+fn deps(world: &TestWorld) -> SyncDeps<'_> {
+    SyncDeps {
+        tenants: &world.tenants,
+        store: &world.store,
+        coordination: &world.coordination,
+        changes: &world.changes,
+        clients: &world.clients,
+    }
+}
+
+fn deadline() -> chrono::DateTime<Utc> {
+    Utc::now() + Duration::minutes(14)
+}
+
+async fn invoke(
+    world: &TestWorld,
+    payload: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    handle(payload, deadline(), &deps(world)).await
+}
+
+#[tokio::test]
+async fn the_schedule_runs_a_full_sync_of_every_enabled_tenant() {
+    let world = world().await;
+    let mut disabled = world.tenant_config("personio:disabled");
+    disabled.enabled = false;
+    world.tenants.put_tenant(&disabled).await.unwrap();
+
+    let answer = invoke(&world, scheduled_event()).await.unwrap();
+    let runs = answer["runs"].as_array().expect("one summary per run");
+    assert_eq!(runs.len(), 1, "only the enabled tenant runs: {answer}");
+    assert_eq!(runs[0]["tenant"], TENANT);
+    let queued = runs[0]["queued"].as_u64().unwrap();
+    assert!(queued >= 8, "the first run queues the company: {answer}");
+    assert_eq!(
+        queued as usize,
+        world.changes.len(),
+        "one message per change"
+    );
+    let stored = world.store.reports(TENANT, 5).await.unwrap();
+    assert_eq!(stored.len(), 1, "the run report is stored");
+    assert_eq!(stored[0].run_id, runs[0]["run_id"].as_str().unwrap());
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_direct_invoke_returns_the_report_and_a_dry_run_changes_nothing() {
+    let world = world().await;
+    let dry = invoke(
+        &world,
+        serde_json::json!({"tenant": TENANT, "mode": "full", "dry_run": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(dry["dry_run"], true);
+    assert!(dry["counts"]["created"].as_u64().unwrap() >= 8, "{dry}");
+    assert!(world.changes.is_empty(), "a dry run queues nothing");
+    assert!(world.store.reports(TENANT, 5).await.unwrap().is_empty());
+    assert!(
+        world.learnamp.snapshot().teams.is_empty(),
+        "nor creates teams"
+    );
+
+    // "Import all from Personio": the mode defaults to full.
+    let report = invoke(&world, serde_json::json!({"tenant": TENANT}))
+        .await
+        .unwrap();
+    assert_eq!(report["mode"], "full");
+    assert_eq!(report["dry_run"], false);
+    assert_eq!(
+        report["queued"].as_u64().unwrap() as usize,
+        world.changes.len()
+    );
+    assert_eq!(report["queued"], dry["counts"]["created"]);
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn an_invoke_for_one_employee_queues_only_that_employee() {
+    let world = world().await;
+    let employee = world.kombo.employees()[5].id.clone();
+    let report = invoke(
+        &world,
+        serde_json::json!({"tenant": TENANT, "employee_id": employee}),
+    )
+    .await
+    .unwrap();
+    assert!(report["queued"].as_u64().unwrap() <= 1, "{report}");
+    let actions = report["actions"].as_array().unwrap();
+    assert!(
+        actions
+            .iter()
+            .all(|a| a["employee_id"] == employee.as_str()),
+        "{report}"
+    );
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_invoke_names_what_to_fix() {
+    let world = world().await;
+    let unknown = invoke(&world, serde_json::json!({"tenant": "personio:nobody"}))
+        .await
+        .unwrap_err();
+    assert!(
+        unknown.contains("unknown tenant personio:nobody"),
+        "{unknown}"
+    );
+    let shapeless = invoke(&world, serde_json::json!({"mode": "full"}))
+        .await
+        .unwrap_err();
+    assert!(shapeless.contains("\"tenant\""), "{shapeless}");
+    let bad_mode = invoke(
+        &world,
+        serde_json::json!({"tenant": TENANT, "mode": "everything"}),
+    )
+    .await
+    .unwrap_err();
+    assert!(bad_mode.contains("everything"), "{bad_mode}");
+    assert!(world.changes.is_empty());
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_sync_request_runs_a_delta_and_a_busy_tenant_is_handed_back() {
+    let world = world().await;
+    invoke(&world, serde_json::json!({"tenant": TENANT}))
+        .await
+        .unwrap();
+    let first = world.changes.len();
+    // Someone who manages nobody: Kombo re-sends a manager's reports, whose embedded manager
+    // changed too.
+    let employees = world.kombo.employees();
+    let employee = employees
+        .iter()
+        .find(|e| {
+            !employees
+                .iter()
+                .any(|r| r.manager_id.as_ref() == Some(&e.id))
+        })
+        .unwrap()
+        .id
+        .clone();
+    world
+        .kombo
+        .update_employee(&employee, |e| e.job_title = Some("Delta Tester".into()));
+
+    let request = serde_json::to_string(&SyncRequest {
+        tenant: TENANT.into(),
+        event_id: "evt-1".into(),
+    })
+    .unwrap();
+    let event = sqs_event(vec![sqs_record("m-1", &request, 1)]);
+    let answer = invoke(&world, serde_json::to_value(&event).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([]),
+        "{answer}"
+    );
+    let reports = world.store.reports(TENANT, 1).await.unwrap();
+    assert_eq!(reports[0].mode, sync_core::report::SyncMode::Delta);
+    assert_eq!(reports[0].actions.len(), 1);
+    assert_eq!(reports[0].actions[0].employee_id, employee);
+    assert_eq!(
+        world.changes.len(),
+        first + 1,
+        "exactly the changed employee is queued"
+    );
+
+    // Another run holds the tenant: the request goes back to the queue, to run after it.
+    assert!(world
+        .coordination
+        .lock_run(TENANT, "another-run", Utc::now(), deadline())
+        .await
+        .unwrap());
+    let event = sqs_event(vec![sqs_record("m-2", &request, 1)]);
+    let answer = invoke(&world, serde_json::to_value(&event).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([{"itemIdentifier": "m-2"}])
+    );
+    world.stop().await;
+}

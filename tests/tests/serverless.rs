@@ -1,0 +1,489 @@
+//! The three Lambda handlers in-process, wired as the template wires them: DynamoDB tables and
+//! SQS queues in a real moto server, the Kombo and Learn Amp sandboxes over HTTP. SQS does not
+//! drive Lambda here, so `drain` plays the event source mapping: it receives a batch, hands it
+//! to the handler as the `SqsEvent` Lambda would build, deletes what succeeded and returns the
+//! `batchItemFailures` to the queue. The end state must equal the local runner's on the same
+//! company and the same changes.
+
+use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use chrono::{Duration, NaiveDate, Utc};
+use e2e::{Harness, CLIENT_ID, CLIENT_SECRET, KOMBO_KEY, TENANT};
+use fn_common::{HttpClients, StaticSecrets};
+use sandbox::kombo::EmbeddedGroup;
+use sandbox::KomboEmployee;
+use sandbox::{Company, KomboSandbox, LearnAmpSandbox, LearnAmpSnapshot};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use sync_aws::testing::{create_table, MotoServer};
+use sync_aws::{DynamoIdempotency, DynamoStateStore, SqsQueue};
+use sync_core::applier::ChangeMessage;
+use sync_core::intake::SyncRequest;
+use sync_core::tenants::{TenantConfig, TenantStore};
+use sync_core::webhook::kombo_signature;
+use sync_core::{InvitePolicy, RunOptions, TenantSettings};
+
+const WEBHOOK_SECRET: &[u8] = b"e2e-kombo-webhook-secret";
+const SECRET_REF: &str = "/personio-sync/e2e/learnamp-client-secret";
+
+/// The tenant's "today": the serverless runs take it from the clock, in Berlin.
+fn today() -> NaiveDate {
+    Utc::now()
+        .with_timezone(&chrono_tz::Europe::Berlin)
+        .date_naive()
+}
+
+struct Stack {
+    moto: MotoServer,
+    sqs: aws_sdk_sqs::Client,
+    store: DynamoStateStore,
+    idempotency: DynamoIdempotency,
+    sync_requests: SqsQueue<SyncRequest>,
+    changes: SqsQueue<ChangeMessage>,
+    clients: HttpClients,
+}
+
+impl Stack {
+    async fn start(kombo_url: &str, learnamp_url: &str) -> Self {
+        let moto = MotoServer::start();
+        let config = moto.sdk_config().await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&config);
+        create_table(&dynamo, "state", &["pk", "sk"]).await;
+        create_table(&dynamo, "idempotency", &["id"]).await;
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let mut urls = Vec::new();
+        for name in ["sync-requests", "changes"] {
+            let url = sqs
+                .create_queue()
+                .queue_name(name)
+                .send()
+                .await
+                .expect("queue created")
+                .queue_url()
+                .expect("queue url")
+                .to_string();
+            urls.push(url);
+        }
+        let secrets = StaticSecrets(HashMap::from([(
+            SECRET_REF.to_string(),
+            CLIENT_SECRET.to_string(),
+        )]));
+        let store = DynamoStateStore::new(dynamo.clone(), "state");
+        store
+            .put_tenant(&TenantConfig {
+                settings: settings(),
+                learnamp_base_url: learnamp_url.to_string(),
+                learnamp_client_id: CLIENT_ID.to_string(),
+                learnamp_client_secret_ref: SECRET_REF.to_string(),
+                personio_company_id: None,
+                enabled: true,
+                last_event: None,
+            })
+            .await
+            .expect("tenant registered");
+        Self {
+            sync_requests: SqsQueue::new(sqs.clone(), urls[0].clone()),
+            // moto keeps delays; the manager wait in the apply function orders the waves.
+            changes: SqsQueue::new(sqs.clone(), urls[1].clone()).with_max_delay(0),
+            sqs,
+            store,
+            idempotency: DynamoIdempotency::new(dynamo, "idempotency"),
+            clients: HttpClients::new(
+                kombo_url.to_string(),
+                KOMBO_KEY.to_string(),
+                Arc::new(secrets),
+            ),
+            moto,
+        }
+    }
+
+    fn sync_deps(&self) -> sync_fn::SyncDeps<'_> {
+        sync_fn::SyncDeps {
+            tenants: &self.store,
+            store: &self.store,
+            coordination: &self.store,
+            changes: &self.changes,
+            clients: &self.clients,
+        }
+    }
+
+    fn apply_deps(&self) -> apply_fn::ApplyDeps<'_> {
+        apply_fn::ApplyDeps {
+            tenants: &self.store,
+            store: &self.store,
+            idempotency: &self.idempotency,
+            clients: &self.clients,
+            concurrency: 8,
+        }
+    }
+
+    fn webhook_deps(&self) -> webhook_fn::WebhookDeps<'_> {
+        webhook_fn::WebhookDeps {
+            kombo_secrets: vec![WEBHOOK_SECRET.to_vec()],
+            personio_token: None,
+            personio_header: "authorization".into(),
+            tenants: &self.store,
+            coordination: &self.store,
+            sync_requests: &self.sync_requests,
+        }
+    }
+
+    /// One receive, as the event source mapping does it: up to ten records.
+    async fn receive(&self, url: &str) -> Vec<SqsMessage> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive");
+        out.messages()
+            .iter()
+            .map(|m| {
+                let mut record = SqsMessage::default();
+                record.message_id = m.message_id().map(str::to_string);
+                record.receipt_handle = m.receipt_handle().map(str::to_string);
+                record.body = m.body().map(str::to_string);
+                record.event_source = Some("aws:sqs".into());
+                record.aws_region = Some("eu-central-1".into());
+                record.attributes = m
+                    .attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                record
+            })
+            .collect()
+    }
+
+    /// Deletes the records that succeeded; the failures become visible again at once (their
+    /// visibility timeout, shortened for the test).
+    async fn settle(&self, url: &str, batch: &[SqsMessage], response: &SqsBatchResponse) -> usize {
+        for record in batch {
+            let id = record.message_id.as_deref().unwrap_or_default();
+            let receipt = record.receipt_handle.as_deref().expect("receipt");
+            let failed = response
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == id);
+            if failed {
+                self.sqs
+                    .change_message_visibility()
+                    .queue_url(url)
+                    .receipt_handle(receipt)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .expect("visible again");
+            } else {
+                self.sqs
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+                    .expect("deleted");
+            }
+        }
+        response.batch_item_failures.len()
+    }
+
+    /// Drains the changes queue through the apply handler; returns the records handed back.
+    async fn drain_changes(&self) -> usize {
+        let mut handed_back = 0;
+        let mut empty_receives = 0;
+        while empty_receives < 2 {
+            let batch = self.receive(self.changes.url()).await;
+            if batch.is_empty() {
+                empty_receives += 1;
+                continue;
+            }
+            empty_receives = 0;
+            let mut event = SqsEvent::default();
+            event.records = batch.clone();
+            let deadline_ms = (Utc::now() + Duration::seconds(60)).timestamp_millis();
+            let response = apply_fn::handle(event, deadline_ms, &self.apply_deps()).await;
+            handed_back += self.settle(self.changes.url(), &batch, &response).await;
+        }
+        handed_back
+    }
+
+    /// Drains the sync-request queue through the sync handler (the queue trigger).
+    async fn drain_sync_requests(&self) -> usize {
+        let mut runs = 0;
+        loop {
+            let batch = self.receive(self.sync_requests.url()).await;
+            if batch.is_empty() {
+                return runs;
+            }
+            runs += batch.len();
+            let mut event = SqsEvent::default();
+            event.records = batch.clone();
+            let response = sync_fn::handle(
+                serde_json::to_value(&event).unwrap(),
+                Utc::now() + Duration::seconds(60),
+                &self.sync_deps(),
+            )
+            .await
+            .expect("the queue trigger answers");
+            let response: SqsBatchResponse = serde_json::from_value(response).unwrap();
+            assert!(
+                response.batch_item_failures.is_empty(),
+                "delta sync failed: {response:?}"
+            );
+            self.settle(self.sync_requests.url(), &batch, &response)
+                .await;
+        }
+    }
+
+    async fn invoke(&self, payload: serde_json::Value) -> serde_json::Value {
+        sync_fn::handle(
+            payload,
+            Utc::now() + Duration::seconds(60),
+            &self.sync_deps(),
+        )
+        .await
+        .expect("the invoke succeeds")
+    }
+
+    async fn webhook(&self, event_id: &str) -> (i64, String) {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "id": event_id,
+            "type": "data-changed",
+            "data": {"integration_id": TENANT, "integration_tool": "personio",
+                     "integration_category": "HRIS",
+                     "changed_models": [{"name": "hris_employees"}, {"name": "hris_join_employees_teams"}]}
+        }))
+        .unwrap();
+        let request: LambdaFunctionUrlRequest = serde_json::from_value(serde_json::json!({
+            "version": "2.0",
+            "rawPath": "/webhooks/kombo",
+            "rawQueryString": "",
+            "headers": {"content-type": "application/json",
+                        "x-kombo-signature": kombo_signature(WEBHOOK_SECRET, &body)},
+            "requestContext": {"http": {"method": "POST", "path": "/webhooks/kombo",
+                                        "protocol": "HTTP/1.1", "sourceIp": "198.51.100.7"},
+                               "timeEpoch": Utc::now().timestamp_millis()},
+            "body": STANDARD.encode(&body),
+            "isBase64Encoded": true
+        }))
+        .unwrap();
+        let response = webhook_fn::handle(request, &self.webhook_deps()).await;
+        let body: serde_json::Value =
+            serde_json::from_str(response.body.as_deref().unwrap_or("{}")).unwrap();
+        (
+            response.status_code,
+            body["status"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+}
+
+fn settings() -> TenantSettings {
+    let mut s = TenantSettings::new(TENANT);
+    s.invite_policy = InvitePolicy::Immediately;
+    s
+}
+
+/// The Personio changes both paths see: a joiner, a job-title change, a department move and a
+/// leaver, among employees who manage nobody.
+fn personio_changes(kombo: &KomboSandbox) {
+    let employees = kombo.employees();
+    let managers: HashSet<String> = employees
+        .iter()
+        .filter_map(|e| e.manager_id.clone())
+        .collect();
+    let department = |e: &KomboEmployee| {
+        e.groups
+            .iter()
+            .find(|g| g.r#type.as_deref() == Some("DEPARTMENT"))
+            .map(|g| g.id.clone())
+    };
+    let mut regular = employees.iter().filter(|e| {
+        !managers.contains(&e.id)
+            && department(e).is_some()
+            && e.employment_status.as_deref() == Some("ACTIVE")
+            && e.termination_date.is_none()
+            && e.remote_deleted_at.is_none()
+            && e.work_email.is_some()
+    });
+    let (retitled, mover, leaver) = (
+        regular.next().unwrap().clone(),
+        regular.next().unwrap().clone(),
+        regular.next().unwrap().clone(),
+    );
+    let target = kombo
+        .groups()
+        .into_iter()
+        .find(|g| {
+            g.r#type.as_deref() == Some("DEPARTMENT") && Some(&g.id) != department(&mover).as_ref()
+        })
+        .expect("another department");
+    kombo.update_employee(&retitled.id, |e| {
+        e.job_title = Some("Head of Serverless".into())
+    });
+    kombo.update_employee(&mover.id, |e| {
+        e.groups
+            .retain(|g| g.r#type.as_deref() != Some("DEPARTMENT"));
+        e.groups.push(EmbeddedGroup {
+            id: target.id.clone(),
+            remote_id: target.remote_id.clone(),
+            name: target.name.clone(),
+            r#type: target.r#type.clone(),
+        });
+    });
+    kombo.update_employee(&leaver.id, |e| {
+        e.employment_status = Some("INACTIVE".into());
+        e.termination_date = Some(Utc::now() - Duration::days(2));
+    });
+    let mut joiner = retitled.clone();
+    joiner.id = "JoinerServerless000000001".into();
+    joiner.work_email = Some("new.joiner@acme.example".into());
+    joiner.job_title = Some("Apprentice".into());
+    kombo.upsert_employee(joiner);
+}
+
+/// Learn Amp's state, keyed by external id, with teams and managers named by their external
+/// ids (Learn Amp's numeric ids differ between two sandboxes).
+fn comparable(snapshot: &LearnAmpSnapshot) -> BTreeMap<String, serde_json::Value> {
+    let team_ext: HashMap<u64, Option<String>> = snapshot
+        .teams
+        .iter()
+        .map(|t| (t.id, t.integration_external_id.clone()))
+        .collect();
+    let user_ext: HashMap<u64, Option<String>> = snapshot
+        .users
+        .iter()
+        .map(|u| (u.id, u.integration_external_id.clone()))
+        .collect();
+    let mut out = BTreeMap::new();
+    for u in &snapshot.users {
+        let Some(ext) = &u.integration_external_id else {
+            continue;
+        };
+        out.insert(
+            ext.clone(),
+            serde_json::json!({
+                "email": u.email, "first_name": u.first_name, "last_name": u.last_name,
+                "job_title": u.job_title, "hire_date": u.hire_date, "status": u.status,
+                "invitations": u.invitations_sent,
+                "primary_team": u.primary_team_id.and_then(|t| team_ext[&t].clone()),
+                "manager": u.manager_id.and_then(|m| user_ext.get(&m).cloned().flatten()),
+            }),
+        );
+    }
+    for t in &snapshot.teams {
+        out.insert(
+            format!(
+                "team:{}",
+                t.integration_external_id.clone().unwrap_or_default()
+            ),
+            serde_json::json!({"name": t.name}),
+        );
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhook_sync_and_apply_reach_the_local_runners_state() {
+    let company: Company = sandbox::generate_company(40, 11, today());
+
+    // The serverless path.
+    let kombo = KomboSandbox::new(KOMBO_KEY, TENANT, company.clone());
+    let learnamp = LearnAmpSandbox::new(CLIENT_ID, CLIENT_SECRET);
+    let kombo_server = kombo.start(0).await.unwrap();
+    let learnamp_server = learnamp.start(0).await.unwrap();
+    let stack = Stack::start(&kombo_server.base_url, &learnamp_server.base_url).await;
+
+    // "Import all from Personio": a direct invoke of the sync function.
+    let report = stack
+        .invoke(serde_json::json!({"tenant": TENANT, "mode": "full"}))
+        .await;
+    let queued = report["queued"].as_u64().expect("queued count");
+    assert!(
+        queued > 30,
+        "the import queues one change per employee: {report}"
+    );
+    stack.drain_changes().await;
+    let after_import = learnamp.snapshot();
+    let imported = comparable(&after_import);
+    let with_manager = imported
+        .values()
+        .filter(|u| !u["manager"].is_null())
+        .count();
+    assert!(
+        imported.len() > 30 && with_manager > 10,
+        "{} users and teams, {with_manager} with a manager",
+        imported.len()
+    );
+
+    // A scheduled run right after changes nothing and queues nothing.
+    let scheduled: aws_lambda_events::eventbridge::EventBridgeEvent =
+        serde_json::from_value(serde_json::json!({
+            "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+            "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": Utc::now().to_rfc3339(), "region": "eu-central-1",
+            "resources": ["arn:aws:events:eu-central-1:123456789012:rule/personio-sync-schedule"],
+            "detail": {}
+        }))
+        .unwrap();
+    let runs = stack
+        .invoke(serde_json::to_value(&scheduled).unwrap())
+        .await;
+    assert_eq!(runs["runs"][0]["queued"], 0, "{runs}");
+
+    // Personio changes, announced by a signed Kombo webhook; a burst coalesces.
+    personio_changes(&kombo);
+    assert_eq!(stack.webhook("evt-1").await, (200, "queued".to_string()));
+    assert_eq!(stack.webhook("evt-2").await.0, 200);
+    assert_eq!(stack.webhook("evt-1").await, (200, "duplicate".to_string()));
+    assert_eq!(stack.drain_sync_requests().await, 1, "one delta sync");
+    learnamp.reset_calls();
+    stack.drain_changes().await;
+    let writes = learnamp.snapshot();
+
+    // The local runner, on the same company and the same changes.
+    let local = Harness::start(company, settings()).await;
+    let options = RunOptions {
+        today: Some(today()),
+        ..RunOptions::default()
+    };
+    local.run(&options).await;
+    assert_eq!(
+        comparable(&local.learnamp.snapshot()),
+        comparable(&after_import),
+        "after the import"
+    );
+    personio_changes(&local.kombo);
+    local
+        .run(&RunOptions {
+            mode: sync_core::report::SyncMode::Delta,
+            ..options
+        })
+        .await;
+    assert_eq!(
+        comparable(&local.learnamp.snapshot()),
+        comparable(&writes),
+        "after the changes"
+    );
+    let calls = learnamp.calls();
+    let writes_made: u64 = calls
+        .by_endpoint
+        .iter()
+        .filter(|(k, _)| !k.starts_with("GET") && !k.contains("oauth"))
+        .map(|(_, v)| *v)
+        .sum();
+    assert_eq!(writes_made, 4, "one write per changed employee: {calls:?}");
+
+    local.stop().await;
+    kombo_server.shutdown().await;
+    learnamp_server.shutdown().await;
+    drop(stack.moto);
+}
