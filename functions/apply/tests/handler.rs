@@ -9,6 +9,7 @@ use chrono::{Duration, Utc};
 use fn_common::testing::{sqs_event, sqs_record, TestWorld, TENANT};
 use fn_common::{ClientFactory, TenantClients};
 use sync_core::applier::ChangeMessage;
+use sync_core::idempotency::IdempotencyStore;
 use sync_core::ports::{Queue, StateStore};
 use sync_core::tenants::{TenantConfig, TenantStore};
 
@@ -240,6 +241,117 @@ async fn a_panic_fails_only_its_own_record() {
     assert!(
         applied.is_some_and(|s| s.is_linked()),
         "the healthy record applied"
+    );
+    world.stop().await;
+}
+
+/// `message` with another job title, as of `minutes` after its source version.
+fn retitled(message: &ChangeMessage, title: &str, minutes: i64) -> ChangeMessage {
+    let mut desired = message.desired.clone();
+    desired.manager_employee_id = None;
+    desired.job_title = Some(title.into());
+    desired.source_version =
+        Some(desired.source_version.unwrap_or_else(Utc::now) + Duration::minutes(minutes));
+    ChangeMessage::new(&message.tenant, &message.run_id, desired, message.today, 0)
+}
+
+fn job_title_of(world: &TestWorld, employee_id: &str) -> Option<String> {
+    world
+        .learnamp
+        .snapshot()
+        .users
+        .into_iter()
+        .find(|u| u.integration_external_id.as_deref() == Some(employee_id))
+        .and_then(|u| u.job_title)
+}
+
+fn record(id: &str, message: &ChangeMessage) -> (String, String, u32) {
+    (id.into(), serde_json::to_string(message).unwrap(), 1)
+}
+
+#[tokio::test]
+async fn one_change_per_employee_is_in_flight_and_the_newest_version_wins() {
+    let world = world().await;
+    let messages = planned_changes(&world).await;
+    let created = without_manager(&messages[0]);
+    let employee = created.desired.employee_id.clone();
+    assert!(deliver(&world, &world.clients, vec![record("c", &created)])
+        .await
+        .batch_item_failures
+        .is_empty());
+
+    // Another worker is applying a change of this employee: this one waits its turn.
+    let newer = retitled(&created, "Staff Engineer", 20);
+    let lease = newer.employee_lease_key();
+    let now_ms = Utc::now().timestamp_millis();
+    world
+        .idempotency
+        .claim(&lease, now_ms, now_ms + 60_000)
+        .await
+        .unwrap();
+    let response = deliver(&world, &world.clients, vec![record("n", &newer)]).await;
+    assert_eq!(failed_ids(&response), vec!["n"], "handed back while leased");
+    assert_ne!(
+        job_title_of(&world, &employee).as_deref(),
+        Some("Staff Engineer")
+    );
+    world.idempotency.release(&lease).await.unwrap();
+
+    // Two versions in one batch: one is applied, the other waits; whatever the order, the
+    // newer version is what Learn Amp ends with, and the older is skipped as stale.
+    let older = retitled(&created, "Senior Engineer", 10);
+    let batch = vec![record("older", &older), record("newer", &newer)];
+    let response = deliver(&world, &world.clients, batch.clone()).await;
+    let handed_back = failed_ids(&response);
+    assert_eq!(handed_back.len(), 1, "exactly one waits: {handed_back:?}");
+    let retry: Vec<_> = batch
+        .into_iter()
+        .filter(|(id, _, _)| handed_back.contains(id))
+        .map(|(id, body, _)| (id, body, 2))
+        .collect();
+    assert!(deliver(&world, &world.clients, retry)
+        .await
+        .batch_item_failures
+        .is_empty());
+    assert_eq!(
+        job_title_of(&world, &employee).as_deref(),
+        Some("Staff Engineer")
+    );
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_state_wanted_again_after_another_is_applied_again() {
+    let world = world().await;
+    let messages = planned_changes(&world).await;
+    let first = without_manager(&messages[0]);
+    let employee = first.desired.employee_id.clone();
+    let second = retitled(&first, "Team Lead", 10);
+    // The same desired state as `first`, from a later run (Personio reverted the change).
+    let mut back = first.clone();
+    back.desired.source_version =
+        Some(second.desired.source_version.unwrap() + Duration::minutes(10));
+    let back = ChangeMessage::new(&back.tenant, "later-run", back.desired, back.today, 0);
+    assert_eq!(back.idempotency_key(), first.idempotency_key());
+
+    for (id, message) in [("first", &first), ("second", &second), ("back", &back)] {
+        let response = deliver(&world, &world.clients, vec![record(id, message)]).await;
+        assert!(response.batch_item_failures.is_empty(), "{id}");
+    }
+    assert_eq!(
+        job_title_of(&world, &employee),
+        first.desired.job_title,
+        "the old completion of this state did not hide the revert"
+    );
+    let state = world
+        .store
+        .employee(TENANT, &employee)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        state.applied_hash.as_deref(),
+        Some(first.desired_hash.as_str())
     );
     world.stop().await;
 }

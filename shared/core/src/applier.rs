@@ -56,6 +56,11 @@ impl ChangeMessage {
             self.tenant, self.desired.employee_id, self.desired_hash
         )
     }
+
+    /// The key held while any change of this employee is being applied.
+    pub fn employee_lease_key(&self) -> String {
+        format!("{}#{}#in-flight", self.tenant, self.desired.employee_id)
+    }
 }
 
 /// Why a change could not be applied now. Permanent Learn Amp rejections are not errors: they

@@ -1,5 +1,6 @@
-//! The apply function's work for one change message, without Lambda: claim the idempotency key,
-//! apply, then complete the record (or release it, so a retry runs again).
+//! The apply function's work for one change message, without Lambda: claim the idempotency key
+//! (tenant + employee + desired-state hash), take the employee's in-flight lease, apply, then
+//! complete the record (or release it, so a retry runs again) and give the lease back.
 
 use crate::applier::{Applier, ApplyError, ChangeMessage};
 use crate::error::StoreError;
@@ -29,13 +30,70 @@ pub async fn process_change(
     deadline_ms: i64,
 ) -> Result<Processed, StoreError> {
     let key = message.idempotency_key();
-    match idempotency.claim(&key, now_ms, deadline_ms).await? {
+    let mut claim = idempotency.claim(&key, now_ms, deadline_ms).await?;
+    if let Claim::Completed(data) = &claim {
+        if !superseded(applier, message, data).await? {
+            return Ok(Processed::Duplicate);
+        }
+        // This state was applied, then another one, and now this one is wanted again (A, B,
+        // A within the record's life): the old completion must not hide the change.
+        idempotency.release(&key).await?;
+        claim = idempotency.claim(&key, now_ms, deadline_ms).await?;
+    }
+    match claim {
+        Claim::Acquired => {}
         Claim::Completed(_) => return Ok(Processed::Duplicate),
         Claim::InProgress => {
             return Ok(Processed::Retry("another worker holds this change".into()))
         }
-        Claim::Acquired => {}
     }
+    // One change per employee in flight: two versions applied at once could leave Learn Amp
+    // with the older one's fields and the state with the newer one's hashes. The lease is a
+    // claim like any other, so it lapses at its holder's deadline if the holder dies.
+    let lease = message.employee_lease_key();
+    if idempotency.claim(&lease, now_ms, deadline_ms).await? != Claim::Acquired {
+        idempotency.release(&key).await?;
+        return Ok(Processed::Retry(format!(
+            "another change of employee {} is being applied",
+            message.desired.employee_id
+        )));
+    }
+    let outcome = apply_claimed(applier, idempotency, message, &key, receive_count, now_ms).await;
+    idempotency.release(&lease).await?;
+    outcome
+}
+
+/// Whether a completed record of this change was overtaken: the employee's state now holds
+/// another applied state. A completion that failed permanently is never overtaken: its
+/// duplicates stay acknowledged, and the next run retries the employee.
+async fn superseded(
+    applier: &Applier<'_>,
+    message: &ChangeMessage,
+    completed: &str,
+) -> Result<bool, StoreError> {
+    let failed = serde_json::from_str::<ActionRecord>(completed)
+        .is_ok_and(|record| record.action == ActionKind::Failed);
+    if failed {
+        return Ok(false);
+    }
+    let state = applier
+        .store
+        .employee(&message.tenant, &message.desired.employee_id)
+        .await?;
+    Ok(state
+        .and_then(|s| s.applied_hash)
+        .is_some_and(|applied| applied != message.desired_hash))
+}
+
+/// The work under both claims: the manager wait, the Learn Amp calls, the record's outcome.
+async fn apply_claimed(
+    applier: &Applier<'_>,
+    idempotency: &dyn IdempotencyStore,
+    message: &ChangeMessage,
+    key: &str,
+    receive_count: u32,
+    now_ms: i64,
+) -> Result<Processed, StoreError> {
     if message.wave > 0 && receive_count < MANAGER_WAIT_DELIVERIES {
         if let Some(manager) = &message.desired.manager_employee_id {
             let ready = applier
@@ -44,7 +102,7 @@ pub async fn process_change(
                 .await?
                 .is_some_and(|s| s.active && s.is_linked());
             if !ready {
-                idempotency.release(&key).await?;
+                idempotency.release(key).await?;
                 return Ok(Processed::Retry(format!(
                     "manager {manager} is not applied yet"
                 )));
@@ -54,15 +112,15 @@ pub async fn process_change(
     match applier.apply(message).await {
         Ok(record) => {
             let data = serde_json::to_string(&record).unwrap_or_default();
-            idempotency.complete(&key, now_ms, &data).await?;
+            idempotency.complete(key, now_ms, &data).await?;
             Ok(Processed::Done(record))
         }
         Err(ApplyError::Store(e)) => {
-            idempotency.release(&key).await?;
+            idempotency.release(key).await?;
             Err(e)
         }
         Err(e) => {
-            idempotency.release(&key).await?;
+            idempotency.release(key).await?;
             Ok(Processed::Retry(e.to_string()))
         }
     }
