@@ -8,7 +8,9 @@ mod demo;
 mod local;
 mod output;
 mod sandbox_cmd;
+mod settings_args;
 mod sync_cmd;
+mod tenants_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -33,6 +35,8 @@ enum Command {
     Sandbox(sandbox_cmd::SandboxArgs),
     /// One sync run for one tenant.
     Sync(Box<sync_cmd::SyncArgs>),
+    /// The tenants of the AWS deployment (its DynamoDB state table).
+    Tenants(tenants_cmd::TenantsArgs),
 }
 
 /// Logs go to stderr (stdout carries the summary or the JSON report), ids only.
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Sandbox(args) => sandbox_cmd::run(args).await,
             Command::Sync(args) => sync_cmd::run(*args).await,
+            Command::Tenants(args) => tenants_cmd::run(args).await,
         }
     });
     ExitCode::from(code)

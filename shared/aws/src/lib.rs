@@ -17,7 +17,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 }
 
 /// An SDK error with its whole chain of causes, for a log line or a `StoreError`.
-pub(crate) fn describe<E: std::error::Error>(error: &E) -> String {
+pub fn describe<E: std::error::Error>(error: &E) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -1,0 +1,247 @@
+//! `personio-sync tenants add|list|show|disable`: the tenants of an AWS deployment, in its
+//! DynamoDB state table. The Learn Amp client secret goes to an SSM SecureString parameter;
+//! the table holds only its name.
+
+use crate::settings_args::{required, url, ConfigError, SettingsArgs};
+use crate::sync_cmd::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
+use clap::{Args, Subcommand};
+use sync_aws::DynamoStateStore;
+use sync_core::tenants::{TenantConfig, TenantStore};
+
+#[derive(Args)]
+pub struct TenantsArgs {
+    #[command(subcommand)]
+    command: TenantsCommand,
+    /// The deployment's state table (the stack output StateTableName)
+    #[arg(long, env = "STATE_TABLE", global = true)]
+    table: Option<String>,
+    /// Another endpoint for DynamoDB and SSM, e.g. a moto server: http://127.0.0.1:5000
+    #[arg(long, env = "AWS_ENDPOINT_URL", global = true)]
+    endpoint_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum TenantsCommand {
+    /// Registers a tenant, or replaces its settings (enabled).
+    Add(Box<AddArgs>),
+    /// Lists the tenants, one line each.
+    List,
+    /// Prints one tenant's settings as JSON.
+    Show { integration_id: String },
+    /// Stops syncing a tenant: the schedule skips it and its webhooks are not queued.
+    Disable { integration_id: String },
+}
+
+#[derive(Args)]
+struct AddArgs {
+    /// The tenant's Kombo integration id, e.g. personio:CBNMt7dSNCzBdnRTx87dev4E
+    #[arg(long, env = "KOMBO_INTEGRATION_ID")]
+    integration_id: Option<String>,
+    /// The Learn Amp account's API Base URL, e.g. https://api.learnamp.com
+    #[arg(long, env = "LEARNAMP_BASE_URL")]
+    learnamp_url: Option<String>,
+    #[arg(long, env = "LEARNAMP_CLIENT_ID")]
+    learnamp_client_id: Option<String>,
+    /// The SSM parameter that holds the client secret, under the stack's SecretPrefix, e.g.
+    /// /personio-sync/tenants/acme/learnamp-client-secret
+    #[arg(long)]
+    learnamp_client_secret_param: Option<String>,
+    /// Given, the secret is written to that parameter as a SecureString (never to the table)
+    #[arg(long, env = "LEARNAMP_CLIENT_SECRET", hide_env_values = true)]
+    learnamp_client_secret: Option<String>,
+    /// Personio's company id, for Personio's own webhooks
+    #[arg(long)]
+    personio_company_id: Option<String>,
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+impl AddArgs {
+    fn into_config(self) -> Result<(TenantConfig, Option<String>), ConfigError> {
+        let integration_id = required(
+            self.integration_id,
+            "--integration-id",
+            "KOMBO_INTEGRATION_ID",
+        )?;
+        if !integration_id.contains(':') {
+            return Err(ConfigError(format!(
+                "--integration-id must be a Kombo integration id such as personio:CBNMt7dSNCzBdnRTx87dev4E, got '{integration_id}'"
+            )));
+        }
+        let learnamp_base_url = url(
+            required(self.learnamp_url, "--learnamp-url", "LEARNAMP_BASE_URL")?,
+            "--learnamp-url",
+        )?;
+        let learnamp_client_id = required(
+            self.learnamp_client_id,
+            "--learnamp-client-id",
+            "LEARNAMP_CLIENT_ID",
+        )?;
+        let secret_ref = self
+            .learnamp_client_secret_param
+            .filter(|p| !p.trim().is_empty())
+            .ok_or_else(|| ConfigError("missing --learnamp-client-secret-param".into()))?;
+        if !secret_ref.starts_with('/') {
+            return Err(ConfigError(format!(
+                "--learnamp-client-secret-param must be an SSM parameter path starting with /, got '{secret_ref}'"
+            )));
+        }
+        let config = TenantConfig {
+            settings: self.settings.into_settings(integration_id)?,
+            learnamp_base_url,
+            learnamp_client_id,
+            learnamp_client_secret_ref: secret_ref,
+            personio_company_id: self.personio_company_id.filter(|c| !c.trim().is_empty()),
+            enabled: true,
+            last_event: None,
+        };
+        Ok((config, self.learnamp_client_secret))
+    }
+}
+
+async fn sdk_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(endpoint) = endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}
+
+pub async fn run(args: TenantsArgs) -> u8 {
+    let table = match required(args.table, "--table", "STATE_TABLE") {
+        Ok(t) => t,
+        Err(ConfigError(m)) => {
+            eprintln!("personio-sync: {m}");
+            return EXIT_CONFIG;
+        }
+    };
+    // Validate before touching AWS: a typo costs nothing.
+    let action = match args.command {
+        TenantsCommand::Add(add) => match add.into_config() {
+            Ok((tenant, secret)) => Action::Add(tenant, secret),
+            Err(ConfigError(m)) => {
+                eprintln!("personio-sync: {m}");
+                return EXIT_CONFIG;
+            }
+        },
+        TenantsCommand::List => Action::List,
+        TenantsCommand::Show { integration_id } => Action::Show(integration_id),
+        TenantsCommand::Disable { integration_id } => Action::Disable(integration_id),
+    };
+    let config = sdk_config(args.endpoint_url.as_deref()).await;
+    let store = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), table);
+    let result = match action {
+        Action::Add(tenant, secret) => add_tenant(&store, &config, tenant, secret).await,
+        Action::List => list(&store).await,
+        Action::Show(id) => show(&store, &id).await,
+        Action::Disable(id) => disable(&store, &id).await,
+    };
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(Failure::Config(m)) => {
+            eprintln!("personio-sync: {m}");
+            EXIT_CONFIG
+        }
+        Err(Failure::Aws(m)) => {
+            eprintln!("personio-sync: {m}");
+            EXIT_FAILED
+        }
+    }
+}
+
+enum Action {
+    Add(TenantConfig, Option<String>),
+    List,
+    Show(String),
+    Disable(String),
+}
+
+enum Failure {
+    Config(String),
+    Aws(String),
+}
+
+async fn add_tenant(
+    store: &DynamoStateStore,
+    config: &aws_config::SdkConfig,
+    tenant: TenantConfig,
+    secret: Option<String>,
+) -> Result<(), Failure> {
+    if let Some(secret) = secret.filter(|s| !s.is_empty()) {
+        aws_sdk_ssm::Client::new(config)
+            .put_parameter()
+            .name(&tenant.learnamp_client_secret_ref)
+            .value(secret)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::Aws(format!(
+                    "cannot write SSM parameter {}: {}",
+                    tenant.learnamp_client_secret_ref,
+                    sync_aws::describe(&e)
+                ))
+            })?;
+    }
+    store
+        .put_tenant(&tenant)
+        .await
+        .map_err(|e| Failure::Aws(format!("cannot write the tenant: {e}")))?;
+    println!(
+        "tenant {} registered (enabled, invite policy {})",
+        tenant.settings.tenant_id,
+        tenant.settings.invite_policy.as_str()
+    );
+    Ok(())
+}
+
+async fn list(store: &DynamoStateStore) -> Result<(), Failure> {
+    let mut tenants = store
+        .tenants()
+        .await
+        .map_err(|e| Failure::Aws(format!("cannot read the tenants: {e}")))?;
+    tenants.sort_by(|a, b| a.settings.tenant_id.cmp(&b.settings.tenant_id));
+    for t in tenants {
+        println!(
+            "{}\t{}\t{}\t{}",
+            t.settings.tenant_id,
+            if t.enabled { "enabled" } else { "disabled" },
+            t.settings.invite_policy.as_str(),
+            t.learnamp_base_url
+        );
+    }
+    Ok(())
+}
+
+async fn existing(store: &DynamoStateStore, id: &str) -> Result<TenantConfig, Failure> {
+    store
+        .tenant(id)
+        .await
+        .map_err(|e| Failure::Aws(format!("cannot read tenant {id}: {e}")))?
+        .ok_or_else(|| {
+            Failure::Config(format!(
+                "no tenant {id}: `personio-sync tenants list` shows the registered ones"
+            ))
+        })
+}
+
+async fn show(store: &DynamoStateStore, id: &str) -> Result<(), Failure> {
+    let tenant = existing(store, id).await?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&tenant).expect("settings serialize")
+    );
+    Ok(())
+}
+
+async fn disable(store: &DynamoStateStore, id: &str) -> Result<(), Failure> {
+    let mut tenant = existing(store, id).await?;
+    tenant.enabled = false;
+    store
+        .put_tenant(&tenant)
+        .await
+        .map_err(|e| Failure::Aws(format!("cannot write tenant {id}: {e}")))?;
+    println!("tenant {id} disabled");
+    Ok(())
+}
