@@ -118,7 +118,7 @@ pub async fn run(args: TenantsArgs) -> u8 {
     // Validate before touching AWS: a typo costs nothing.
     let action = match args.command {
         TenantsCommand::Add(add) => match add.into_config() {
-            Ok((tenant, secret)) => Action::Add(tenant, secret),
+            Ok((tenant, secret)) => Action::Add(Box::new(tenant), secret),
             Err(ConfigError(m)) => {
                 eprintln!("personio-sync: {m}");
                 return EXIT_CONFIG;
@@ -131,7 +131,7 @@ pub async fn run(args: TenantsArgs) -> u8 {
     let config = sdk_config(args.endpoint_url.as_deref()).await;
     let store = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), table);
     let result = match action {
-        Action::Add(tenant, secret) => add_tenant(&store, &config, tenant, secret).await,
+        Action::Add(tenant, secret) => add_tenant(&store, &config, *tenant, secret).await,
         Action::List => list(&store).await,
         Action::Show(id) => show(&store, &id).await,
         Action::Disable(id) => disable(&store, &id).await,
@@ -150,7 +150,7 @@ pub async fn run(args: TenantsArgs) -> u8 {
 }
 
 enum Action {
-    Add(TenantConfig, Option<String>),
+    Add(Box<TenantConfig>, Option<String>),
     List,
     Show(String),
     Disable(String),
