@@ -33,3 +33,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+echo "== smoke: the function binaries under cargo lambda watch (SKIP_SMOKE=1 skips)"
+if [ "${SKIP_SMOKE:-0}" != 1 ]; then
+  ./infra/scripts/smoke.sh
+fi
