@@ -6,7 +6,8 @@
 //!   `updated_after` the start of the previous complete read, deleted records included;
 //! - a direct invoke, `{"tenant": "...", "mode": "full"|"delta"|"reconcile", "dry_run": bool,
 //!   "employee_id": "...", "allow_mass_deactivation": bool, "today": "YYYY-MM-DD"}`, for "Import
-//!   all from Personio", dry runs and single employees; it returns the run report.
+//!   all from Personio", dry runs and single employees; it returns the run report. With
+//!   `"status": true` it runs nothing and returns the tenant's status instead.
 //!
 //! At most one run per tenant is in progress: a run takes the tenant's lock until its Lambda
 //! deadline.
@@ -19,7 +20,8 @@ use sync_core::applier::ChangeMessage;
 use sync_core::coordination::Coordination;
 use sync_core::intake::SyncRequest;
 use sync_core::ports::{Queue, StateStore};
-use sync_core::report::{RunReport, SyncMode};
+use sync_core::report::{RunReport, RunTrigger, SyncMode};
+use sync_core::status::{tenant_status, DEFAULT_RUNS};
 use sync_core::tenants::TenantStore;
 use sync_core::{Engine, RunOptions};
 
@@ -45,6 +47,9 @@ pub struct InvokeRequest {
     pub allow_mass_deactivation: bool,
     #[serde(default)]
     pub today: Option<NaiveDate>,
+    /// Returns the tenant's status (last runs, activity, employees in error) instead of running.
+    #[serde(default)]
+    pub status: bool,
 }
 
 #[derive(Debug)]
@@ -195,7 +200,11 @@ pub async fn handle(
             let mut runs = Vec::new();
             for config in tenants.iter().filter(|t| t.enabled) {
                 let tenant = &config.settings.tenant_id;
-                let result = run_tenant(tenant, &RunOptions::default(), deadline, deps).await;
+                let options = RunOptions {
+                    trigger: RunTrigger::Schedule,
+                    ..RunOptions::default()
+                };
+                let result = run_tenant(tenant, &options, deadline, deps).await;
                 if let Err(e) = &result {
                     tracing::error!(tenant = %tenant, error = %e, "scheduled sync failed");
                 }
@@ -214,6 +223,7 @@ pub async fn handle(
                 }
                 let options = RunOptions {
                     mode: SyncMode::Delta,
+                    trigger: RunTrigger::Webhook,
                     ..RunOptions::default()
                 };
                 let result = run_tenant(&request.tenant, &options, deadline, deps).await;
@@ -232,6 +242,18 @@ pub async fn handle(
             }
             serde_json::to_value(response).map_err(|e| e.to_string())
         }
+        Trigger::Invoke(request) if request.status => {
+            let status = tenant_status(
+                &request.tenant,
+                DEFAULT_RUNS,
+                deps.store,
+                deps.coordination,
+                Utc::now(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            serde_json::to_value(status).map_err(|e| e.to_string())
+        }
         Trigger::Invoke(request) => {
             let options = RunOptions {
                 mode: request.mode.unwrap_or(SyncMode::Full),
@@ -239,6 +261,7 @@ pub async fn handle(
                 today: request.today,
                 employee_id: request.employee_id.clone(),
                 allow_mass_deactivation: request.allow_mass_deactivation,
+                trigger: RunTrigger::Invoke,
             };
             let report = run_tenant(&request.tenant, &options, deadline, deps)
                 .await

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use sync_clients::{KomboClient, LearnAmpClient};
 use sync_core::applier::ChangeMessage;
 use sync_core::queue::InProcessQueue;
-use sync_core::report::{RunReport, SyncMode};
+use sync_core::report::{RunReport, RunTrigger, SyncMode};
 use sync_core::store::EmbeddedStore;
 use sync_core::{Engine, EngineError, RunOptions, TenantSettings};
 
@@ -151,6 +151,7 @@ impl SyncArgs {
                 today,
                 employee_id: self.employee,
                 allow_mass_deactivation: self.allow_mass_deactivation,
+                trigger: RunTrigger::Local,
             },
             concurrency: self.concurrency,
         };

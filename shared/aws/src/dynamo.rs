@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
-use sync_core::coordination::{Coordination, EVENT_RETENTION, PENDING_SYNC_LAPSE};
+use sync_core::coordination::{Activity, Coordination, EVENT_RETENTION, PENDING_SYNC_LAPSE};
 use sync_core::error::StoreError;
 use sync_core::ports::StateStore;
 use sync_core::report::{ActionRecord, RunReport};
@@ -266,6 +266,32 @@ impl DynamoStateStore {
         }
     }
 
+    /// When a coordination record (one without `data`) lapses, if it exists and has not.
+    async fn live_until(
+        &self,
+        pk_value: String,
+        sk: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk_value))
+            .key("sk", AttributeValue::S(sk.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out
+            .item()
+            .and_then(|item| item.get("expires_at"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+            .and_then(|at| DateTime::<Utc>::from_timestamp(at, 0))
+            .filter(|until| *until > now))
+    }
+
     async fn delete(
         &self,
         pk_value: String,
@@ -346,6 +372,17 @@ impl Coordination for DynamoStateStore {
     async fn unlock_run(&self, tenant: &str, holder: &str) -> Result<(), StoreError> {
         self.delete(format!("tenant#{tenant}"), "run-lock", Some(holder))
             .await
+    }
+
+    async fn activity(&self, tenant: &str, now: DateTime<Utc>) -> Result<Activity, StoreError> {
+        let pk = format!("tenant#{tenant}");
+        Ok(Activity {
+            sync_pending: self
+                .live_until(pk.clone(), "pending-sync", now)
+                .await?
+                .is_some(),
+            run_in_progress_until: self.live_until(pk, "run-lock", now).await?,
+        })
     }
 }
 

@@ -30,6 +30,17 @@ pub trait Coordination: Send + Sync {
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
     async fn unlock_run(&self, tenant: &str, holder: &str) -> Result<(), StoreError>;
+    /// What is going on for the tenant at `now`, for operators.
+    async fn activity(&self, tenant: &str, now: DateTime<Utc>) -> Result<Activity, StoreError>;
+}
+
+/// A tenant's coordination records as an operator sees them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Activity {
+    /// A webhook asked for a delta sync that has not started yet.
+    pub sync_pending: bool,
+    /// A run holds the tenant's lock until then.
+    pub run_in_progress_until: Option<DateTime<Utc>>,
 }
 
 /// The embedded coordination, for one process.
@@ -92,5 +103,17 @@ impl Coordination for InMemoryCoordination {
             locks.remove(tenant);
         }
         Ok(())
+    }
+
+    async fn activity(&self, tenant: &str, now: DateTime<Utc>) -> Result<Activity, StoreError> {
+        let pending = self.pending.lock().expect("lock");
+        let locks = self.locks.lock().expect("lock");
+        Ok(Activity {
+            sync_pending: pending.get(tenant).is_some_and(|until| *until > now),
+            run_in_progress_until: locks
+                .get(tenant)
+                .map(|(_, until)| *until)
+                .filter(|until| *until > now),
+        })
     }
 }

@@ -11,7 +11,9 @@ use crate::mapping::{name_hash, today_in};
 use crate::planner::{plan, Plan, PlanInput};
 use crate::ports::{HrisSource, LearnAmp, ListQuery, Queue, StateStore};
 use crate::reconcile::{observe_employees, observe_teams};
-use crate::report::{ActionKind, ActionRecord, ApiCalls, Counts, RunReport, SyncMode, TeamCounts};
+use crate::report::{
+    ActionKind, ActionRecord, ApiCalls, Counts, RunReport, RunTrigger, SyncMode, TeamCounts,
+};
 use crate::settings::TenantSettings;
 use crate::state::EmployeeState;
 use crate::state::TeamState;
@@ -47,6 +49,8 @@ pub struct RunOptions {
     /// Sync only this Kombo employee.
     pub employee_id: Option<String>,
     pub allow_mass_deactivation: bool,
+    /// What started the run, for its report.
+    pub trigger: RunTrigger,
 }
 
 impl Default for RunOptions {
@@ -57,6 +61,7 @@ impl Default for RunOptions {
             today: None,
             employee_id: None,
             allow_mass_deactivation: false,
+            trigger: RunTrigger::Local,
         }
     }
 }
@@ -295,6 +300,7 @@ impl Engine<'_> {
         let report = RunReport {
             run_id: planned.run_id.clone(),
             tenant: self.tenant().to_string(),
+            trigger: options.trigger,
             mode: planned.mode,
             dry_run: options.dry_run,
             today: planned.today,

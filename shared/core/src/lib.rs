@@ -19,6 +19,7 @@ pub mod reconcile;
 pub mod report;
 pub mod settings;
 pub mod state;
+pub mod status;
 pub mod store;
 pub mod tenants;
 pub mod webhook;

@@ -80,10 +80,38 @@ pub enum SyncMode {
     Reconcile,
 }
 
+/// What started a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunTrigger {
+    /// The local runner (`personio-sync sync`, the demo).
+    #[default]
+    Local,
+    /// The 3-hourly EventBridge schedule.
+    Schedule,
+    /// A webhook, through the sync-request queue.
+    Webhook,
+    /// A direct invoke of the sync function (import all, dry run, one employee).
+    Invoke,
+}
+
+impl RunTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Schedule => "schedule",
+            Self::Webhook => "webhook",
+            Self::Invoke => "invoke",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     pub run_id: String,
     pub tenant: String,
+    #[serde(default)]
+    pub trigger: RunTrigger,
     pub mode: SyncMode,
     pub dry_run: bool,
     pub today: chrono::NaiveDate,
