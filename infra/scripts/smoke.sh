@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Smoke test of the function binaries under `cargo lambda watch` (the Lambda runtime API
-# emulator): the webhook function takes the signed sample Kombo webhook
+# Smoke test of the built function binaries under `cargo lambda watch` (the Lambda runtime API
+# emulator, `--only-lambda-apis`: the binary is the one the tests built, started by this script
+# as Lambda starts a bootstrap): the webhook function takes the signed sample Kombo webhook
 # (events/webhook-kombo-data-changed.json) and queues one sync request; the sync function,
 # invoked directly, runs a dry run of a sandbox tenant and returns its report. moto plays
 # DynamoDB, SQS and SSM; `personio-sync sandbox` plays Kombo and Learn Amp. Everything binds
@@ -35,9 +36,10 @@ fail() {
   exit 1
 }
 
-moto_port=$(free_port); kombo_port=$(free_port); learnamp_port=$(free_port); watch_port=$(free_port)
+moto_port=$(free_port); kombo_port=$(free_port); learnamp_port=$(free_port)
 moto_server -H 127.0.0.1 -p "$moto_port" > "$work/moto.log" 2>&1 & pids+=($!)
-cargo build --quiet -p personio-sync
+# The same build as the tests' (a narrower one would resolve other features and rebuild).
+cargo build --quiet --workspace --all-targets --locked
 target/debug/personio-sync sandbox --employees 20 --kombo-port "$kombo_port" \
   --learnamp-port "$learnamp_port" > "$work/sandbox.log" 2>&1 & pids+=($!)
 wait_port "$moto_port"; wait_port "$kombo_port"; wait_port "$learnamp_port"
@@ -78,20 +80,29 @@ for tenant in personio:sandbox-acme personio:CBNMt7dSNCzBdnRTx87dev4E; do
     > /dev/null || fail "tenants add $tenant"
 done
 
-cargo lambda watch --quiet --invoke-address 127.0.0.1 --invoke-port "$watch_port" \
-  --env-var "STATE_TABLE=state,IDEMPOTENCY_TABLE=idempotency" \
-  --env-var "SYNC_REQUESTS_QUEUE_URL=$SYNC_REQUESTS_QUEUE_URL,CHANGES_QUEUE_URL=$CHANGES_QUEUE_URL" \
-  --env-var "KOMBO_BASE_URL=http://127.0.0.1:$kombo_port/v1" \
-  --env-var "KOMBO_API_KEY_PARAM=/personio-sync/kombo-api-key,KOMBO_WEBHOOK_SECRET_PARAM=/personio-sync/kombo-webhook-secret" \
-  --env-var "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_REGION=eu-central-1,AWS_ACCESS_KEY_ID=test,AWS_SECRET_ACCESS_KEY=test" \
-  --env-var "AWS_LAMBDA_LOG_FORMAT=JSON" \
-  > "$work/watch.log" 2>&1 & pids+=($!)
-wait_port "$watch_port"
-
-invoke() { cargo lambda invoke "$1" --invoke-address 127.0.0.1 --invoke-port "$watch_port" "${@:2}"; }
+# One runtime API emulator per function, and the function's binary polling it.
+serve() {
+  local name=$1 port
+  port=$(free_port)
+  cargo lambda watch --only-lambda-apis --invoke-address 127.0.0.1 --invoke-port "$port" \
+    > "$work/watch-$name.log" 2>&1 & pids+=($!)
+  wait_port "$port"
+  env STATE_TABLE=state IDEMPOTENCY_TABLE=idempotency \
+    SYNC_REQUESTS_QUEUE_URL="$SYNC_REQUESTS_QUEUE_URL" CHANGES_QUEUE_URL="$CHANGES_QUEUE_URL" \
+    KOMBO_BASE_URL="http://127.0.0.1:$kombo_port/v1" \
+    KOMBO_API_KEY_PARAM=/personio-sync/kombo-api-key \
+    KOMBO_WEBHOOK_SECRET_PARAM=/personio-sync/kombo-webhook-secret \
+    AWS_LAMBDA_LOG_FORMAT=JSON AWS_LAMBDA_FUNCTION_NAME=_ AWS_LAMBDA_FUNCTION_VERSION=1 \
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt" \
+    "target/debug/$name" > "$work/function-$name.log" 2>&1 & pids+=($!)
+  eval "${name}_port=$port"
+}
+serve webhook
+serve sync
+invoke() { cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port "$1" "${@:2}"; }
 
 started=$(date +%s)
-invoke webhook --data-file events/webhook-kombo-data-changed.json > "$work/webhook.out" \
+invoke "$webhook_port" --data-file events/webhook-kombo-data-changed.json > "$work/webhook.out" \
   || fail "the webhook function did not answer"
 "$py" - "$work/webhook.out" <<'PY' || fail "unexpected webhook response"
 import json, os, sys, boto3
@@ -105,7 +116,7 @@ assert json.loads(messages[0]["Body"])["tenant"] == "personio:CBNMt7dSNCzBdnRTx8
 print("smoke: webhook -> 200 queued, one sync request in the queue")
 PY
 
-invoke sync --data-ascii '{"tenant": "personio:sandbox-acme", "mode": "full", "dry_run": true}' \
+invoke "$sync_port" --data-ascii '{"tenant": "personio:sandbox-acme", "mode": "full", "dry_run": true}' \
   > "$work/sync.out" || fail "the sync function did not answer"
 "$py" - "$work/sync.out" <<'PY' || fail "unexpected sync report"
 import json, sys
@@ -115,4 +126,4 @@ assert report["counts"]["created"] > 0, report["counts"]
 assert report["queued"] == 0, "a dry run queues nothing"
 print(f"smoke: sync dry run -> {report['counts']['created']} would be created, nothing queued")
 PY
-echo "smoke: both functions answered under cargo lambda watch in $(( $(date +%s) - started )) s (first invokes compile)"
+echo "smoke: both function binaries answered under cargo lambda watch in $(( $(date +%s) - started )) s"

@@ -88,7 +88,7 @@ async fn the_personio_webhook_sample_carries_the_token_and_queues_a_delta_sync()
 fn the_schedule_sample_is_the_schedule_trigger() {
     assert!(matches!(
         trigger_of(event("schedule.json")),
-        Ok(Trigger::Schedule)
+        Ok(Trigger::Schedule { .. })
     ));
 }
 

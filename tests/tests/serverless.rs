@@ -22,6 +22,7 @@ use sync_aws::testing::{create_table, MotoServer};
 use sync_aws::{DynamoIdempotency, DynamoStateStore, SqsQueue};
 use sync_core::applier::ChangeMessage;
 use sync_core::intake::SyncRequest;
+use sync_core::ports::StateStore;
 use sync_core::tenants::{TenantConfig, TenantStore};
 use sync_core::webhook::kombo_signature;
 use sync_core::{InvitePolicy, RunOptions, TenantSettings};
@@ -106,6 +107,7 @@ impl Stack {
             store: &self.store,
             coordination: &self.store,
             changes: &self.changes,
+            sync_requests: &self.sync_requests,
             clients: &self.clients,
         }
     }
@@ -237,7 +239,7 @@ impl Stack {
             let response: SqsBatchResponse = serde_json::from_value(response).unwrap();
             assert!(
                 response.batch_item_failures.is_empty(),
-                "delta sync failed: {response:?}"
+                "sync request failed: {response:?}"
             );
             self.settle(self.sync_requests.url(), &batch, &response)
                 .await;
@@ -434,10 +436,17 @@ async fn webhook_sync_and_apply_reach_the_local_runners_state() {
             "detail": {}
         }))
         .unwrap();
-    let runs = stack
+    let queued_runs = stack
         .invoke(serde_json::to_value(&scheduled).unwrap())
         .await;
-    assert_eq!(runs["runs"][0]["queued"], 0, "{runs}");
+    assert_eq!(queued_runs["queued"], serde_json::json!([TENANT]));
+    assert_eq!(stack.drain_sync_requests().await, 1, "one full sync");
+    let scheduled_run = &stack.store.reports(TENANT, 1).await.unwrap()[0];
+    assert_eq!(
+        scheduled_run.trigger,
+        sync_core::report::RunTrigger::Schedule
+    );
+    assert_eq!(scheduled_run.queued, 0, "nothing changed");
 
     // Personio changes, announced by a signed Kombo webhook; a burst coalesces.
     personio_changes(&kombo);

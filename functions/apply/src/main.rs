@@ -2,7 +2,7 @@
 
 use apply_fn::{handle, ApplyDeps};
 use aws_lambda_events::sqs::SqsEvent;
-use fn_common::{env, env_secret, init_logging, HttpClients, SsmSecrets};
+use fn_common::{env, init_logging, HttpClients, RetryPolicy, SsmSecrets};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use std::sync::Arc;
 use sync_aws::{DynamoIdempotency, DynamoStateStore};
@@ -12,8 +12,7 @@ async fn main() -> Result<(), Error> {
     init_logging();
     let config = sync_aws::sdk_config().await;
     let ssm = Arc::new(SsmSecrets(aws_sdk_ssm::Client::new(&config)));
-    let kombo_api_key = env_secret("KOMBO_API_KEY", ssm.as_ref()).await?;
-    let clients = HttpClients::new(env("KOMBO_BASE_URL")?, kombo_api_key, ssm);
+    let clients = HttpClients::without_kombo(ssm).with_retry(RetryPolicy::queue_worker());
     let dynamo = aws_sdk_dynamodb::Client::new(&config);
     let store = DynamoStateStore::new(dynamo.clone(), env("STATE_TABLE")?);
     let idempotency = DynamoIdempotency::new(dynamo, env("IDEMPOTENCY_TABLE")?);

@@ -38,6 +38,7 @@ async fn planned_changes(world: &TestWorld) -> Vec<ChangeMessage> {
         store: &world.store,
         coordination: &world.coordination,
         changes: &world.changes,
+        sync_requests: &world.sync_requests,
         clients: &world.clients,
     };
     let deadline = Utc::now() + Duration::minutes(5);

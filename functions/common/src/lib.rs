@@ -6,7 +6,8 @@
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
-use sync_clients::{KomboClient, LearnAmpClient, RetryPolicy};
+pub use sync_clients::RetryPolicy;
+use sync_clients::{KomboClient, LearnAmpClient};
 use sync_core::ports::{HrisSource, LearnAmp};
 use sync_core::tenants::TenantConfig;
 use tokio::sync::Mutex;
@@ -89,6 +90,12 @@ impl HttpClients {
             retry: RetryPolicy::default(),
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Clients for a function that never reads Kombo (apply): no Kombo API key is fetched, and
+    /// a Kombo call would fail.
+    pub fn without_kombo(secrets: Arc<dyn SecretSource>) -> Self {
+        Self::new(String::new(), String::new(), secrets)
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {

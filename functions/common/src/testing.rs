@@ -10,6 +10,7 @@ use sync_clients::RetryPolicy;
 use sync_core::applier::ChangeMessage;
 use sync_core::coordination::InMemoryCoordination;
 use sync_core::idempotency::InMemoryIdempotency;
+use sync_core::intake::SyncRequest;
 use sync_core::queue::InProcessQueue;
 use sync_core::store::EmbeddedStore;
 use sync_core::tenants::{InMemoryTenants, TenantConfig, TenantStore};
@@ -32,6 +33,7 @@ pub struct TestWorld {
     _state_dir: tempfile::TempDir,
     pub idempotency: InMemoryIdempotency,
     pub changes: InProcessQueue<ChangeMessage>,
+    pub sync_requests: InProcessQueue<SyncRequest>,
     pub clients: HttpClients,
 }
 
@@ -64,6 +66,7 @@ impl TestWorld {
             _state_dir: state_dir,
             idempotency: InMemoryIdempotency::default(),
             changes: InProcessQueue::new(),
+            sync_requests: InProcessQueue::new(),
         };
         world
             .tenants

@@ -1,16 +1,19 @@
 //! The sync function: reads Kombo, plans, creates or renames teams, and queues one change
 //! message per employee that differs for the apply function. Three triggers:
 //!
-//! - the EventBridge schedule (`rate(3 hours)`): a full sync of every enabled tenant;
-//! - the sync-request queue (from the webhook function): a delta sync of one tenant, reading
-//!   `updated_after` the start of the previous complete read, deleted records included;
+//! - the EventBridge schedule (`rate(3 hours)`): queues one full-sync request per enabled tenant
+//!   on the sync-request queue, so that each tenant's run has an invocation of its own;
+//! - the sync-request queue: one tenant's run per message, a full sync from the schedule or a
+//!   delta sync from the webhook function (reading `updated_after` the start of the previous
+//!   complete read, deleted records included);
 //! - a direct invoke, `{"tenant": "...", "mode": "full"|"delta"|"reconcile", "dry_run": bool,
 //!   "employee_id": "...", "allow_mass_deactivation": bool, "today": "YYYY-MM-DD"}`, for "Import
 //!   all from Personio", dry runs and single employees; it returns the run report. With
 //!   `"status": true` it runs nothing and returns the tenant's status instead.
 //!
 //! At most one run per tenant is in progress: a run takes the tenant's lock until its Lambda
-//! deadline.
+//! deadline. A request for a busy tenant is sent again with a delay of `BUSY_RETRY_SECONDS`
+//! (returning it to SQS would hide it for the queue's whole visibility timeout).
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEventObj};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -30,8 +33,13 @@ pub struct SyncDeps<'a> {
     pub store: &'a dyn StateStore,
     pub coordination: &'a dyn Coordination,
     pub changes: &'a dyn Queue<ChangeMessage>,
+    /// Where the schedule queues its per-tenant runs, and busy tenants' requests go back.
+    pub sync_requests: &'a dyn Queue<SyncRequest>,
     pub clients: &'a dyn ClientFactory,
 }
+
+/// A request for a tenant whose run is in progress is sent again this much later.
+pub const BUSY_RETRY_SECONDS: u32 = 60;
 
 /// The direct-invoke payload.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -54,7 +62,10 @@ pub struct InvokeRequest {
 
 #[derive(Debug)]
 pub enum Trigger {
-    Schedule,
+    /// The EventBridge schedule; its event id names the requests it queues.
+    Schedule {
+        event_id: String,
+    },
     Queue(SqsEventObj<SyncRequest>),
     Invoke(InvokeRequest),
 }
@@ -69,7 +80,11 @@ pub fn trigger_of(event: serde_json::Value) -> Result<Trigger, String> {
     if event.get("source").and_then(|s| s.as_str()) == Some("aws.events")
         || event.get("detail-type").and_then(|s| s.as_str()) == Some("Scheduled Event")
     {
-        return Ok(Trigger::Schedule);
+        let event_id = event.get("id").and_then(|i| i.as_str()).map_or_else(
+            || format!("schedule:{}", Utc::now().to_rfc3339()),
+            |i| format!("schedule:{i}"),
+        );
+        return Ok(Trigger::Schedule { event_id });
     }
     serde_json::from_value(event)
         .map(Trigger::Invoke)
@@ -180,12 +195,38 @@ fn uuid_like() -> String {
     )
 }
 
-fn summary(tenant: &str, result: &Result<RunReport, RunError>) -> serde_json::Value {
-    match result {
-        Ok(r) => {
-            serde_json::json!({"tenant": tenant, "run_id": r.run_id, "counts": r.counts, "queued": r.queued, "halted": r.halted})
+/// One queued request: its run, or its return to the queue. An error hands the message back.
+async fn run_requested(
+    request: &SyncRequest,
+    deadline: DateTime<Utc>,
+    deps: &SyncDeps<'_>,
+) -> Result<(), RunError> {
+    // Webhooks that arrive from here on need a sync of their own.
+    if let Err(e) = deps.coordination.sync_started(&request.tenant).await {
+        tracing::warn!(tenant = %request.tenant, error = %e, "pending marker not cleared");
+    }
+    let options = RunOptions {
+        mode: request.mode,
+        trigger: request.trigger,
+        ..RunOptions::default()
+    };
+    match run_tenant(&request.tenant, &options, deadline, deps).await {
+        Ok(_) => Ok(()),
+        Err(RunError::Busy(_)) => {
+            tracing::info!(tenant = %request.tenant, delay_seconds = BUSY_RETRY_SECONDS, "tenant busy: sync request sent again");
+            deps.sync_requests
+                .send_delayed(vec![request.clone()], BUSY_RETRY_SECONDS)
+                .await
+                .map_err(|e| RunError::Failed {
+                    message: e.to_string(),
+                    retryable: true,
+                })
         }
-        Err(e) => serde_json::json!({"tenant": tenant, "error": e.to_string()}),
+        Err(e) if e.is_retryable() => Err(e),
+        Err(e) => {
+            tracing::error!(tenant = %request.tenant, error = %e, "sync request dropped");
+            Ok(())
+        }
     }
 }
 
@@ -195,49 +236,31 @@ pub async fn handle(
     deps: &SyncDeps<'_>,
 ) -> Result<serde_json::Value, String> {
     match trigger_of(event)? {
-        Trigger::Schedule => {
+        Trigger::Schedule { event_id } => {
             let tenants = deps.tenants.tenants().await.map_err(|e| e.to_string())?;
-            let mut runs = Vec::new();
-            for config in tenants.iter().filter(|t| t.enabled) {
-                let tenant = &config.settings.tenant_id;
-                let options = RunOptions {
-                    trigger: RunTrigger::Schedule,
-                    ..RunOptions::default()
-                };
-                let result = run_tenant(tenant, &options, deadline, deps).await;
-                if let Err(e) = &result {
-                    tracing::error!(tenant = %tenant, error = %e, "scheduled sync failed");
-                }
-                runs.push(summary(tenant, &result));
-            }
-            Ok(serde_json::json!({ "runs": runs }))
+            let requests: Vec<SyncRequest> = tenants
+                .iter()
+                .filter(|t| t.enabled)
+                .map(|t| SyncRequest::scheduled(&t.settings.tenant_id, &event_id))
+                .collect();
+            let queued: Vec<String> = requests.iter().map(|r| r.tenant.clone()).collect();
+            deps.sync_requests
+                .send_batch(requests)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(tenants = queued.len(), "scheduled full syncs queued");
+            Ok(serde_json::json!({ "queued": queued }))
         }
         Trigger::Queue(batch) => {
             let mut response = SqsBatchResponse::default();
             for record in batch.records {
                 let id = record.message_id.clone().unwrap_or_default();
                 let request = record.body;
-                // Webhooks that arrive from here on need a sync of their own.
-                if let Err(e) = deps.coordination.sync_started(&request.tenant).await {
-                    tracing::warn!(tenant = %request.tenant, error = %e, "pending marker not cleared");
-                }
-                let options = RunOptions {
-                    mode: SyncMode::Delta,
-                    trigger: RunTrigger::Webhook,
-                    ..RunOptions::default()
-                };
-                let result = run_tenant(&request.tenant, &options, deadline, deps).await;
-                match &result {
-                    Err(e) if e.is_retryable() => {
-                        tracing::warn!(tenant = %request.tenant, error = %e, "delta sync will be retried");
-                        let mut failure = BatchItemFailure::default();
-                        failure.item_identifier = id;
-                        response.batch_item_failures.push(failure);
-                    }
-                    Err(e) => {
-                        tracing::error!(tenant = %request.tenant, error = %e, "delta sync dropped")
-                    }
-                    Ok(_) => {}
+                if let Err(e) = run_requested(&request, deadline, deps).await {
+                    tracing::warn!(tenant = %request.tenant, error = %e, "sync request will be retried");
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = id;
+                    response.batch_item_failures.push(failure);
                 }
             }
             serde_json::to_value(response).map_err(|e| e.to_string())

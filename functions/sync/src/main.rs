@@ -14,12 +14,15 @@ async fn main() -> Result<(), Error> {
     let kombo_api_key = env_secret("KOMBO_API_KEY", ssm.as_ref()).await?;
     let clients = HttpClients::new(env("KOMBO_BASE_URL")?, kombo_api_key, ssm);
     let store = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), env("STATE_TABLE")?);
-    let changes = SqsQueue::new(aws_sdk_sqs::Client::new(&config), env("CHANGES_QUEUE_URL")?);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let changes = SqsQueue::new(sqs.clone(), env("CHANGES_QUEUE_URL")?);
+    let sync_requests = SqsQueue::new(sqs, env("SYNC_REQUESTS_QUEUE_URL")?);
     let deps = SyncDeps {
         tenants: &store,
         store: &store,
         coordination: &store,
         changes: &changes,
+        sync_requests: &sync_requests,
         clients: &clients,
     };
     let deps = &deps;

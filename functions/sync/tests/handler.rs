@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use fn_common::testing::{scheduled_event, sqs_event, sqs_record, TestWorld, TENANT};
 use sync_core::coordination::Coordination;
 use sync_core::intake::SyncRequest;
-use sync_core::ports::StateStore;
+use sync_core::ports::{Queue, StateStore};
 use sync_core::tenants::TenantStore;
 use sync_fn::{handle, SyncDeps};
 
@@ -20,6 +20,7 @@ fn deps(world: &TestWorld) -> SyncDeps<'_> {
         store: &world.store,
         coordination: &world.coordination,
         changes: &world.changes,
+        sync_requests: &world.sync_requests,
         clients: &world.clients,
     }
 }
@@ -35,27 +36,61 @@ async fn invoke(
     handle(payload, deadline(), &deps(world)).await
 }
 
+/// Hands the queued sync requests to the handler, as the event source mapping would.
+async fn drain_sync_requests(world: &TestWorld) -> serde_json::Value {
+    let deliveries = world.sync_requests.receive(usize::MAX).await.unwrap();
+    let records = deliveries
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            sqs_record(
+                &format!("r-{i}"),
+                &serde_json::to_string(&d.message).unwrap(),
+                1,
+            )
+        })
+        .collect();
+    for d in &deliveries {
+        world.sync_requests.ack(&d.receipt).await.unwrap();
+    }
+    invoke(world, serde_json::to_value(sqs_event(records)).unwrap())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
-async fn the_schedule_runs_a_full_sync_of_every_enabled_tenant() {
+async fn the_schedule_queues_a_full_sync_of_every_enabled_tenant() {
     let world = world().await;
     let mut disabled = world.tenant_config("personio:disabled");
     disabled.enabled = false;
     world.tenants.put_tenant(&disabled).await.unwrap();
 
     let answer = invoke(&world, scheduled_event()).await.unwrap();
-    let runs = answer["runs"].as_array().expect("one summary per run");
-    assert_eq!(runs.len(), 1, "only the enabled tenant runs: {answer}");
-    assert_eq!(runs[0]["tenant"], TENANT);
-    let queued = runs[0]["queued"].as_u64().unwrap();
-    assert!(queued >= 8, "the first run queues the company: {answer}");
     assert_eq!(
-        queued as usize,
-        world.changes.len(),
-        "one message per change"
+        answer["queued"],
+        serde_json::json!([TENANT]),
+        "only the enabled tenant"
+    );
+    assert_eq!(world.sync_requests.len(), 1, "one request per tenant");
+    assert!(world.changes.is_empty(), "the schedule itself runs nothing");
+
+    // The request runs the tenant's full sync in an invocation of its own.
+    let answer = drain_sync_requests(&world).await;
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([]),
+        "{answer}"
     );
     let stored = world.store.reports(TENANT, 5).await.unwrap();
     assert_eq!(stored.len(), 1, "the run report is stored");
-    assert_eq!(stored[0].run_id, runs[0]["run_id"].as_str().unwrap());
+    assert_eq!(stored[0].mode, sync_core::report::SyncMode::Full);
+    assert_eq!(stored[0].trigger, sync_core::report::RunTrigger::Schedule);
+    assert!(stored[0].queued >= 8, "the first run queues the company");
+    assert_eq!(
+        stored[0].queued as usize,
+        world.changes.len(),
+        "one message per change"
+    );
     world.stop().await;
 }
 
@@ -138,7 +173,7 @@ async fn a_bad_invoke_names_what_to_fix() {
 }
 
 #[tokio::test]
-async fn a_sync_request_runs_a_delta_and_a_busy_tenant_is_handed_back() {
+async fn a_sync_request_runs_a_delta_and_a_busy_tenant_is_asked_again_later() {
     let world = world().await;
     invoke(&world, serde_json::json!({"tenant": TENANT}))
         .await
@@ -161,11 +196,7 @@ async fn a_sync_request_runs_a_delta_and_a_busy_tenant_is_handed_back() {
         .kombo
         .update_employee(&employee, |e| e.job_title = Some("Delta Tester".into()));
 
-    let request = serde_json::to_string(&SyncRequest {
-        tenant: TENANT.into(),
-        event_id: "evt-1".into(),
-    })
-    .unwrap();
+    let request = serde_json::to_string(&SyncRequest::delta(TENANT, "evt-1")).unwrap();
     let event = sqs_event(vec![sqs_record("m-1", &request, 1)]);
     let answer = invoke(&world, serde_json::to_value(&event).unwrap())
         .await
@@ -185,19 +216,26 @@ async fn a_sync_request_runs_a_delta_and_a_busy_tenant_is_handed_back() {
         "exactly the changed employee is queued"
     );
 
-    // Another run holds the tenant: the request goes back to the queue, to run after it.
+    // Another run holds the tenant: the request is sent again, a minute later, to run after it
+    // (handed back, it would wait out the queue's 90-minute visibility timeout).
     assert!(world
         .coordination
         .lock_run(TENANT, "another-run", Utc::now(), deadline())
         .await
         .unwrap());
+    let runs_before = world.store.reports(TENANT, 10).await.unwrap().len();
     let event = sqs_event(vec![sqs_record("m-2", &request, 1)]);
     let answer = invoke(&world, serde_json::to_value(&event).unwrap())
         .await
         .unwrap();
+    assert_eq!(answer["batchItemFailures"], serde_json::json!([]));
+    let again = world.sync_requests.receive(10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].message, SyncRequest::delta(TENANT, "evt-1"));
     assert_eq!(
-        answer["batchItemFailures"],
-        serde_json::json!([{"itemIdentifier": "m-2"}])
+        world.store.reports(TENANT, 10).await.unwrap().len(),
+        runs_before,
+        "no run while the tenant is busy"
     );
     world.stop().await;
 }

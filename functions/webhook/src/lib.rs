@@ -169,10 +169,18 @@ async fn queue_sync(
         return Ok("coalesced");
     }
     let tenant = request.tenant.clone();
-    deps.sync_requests
-        .send_batch(vec![request])
-        .await
-        .map_err(|e| Rejection::Unavailable(e.to_string()))?;
+    let event_id = request.event_id.clone();
+    if let Err(e) = deps.sync_requests.send_batch(vec![request]).await {
+        // Nothing was queued: undo what would make the sender's retry a duplicate, or coalesce
+        // it into a sync that will never run. If the undo fails too, the pending marker lapses
+        // and the schedule's full sync catches the change.
+        let undone = deps.coordination.forget_delivery(&event_id).await;
+        let cleared = deps.coordination.sync_started(&tenant).await;
+        if let Some(undo_error) = undone.err().or(cleared.err()) {
+            tracing::error!(tenant = %tenant, event_id = %event_id, error = %undo_error, "webhook bookkeeping not undone");
+        }
+        return Err(Rejection::Unavailable(e.to_string()));
+    }
     tracing::info!(tenant = %tenant, "delta sync queued");
     Ok("queued")
 }
@@ -265,10 +273,7 @@ async fn personio(
     // Personio's envelope carries no event id: the body's hash identifies a delivery.
     let event_id = format!("personio:{:x}", Sha256::digest(body));
     queue_sync(
-        SyncRequest {
-            tenant: tenant.settings.tenant_id,
-            event_id,
-        },
+        SyncRequest::delta(tenant.settings.tenant_id, event_id),
         deps,
     )
     .await

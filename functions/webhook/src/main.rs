@@ -18,7 +18,15 @@ async fn main() -> Result<(), Error> {
         .filter(|s| !s.is_empty())
         .map(|s| s.as_bytes().to_vec())
         .collect();
-    let personio_token = env_secret("PERSONIO_WEBHOOK_TOKEN", &ssm).await.ok();
+    // Personio webhooks are optional, but a configured token that cannot be read must fail the
+    // cold start, not turn every Personio webhook into a 401.
+    let personio_configured =
+        env("PERSONIO_WEBHOOK_TOKEN").is_ok() || env("PERSONIO_WEBHOOK_TOKEN_PARAM").is_ok();
+    let personio_token = if personio_configured {
+        Some(env_secret("PERSONIO_WEBHOOK_TOKEN", &ssm).await?)
+    } else {
+        None
+    };
     let store = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), env("STATE_TABLE")?);
     let sync_requests = SqsQueue::new(
         aws_sdk_sqs::Client::new(&config),

@@ -1,11 +1,14 @@
 //! The webhook handler, called with real Function URL events (as Lambda delivers them), with
 //! the embedded adapters: what it answers, and what it queues.
 
+use async_trait::async_trait;
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use sync_core::coordination::InMemoryCoordination;
+use sync_core::error::QueueError;
 use sync_core::intake::SyncRequest;
+use sync_core::ports::{Delivery, Queue};
 use sync_core::queue::InProcessQueue;
 use sync_core::tenants::{InMemoryTenants, TenantConfig, TenantStore};
 use sync_core::webhook::kombo_signature;
@@ -319,4 +322,52 @@ async fn personio_webhooks_need_the_token_and_map_to_the_tenant() {
         .await
         .unwrap();
     assert_eq!(delivered[0].message.tenant, TENANT);
+}
+
+/// A queue that refuses every message while `down` is set.
+#[derive(Default)]
+struct FlakyQueue {
+    down: std::sync::atomic::AtomicBool,
+    inner: InProcessQueue<SyncRequest>,
+}
+
+#[async_trait]
+impl Queue<SyncRequest> for FlakyQueue {
+    async fn send_batch(&self, messages: Vec<SyncRequest>) -> Result<(), QueueError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(QueueError::Unavailable("SQS is down".into()));
+        }
+        self.inner.send_batch(messages).await
+    }
+    async fn receive(&self, max: usize) -> Result<Vec<Delivery<SyncRequest>>, QueueError> {
+        self.inner.receive(max).await
+    }
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
+        self.inner.ack(receipt).await
+    }
+    async fn retry_later(&self, receipt: &str) -> Result<(), QueueError> {
+        self.inner.retry_later(receipt).await
+    }
+}
+
+#[tokio::test]
+async fn a_webhook_that_could_not_be_queued_is_queued_when_retried() {
+    let world = World::new().await;
+    let queue = FlakyQueue::default();
+    let deps = WebhookDeps {
+        sync_requests: &queue,
+        ..world.deps()
+    };
+    let body = data_changed("evt-down", TENANT);
+    queue.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let response = handle(kombo(&body, &signed(&body)), &deps).await;
+    assert_eq!(response.status_code, 503, "the sender retries a 5xx");
+    assert_eq!(queue.inner.len(), 0);
+
+    // Neither a duplicate nor coalesced into a sync that was never queued.
+    queue.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let response = handle(kombo(&body, &signed(&body)), &deps).await;
+    assert_eq!(response.status_code, 200);
+    assert!(response.body.unwrap().contains("queued"));
+    assert_eq!(queue.inner.len(), 1);
 }

@@ -336,6 +336,11 @@ impl Coordination for DynamoStateStore {
         .await
     }
 
+    async fn forget_delivery(&self, event_id: &str) -> Result<(), StoreError> {
+        self.delete(format!("webhook#{event_id}"), "event", None)
+            .await
+    }
+
     async fn request_sync(&self, tenant: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.put_if_free(
             format!("tenant#{tenant}"),

@@ -112,7 +112,7 @@ impl KomboClient {
                 Ok(r) if r.status().is_success() => {
                     let bytes = r.bytes().await.map_err(|e| SourceError::Transient {
                         code: "TRANSPORT".into(),
-                        message: e.to_string(),
+                        message: transport_message(e),
                     });
                     match bytes {
                         Ok(bytes) => {
@@ -131,7 +131,7 @@ impl KomboClient {
                 Err(e) => (
                     SourceError::Transient {
                         code: "TRANSPORT".into(),
-                        message: transport_message(&e),
+                        message: transport_message(e),
                     },
                     None,
                 ),
@@ -150,7 +150,9 @@ impl KomboClient {
     }
 }
 
-fn transport_message(e: &reqwest::Error) -> String {
+/// A transport error without its URL, which would otherwise reach logs and reports.
+fn transport_message(e: reqwest::Error) -> String {
+    let e = e.without_url();
     if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {

@@ -221,12 +221,13 @@ impl LearnAmpClient {
                                     body: body.to_vec(),
                                 })
                             }
-                            Err(e) => (format!("reading the response: {e}"), None),
+                            // Without the URL: a query string can hold an email address.
+                            Err(e) => (format!("reading the response: {}", e.without_url()), None),
                         }
                     }
                 }
                 Err(e) if e.is_timeout() => ("timed out".to_string(), None),
-                Err(e) => (format!("connection failed: {e}"), None),
+                Err(e) => (format!("connection failed: {}", e.without_url()), None),
             };
             match self.retry.delay(attempt, started, retry_after) {
                 Some(delay) => {

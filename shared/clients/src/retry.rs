@@ -28,6 +28,20 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// For a queue worker with a short invocation (the apply function has 60 s for a batch):
+    /// each call gives up within 12 s and does not wait out a `Retry-After` over 10 s, so the
+    /// message goes back to the queue, to be retried after its visibility timeout, instead of
+    /// the invocation timing out and taking the whole batch with it.
+    pub fn queue_worker() -> Self {
+        Self {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(4),
+            max_retry_after: Duration::from_secs(10),
+            deadline: Duration::from_secs(12),
+        }
+    }
+
     /// A policy for tests: quick, but still several attempts.
     pub fn fast() -> Self {
         Self {

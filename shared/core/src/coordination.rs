@@ -17,6 +17,8 @@ pub const PENDING_SYNC_LAPSE: Duration = Duration::minutes(15);
 pub trait Coordination: Send + Sync {
     /// True the first time this webhook event id is seen.
     async fn first_delivery(&self, event_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Forgets a delivery that could not be handled, so that the sender's retry is.
+    async fn forget_delivery(&self, event_id: &str) -> Result<(), StoreError>;
     /// True when no delta sync was pending for the tenant: the caller queues one.
     async fn request_sync(&self, tenant: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// The delta sync started reading: later webhooks need a new one.
@@ -62,6 +64,11 @@ impl Coordination for InMemoryCoordination {
                 Ok(true)
             }
         }
+    }
+
+    async fn forget_delivery(&self, event_id: &str) -> Result<(), StoreError> {
+        self.events.lock().expect("lock").remove(event_id);
+        Ok(())
     }
 
     async fn request_sync(&self, tenant: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {

@@ -1,15 +1,52 @@
 //! What an incoming Kombo webhook asks of the sync, once its signature checked out.
 
 use crate::kombo::WebhookEvent;
+use crate::report::{RunTrigger, SyncMode};
 use crate::webhook::{parse_kombo_webhook, WebhookError};
 use serde::{Deserialize, Serialize};
 
-/// A request for one tenant's sync, as queued by the webhook intake.
+/// A request for one tenant's sync, on the sync-request queue: a webhook's delta sync, or the
+/// schedule's full sync (one message per tenant, so that each tenant has an invocation's whole
+/// time of its own and one tenant's failure is retried alone).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequest {
     pub tenant: String,
-    /// The webhook event that asked for it (for deduplication and tracing).
+    /// The webhook event (or scheduled event) that asked for it, for tracing.
     pub event_id: String,
+    #[serde(default = "delta")]
+    pub mode: SyncMode,
+    #[serde(default = "webhook")]
+    pub trigger: RunTrigger,
+}
+
+fn delta() -> SyncMode {
+    SyncMode::Delta
+}
+
+fn webhook() -> RunTrigger {
+    RunTrigger::Webhook
+}
+
+impl SyncRequest {
+    /// The delta sync a webhook asks for.
+    pub fn delta(tenant: impl Into<String>, event_id: impl Into<String>) -> Self {
+        Self {
+            tenant: tenant.into(),
+            event_id: event_id.into(),
+            mode: SyncMode::Delta,
+            trigger: RunTrigger::Webhook,
+        }
+    }
+
+    /// The full sync the schedule runs for each enabled tenant.
+    pub fn scheduled(tenant: impl Into<String>, event_id: impl Into<String>) -> Self {
+        Self {
+            tenant: tenant.into(),
+            event_id: event_id.into(),
+            mode: SyncMode::Full,
+            trigger: RunTrigger::Schedule,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,10 +81,9 @@ pub fn classify(event: &WebhookEvent, is_known_tenant: impl Fn(&str) -> bool) ->
         (_, Some(tenant)) if !is_known_tenant(tenant) => Intake::UnknownTenant {
             tenant: tenant.to_string(),
         },
-        ("data-changed", Some(tenant)) if event.needs_sync() => Intake::Sync(SyncRequest {
-            tenant: tenant.to_string(),
-            event_id: event.id.clone(),
-        }),
+        ("data-changed", Some(tenant)) if event.needs_sync() => {
+            Intake::Sync(SyncRequest::delta(tenant, event.id.clone()))
+        }
         (
             kind @ ("integration-created" | "integration-deleted" | "integration-state-changed"),
             Some(tenant),
@@ -80,13 +116,7 @@ mod tests {
             r#"{"id":"e1","type":"data-changed","data":{"integration_id":"personio:A","changed_models":[{"name":"hris_employees"}]}}"#,
         );
         let (_, intake) = kombo_intake(&[b"k"], &body, Some(&sig), known).unwrap();
-        assert_eq!(
-            intake,
-            Intake::Sync(SyncRequest {
-                tenant: "personio:A".into(),
-                event_id: "e1".into()
-            })
-        );
+        assert_eq!(intake, Intake::Sync(SyncRequest::delta("personio:A", "e1")));
 
         let (body, sig) = signed(
             r#"{"id":"e2","type":"data-changed","data":{"integration_id":"personio:B","changed_models":[{"name":"hris_employees"}]}}"#,
