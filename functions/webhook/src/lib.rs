@@ -215,7 +215,7 @@ async fn kombo(
                 config.last_event = Some(TenantEvent {
                     event_type: event_type.clone(),
                     received_at: Utc::now(),
-                    data: event.data.clone(),
+                    data: without_end_user(&event.data),
                 });
                 deps.tenants.put_tenant(&config).await?;
             }
@@ -231,6 +231,16 @@ async fn kombo(
             Ok("ignored")
         }
     }
+}
+
+/// A lifecycle event's data without `end_user`, which names the person who connected the
+/// integration (`creator_email`): the states and dates are what an operator needs.
+fn without_end_user(data: &serde_json::Value) -> serde_json::Value {
+    let mut data = data.clone();
+    if let Some(fields) = data.as_object_mut() {
+        fields.remove("end_user");
+    }
+    data
 }
 
 /// Personio's v2 envelope: dataless notifications.
@@ -270,7 +280,7 @@ async fn personio(
         tracing::warn!(company_id = %company, "Personio webhook for an unknown company: acknowledged, not queued");
         return Ok("unknown_tenant");
     };
-    // Personio's envelope carries no event id: the body's hash identifies a delivery.
+    // The body's hash identifies a delivery whatever the envelope's id field is called.
     let event_id = format!("personio:{:x}", Sha256::digest(body));
     queue_sync(
         SyncRequest::delta(tenant.settings.tenant_id, event_id),

@@ -263,7 +263,9 @@ async fn unknown_tenants_other_types_and_lifecycle_events() {
 
     let body = serde_json::to_vec(
         &serde_json::json!({"id": "evt-st", "type": "integration-state-changed",
-        "data": {"integration_id": TENANT, "state": "INVALID", "setup_status": "COMPLETED"}}),
+        "data": {"integration_id": TENANT, "state": "INVALID", "setup_status": "COMPLETED",
+                 "end_user": {"origin_id": "36123", "creator_email": "admin@acme.example",
+                              "organization_name": "Acme, Inc."}}}),
     )
     .unwrap();
     assert_eq!(
@@ -275,6 +277,11 @@ async fn unknown_tenants_other_types_and_lifecycle_events() {
     assert_eq!(
         (event.event_type.as_str(), event.data["state"].as_str()),
         ("integration-state-changed", Some("INVALID"))
+    );
+    assert!(
+        !event.data.to_string().contains("admin@acme.example"),
+        "the end user's email is not stored: {}",
+        event.data
     );
 }
 
