@@ -66,9 +66,12 @@ async fn process_record(
     )
     .await
     {
-        Ok(Processed::Done(record)) if record.action == ActionKind::Failed => {
-            // Permanent: acknowledged, so it is not retried forever; the employee's state holds
-            // the error, and the run's report shows it.
+        // A permanent failure is acknowledged, so it is not retried forever: the employee's
+        // state holds the error, and the run's report shows it. A redelivery records it again
+        // (one item per run and employee), in case the first record did not make it.
+        Ok(Processed::Done(record) | Processed::Duplicate(Some(record)))
+            if record.action == ActionKind::Failed =>
+        {
             tracing::error!(tenant = %message.tenant, run_id = %message.run_id, employee_id = %record.employee_id, learnamp_user_id = ?record.learnamp_user_id, "change rejected by Learn Amp");
             deps.store
                 .put_apply_failure(&message.tenant, &message.run_id, &record)
@@ -79,7 +82,7 @@ async fn process_record(
             tracing::info!(tenant = %message.tenant, run_id = %message.run_id, employee_id = %record.employee_id, learnamp_user_id = ?record.learnamp_user_id, action = record.action.as_str(), "change applied");
             Ok(())
         }
-        Ok(Processed::Duplicate) => {
+        Ok(Processed::Duplicate(_)) => {
             tracing::info!(tenant = %message.tenant, employee_id = %message.desired.employee_id, "duplicate change skipped");
             Ok(())
         }

@@ -159,11 +159,27 @@ async fn a_learn_amp_rejection_is_recorded_and_not_retried() {
     let employee = rejected.desired.employee_id.clone();
     let body = serde_json::to_string(rejected).unwrap();
 
-    let response = deliver(&world, &world.clients, vec![("bad".into(), body, 1)]).await;
+    let response = deliver(
+        &world,
+        &world.clients,
+        vec![("bad".into(), body.clone(), 1)],
+    )
+    .await;
     assert!(
         response.batch_item_failures.is_empty(),
         "a validation error is permanent: acknowledged, not retried"
     );
+    // SQS delivers it again: still acknowledged, and counted once in its run's report.
+    let response = deliver(&world, &world.clients, vec![("bad-again".into(), body, 2)]).await;
+    assert!(response.batch_item_failures.is_empty());
+    let report = &world.store.reports(TENANT, 1).await.unwrap()[0];
+    assert_eq!(
+        report.apply_failures.len(),
+        1,
+        "{:?}",
+        report.apply_failures
+    );
+    assert_eq!(report.apply_failures[0].employee_id, employee);
     let state = world
         .store
         .employee(TENANT, &employee)

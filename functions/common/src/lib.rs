@@ -74,7 +74,27 @@ pub struct HttpClients {
     kombo_api_key: String,
     secrets: Arc<dyn SecretSource>,
     retry: RetryPolicy,
-    cache: Mutex<HashMap<String, TenantClients>>,
+    cache: Mutex<HashMap<String, CachedClients>>,
+}
+
+/// A warm function keeps a tenant's clients (and so its Learn Amp token) this long, then reads
+/// the secret again: a rotated secret is picked up within this time.
+pub const CLIENTS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+struct CachedClients {
+    clients: TenantClients,
+    /// The Learn Amp account the clients were built for: another one (the tenant was
+    /// re-registered) means new clients.
+    account: (String, String, String),
+    built_at: std::time::Instant,
+}
+
+fn account_of(tenant: &TenantConfig) -> (String, String, String) {
+    (
+        tenant.learnamp_base_url.clone(),
+        tenant.learnamp_client_id.clone(),
+        tenant.learnamp_client_secret_ref.clone(),
+    )
 }
 
 impl HttpClients {
@@ -109,8 +129,10 @@ impl ClientFactory for HttpClients {
     async fn clients(&self, tenant: &TenantConfig) -> Result<TenantClients, String> {
         let id = &tenant.settings.tenant_id;
         let mut cache = self.cache.lock().await;
-        if let Some(clients) = cache.get(id) {
-            return Ok(clients.clone());
+        if let Some(cached) = cache.get(id) {
+            if cached.account == account_of(tenant) && cached.built_at.elapsed() < CLIENTS_MAX_AGE {
+                return Ok(cached.clients.clone());
+            }
         }
         let secret = self
             .secrets
@@ -130,7 +152,14 @@ impl ClientFactory for HttpClients {
                 .with_retry(self.retry.clone()),
             ),
         };
-        cache.insert(id.clone(), clients.clone());
+        cache.insert(
+            id.clone(),
+            CachedClients {
+                clients: clients.clone(),
+                account: account_of(tenant),
+                built_at: std::time::Instant::now(),
+            },
+        );
         Ok(clients)
     }
 }
@@ -167,4 +196,39 @@ pub fn init_logging() {
     } else {
         builder.try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sync_core::TenantSettings;
+
+    fn tenant(client_id: &str) -> TenantConfig {
+        TenantConfig {
+            settings: TenantSettings::new("personio:cache"),
+            learnamp_base_url: "https://api.learnamp.com".into(),
+            learnamp_client_id: client_id.into(),
+            learnamp_client_secret_ref: "/personio-sync/tenants/cache/secret".into(),
+            personio_company_id: None,
+            enabled: true,
+            last_event: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn clients_are_reused_until_the_tenant_names_another_account() {
+        let secrets = StaticSecrets(HashMap::from([(
+            "/personio-sync/tenants/cache/secret".to_string(),
+            "s".to_string(),
+        )]));
+        let clients = HttpClients::new("https://kombo".into(), "k".into(), Arc::new(secrets));
+        let first = clients.clients(&tenant("a")).await.unwrap();
+        let again = clients.clients(&tenant("a")).await.unwrap();
+        assert!(Arc::ptr_eq(&first.learnamp, &again.learnamp), "reused");
+        let other = clients.clients(&tenant("b")).await.unwrap();
+        assert!(
+            !Arc::ptr_eq(&first.learnamp, &other.learnamp),
+            "a re-registered tenant gets new clients"
+        );
+    }
 }

@@ -11,8 +11,9 @@ use crate::report::{ActionKind, ActionRecord};
 pub enum Processed {
     /// Applied now (the record says how), or failed permanently (recorded on the employee).
     Done(ActionRecord),
-    /// The same change was completed before: nothing done.
-    Duplicate,
+    /// The same change was completed before: nothing done. The first attempt's record, when
+    /// it can be read.
+    Duplicate(Option<ActionRecord>),
     /// Try again later: another worker holds the change, or a retryable error occurred.
     Retry(String),
 }
@@ -33,7 +34,7 @@ pub async fn process_change(
     let mut claim = idempotency.claim(&key, now_ms, deadline_ms).await?;
     if let Claim::Completed(data) = &claim {
         if !superseded(applier, message, data).await? {
-            return Ok(Processed::Duplicate);
+            return Ok(Processed::Duplicate(serde_json::from_str(data).ok()));
         }
         // This state was applied, then another one, and now this one is wanted again (A, B,
         // A within the record's life): the old completion must not hide the change.
@@ -42,7 +43,9 @@ pub async fn process_change(
     }
     match claim {
         Claim::Acquired => {}
-        Claim::Completed(_) => return Ok(Processed::Duplicate),
+        Claim::Completed(data) => {
+            return Ok(Processed::Duplicate(serde_json::from_str(&data).ok()))
+        }
         Claim::InProgress => {
             return Ok(Processed::Retry("another worker holds this change".into()))
         }
