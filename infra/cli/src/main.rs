@@ -9,6 +9,7 @@ mod local;
 mod output;
 mod sandbox_cmd;
 mod settings_args;
+mod status_cmd;
 mod sync_cmd;
 mod tenants_cmd;
 
@@ -37,6 +38,8 @@ enum Command {
     Sync(Box<sync_cmd::SyncArgs>),
     /// The tenants of the AWS deployment (its DynamoDB state table).
     Tenants(tenants_cmd::TenantsArgs),
+    /// A tenant of the AWS deployment at a glance: last runs, activity, employees in error.
+    Status(status_cmd::StatusArgs),
 }
 
 /// Logs go to stderr (stdout carries the summary or the JSON report), ids only.
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
             Command::Sandbox(args) => sandbox_cmd::run(args).await,
             Command::Sync(args) => sync_cmd::run(*args).await,
             Command::Tenants(args) => tenants_cmd::run(args).await,
+            Command::Status(args) => status_cmd::run(args).await,
         }
     });
     ExitCode::from(code)

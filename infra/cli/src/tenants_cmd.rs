@@ -99,7 +99,7 @@ impl AddArgs {
     }
 }
 
-async fn sdk_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
+pub async fn sdk_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(endpoint) = endpoint_url {
         loader = loader.endpoint_url(endpoint);
