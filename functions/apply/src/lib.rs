@@ -6,6 +6,7 @@
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
+use fn_common::metrics::Record;
 use fn_common::ClientFactory;
 use futures::stream::{self, StreamExt};
 use futures::FutureExt;
@@ -29,11 +30,20 @@ pub struct ApplyDeps<'a> {
 /// Why a record is handed back to SQS.
 type Failure = String;
 
+/// What became of a record that is not handed back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    Applied,
+    /// Learn Amp refused it for good: recorded, acknowledged.
+    Rejected,
+    Duplicate,
+}
+
 async fn process_record(
     record: &SqsMessage,
     deadline_ms: i64,
     deps: &ApplyDeps<'_>,
-) -> Result<(), Failure> {
+) -> Result<Settled, Failure> {
     let body = record.body.as_deref().ok_or("message without a body")?;
     let message: ChangeMessage =
         serde_json::from_str(body).map_err(|e| format!("undecodable change message: {e}"))?;
@@ -76,15 +86,16 @@ async fn process_record(
             deps.store
                 .put_apply_failure(&message.tenant, &message.run_id, &record)
                 .await
+                .map(|()| Settled::Rejected)
                 .map_err(|e| e.to_string())
         }
         Ok(Processed::Done(record)) => {
             tracing::info!(tenant = %message.tenant, run_id = %message.run_id, employee_id = %record.employee_id, learnamp_user_id = ?record.learnamp_user_id, action = record.action.as_str(), "change applied");
-            Ok(())
+            Ok(Settled::Applied)
         }
         Ok(Processed::Duplicate(_)) => {
             tracing::info!(tenant = %message.tenant, employee_id = %message.desired.employee_id, "duplicate change skipped");
-            Ok(())
+            Ok(Settled::Duplicate)
         }
         Ok(Processed::Retry(reason)) => Err(reason),
         Err(e) => Err(e.to_string()),
@@ -92,7 +103,13 @@ async fn process_record(
 }
 
 pub async fn handle(event: SqsEvent, deadline_ms: i64, deps: &ApplyDeps<'_>) -> SqsBatchResponse {
-    let results: Vec<(String, Result<(), Failure>)> = stream::iter(event.records)
+    let now_ms = Utc::now().timestamp_millis();
+    let oldest_ms = event
+        .records
+        .iter()
+        .filter_map(|r| r.attributes.get("SentTimestamp")?.parse::<i64>().ok())
+        .min();
+    let results: Vec<(String, Result<Settled, Failure>)> = stream::iter(event.records)
         .map(|record| async move {
             let id = record.message_id.clone().unwrap_or_default();
             let outcome = AssertUnwindSafe(process_record(&record, deadline_ms, deps))
@@ -105,7 +122,9 @@ pub async fn handle(event: SqsEvent, deadline_ms: i64, deps: &ApplyDeps<'_>) -> 
         .collect()
         .await;
     let mut response = SqsBatchResponse::default();
+    let mut tally = Tally::default();
     for (id, outcome) in results {
+        tally.add(&outcome);
         if let Err(reason) = outcome {
             tracing::warn!(message_id = %id, reason = %reason, "change returned to the queue");
             let mut failure = BatchItemFailure::default();
@@ -113,5 +132,66 @@ pub async fn handle(event: SqsEvent, deadline_ms: i64, deps: &ApplyDeps<'_>) -> 
             response.batch_item_failures.push(failure);
         }
     }
+    tally
+        .record(oldest_ms.map(|sent| (now_ms - sent).max(0) as u64))
+        .emit();
     response
+}
+
+/// A batch's outcomes, as metrics.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Tally {
+    applied: u64,
+    rejected: u64,
+    duplicate: u64,
+    retried: u64,
+}
+
+impl Tally {
+    fn add(&mut self, outcome: &Result<Settled, Failure>) {
+        match outcome {
+            Ok(Settled::Applied) => self.applied += 1,
+            Ok(Settled::Rejected) => self.rejected += 1,
+            Ok(Settled::Duplicate) => self.duplicate += 1,
+            Err(_) => self.retried += 1,
+        }
+    }
+
+    /// `queue_age_ms`: how long the batch's oldest record waited in the queue.
+    fn record(&self, queue_age_ms: Option<u64>) -> Record {
+        let record = Record::new()
+            .count("ChangesApplied", self.applied)
+            .count("ChangesRejected", self.rejected)
+            .count("ChangesDuplicate", self.duplicate)
+            .count("ChangesRetried", self.retried);
+        match queue_age_ms {
+            Some(age) => record.milliseconds("ChangeQueueAge", age),
+            None => record,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_tallied_into_its_metrics() {
+        let mut tally = Tally::default();
+        for outcome in [
+            Ok(Settled::Applied),
+            Ok(Settled::Applied),
+            Ok(Settled::Rejected),
+            Ok(Settled::Duplicate),
+            Err("HTTP 503".to_string()),
+        ] {
+            tally.add(&outcome);
+        }
+        let json = tally.record(Some(2500)).to_json(0);
+        assert_eq!(json["ChangesApplied"], 2.0);
+        assert_eq!(json["ChangesRejected"], 1.0);
+        assert_eq!(json["ChangesDuplicate"], 1.0);
+        assert_eq!(json["ChangesRetried"], 1.0);
+        assert_eq!(json["ChangeQueueAge"], 2500.0);
+    }
 }

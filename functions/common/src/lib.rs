@@ -12,6 +12,7 @@ use sync_core::ports::{HrisSource, LearnAmp};
 use sync_core::tenants::TenantConfig;
 use tokio::sync::Mutex;
 
+pub mod metrics;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -17,6 +17,7 @@
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEventObj};
 use chrono::{DateTime, NaiveDate, Utc};
+use fn_common::metrics::Record;
 use fn_common::ClientFactory;
 use serde::{Deserialize, Serialize};
 use sync_core::applier::ChangeMessage;
@@ -181,10 +182,31 @@ pub async fn run_tenant(
             tracing::warn!(tenant, error = %e, "run lock not released; it lapses at the deadline");
         }
     }
-    result.map_err(|e| RunError::Failed {
+    let result = result.map_err(|e| RunError::Failed {
         retryable: e.is_retryable(),
         message: e.to_string(),
-    })
+    });
+    run_metrics(tenant, options, &result).emit();
+    result
+}
+
+/// One run, as metrics: the template alarms on `HaltedRuns` and `RunFailures`.
+fn run_metrics(tenant: &str, options: &RunOptions, result: &Result<RunReport, RunError>) -> Record {
+    let record = Record::new()
+        .property("tenant", tenant)
+        .property("trigger", options.trigger.as_str())
+        .property("dry_run", options.dry_run)
+        .count("Runs", 1);
+    match result {
+        Ok(report) => record
+            .property("run_id", report.run_id.as_str())
+            .count("HaltedRuns", u64::from(report.halted.is_some()))
+            .count("RunFailures", 0)
+            .count("ChangesQueued", report.queued)
+            .count("EmployeesFailed", report.counts.failed)
+            .milliseconds("RunDuration", report.duration_ms),
+        Err(_) => record.count("HaltedRuns", 0).count("RunFailures", 1),
+    }
 }
 
 fn uuid_like() -> String {
@@ -291,5 +313,43 @@ pub async fn handle(
                 .map_err(|e| e.to_string())?;
             serde_json::to_value(report).map_err(|e| e.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_halted_run_and_a_failed_run_are_counted() {
+        let halted: RunReport = serde_json::from_value(serde_json::json!({
+            "run_id": "r1", "tenant": "personio:T", "trigger": "schedule", "mode": "full",
+            "dry_run": false, "today": "2026-12-01", "started_at": "2026-12-01T09:00:00Z",
+            "finished_at": "2026-12-01T09:00:05Z", "duration_ms": 5000,
+            "counts": {"created": 0, "updated": 0, "deactivated": 0, "reactivated": 0,
+                       "unchanged": 10, "deferred": 0, "failed": 2},
+            "halted": "too many deactivations", "actions": [], "notes": [],
+            "teams": {"created": 0, "renamed": 0, "failed": 0}, "queued": 3,
+            "api_calls": {"kombo": {}, "learnamp": {}}
+        }))
+        .unwrap();
+        let options = RunOptions {
+            trigger: RunTrigger::Schedule,
+            ..RunOptions::default()
+        };
+        let json = run_metrics("personio:T", &options, &Ok(halted)).to_json(0);
+        assert_eq!(json["HaltedRuns"], 1.0);
+        assert_eq!(json["ChangesQueued"], 3.0);
+        assert_eq!(json["EmployeesFailed"], 2.0);
+        assert_eq!(json["trigger"], "schedule");
+        let failed = Err(RunError::Failed {
+            message: "Kombo 503".into(),
+            retryable: true,
+        });
+        let json = run_metrics("personio:T", &options, &failed).to_json(0);
+        assert_eq!(
+            (json["RunFailures"].as_f64(), json["HaltedRuns"].as_f64()),
+            (Some(1.0), Some(0.0))
+        );
     }
 }

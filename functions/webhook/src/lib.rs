@@ -21,6 +21,7 @@ use aws_lambda_events::lambda_function_urls::{
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::Utc;
+use fn_common::metrics::Record;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -45,7 +46,11 @@ pub struct WebhookDeps<'a> {
     pub sync_requests: &'a dyn Queue<SyncRequest>,
 }
 
+/// Every answer goes through here, and is counted: accepted (2xx), rejected (4xx; a bad
+/// signature or token also as `WebhookUnauthorized`, which the template alarms on), or failed
+/// (5xx, the sender retries).
 fn respond(status: i64, outcome: &str) -> LambdaFunctionUrlResponse {
+    webhook_metrics(status, outcome).emit();
     let mut headers = HeaderMap::new();
     headers.insert(
         "content-type",
@@ -56,6 +61,18 @@ fn respond(status: i64, outcome: &str) -> LambdaFunctionUrlResponse {
     response.headers = headers;
     response.body = Some(serde_json::json!({ "status": outcome }).to_string());
     response
+}
+
+fn webhook_metrics(status: i64, outcome: &str) -> Record {
+    let record = Record::new().property("outcome", outcome);
+    match status {
+        200..=299 => record.count("WebhookAccepted", 1),
+        401 => record
+            .count("WebhookRejected", 1)
+            .count("WebhookUnauthorized", 1),
+        400..=499 => record.count("WebhookRejected", 1),
+        _ => record.count("WebhookFailed", 1),
+    }
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -287,4 +304,27 @@ async fn personio(
         deps,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::webhook_metrics;
+
+    #[test]
+    fn every_answer_is_counted_by_kind() {
+        let accepted = webhook_metrics(200, "queued").to_json(0);
+        assert_eq!(accepted["WebhookAccepted"], 1.0);
+        assert_eq!(accepted["outcome"], "queued");
+        let forged = webhook_metrics(401, "unauthorized").to_json(0);
+        assert_eq!(
+            (&forged["WebhookRejected"], &forged["WebhookUnauthorized"]),
+            (&1.0.into(), &1.0.into())
+        );
+        let malformed = webhook_metrics(400, "malformed").to_json(0);
+        assert!(malformed.get("WebhookUnauthorized").is_none());
+        assert_eq!(
+            webhook_metrics(503, "unavailable").to_json(0)["WebhookFailed"],
+            1.0
+        );
+    }
 }
