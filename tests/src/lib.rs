@@ -88,6 +88,7 @@ impl Harness {
             queue: &self.queue,
             settings: &self.settings,
             concurrency: 4,
+            progress: &sync_core::NoProgress,
         }
         .run(&options)
         .await

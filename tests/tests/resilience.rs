@@ -29,6 +29,7 @@ async fn lost_state_never_duplicates_users_or_invitations() {
         queue: &h.queue,
         settings: &h.settings,
         concurrency: 4,
+        progress: &sync_core::NoProgress,
     }
     .run(&RunOptions {
         today: Some(e2e::today()),
@@ -167,6 +168,7 @@ async fn wrong_learnamp_credentials_fail_the_run_with_a_clear_error() {
         queue: &h.queue,
         settings: &h.settings,
         concurrency: 2,
+        progress: &sync_core::NoProgress,
     }
     .run(&RunOptions::default())
     .await

@@ -175,6 +175,7 @@ pub async fn run_tenant(
         queue: deps.changes,
         settings: &config.settings,
         concurrency: 8,
+        progress: &sync_core::NoProgress,
     };
     let result = engine.plan_and_enqueue(options).await;
     if !options.dry_run {

@@ -7,6 +7,7 @@
 mod demo;
 mod local;
 mod output;
+mod progress;
 mod sandbox_cmd;
 mod settings_args;
 mod status_cmd;

@@ -2,6 +2,7 @@
 //! base URL, with the embedded state store and the in-process queue.
 
 use crate::output;
+use crate::progress::StderrProgress;
 pub use crate::settings_args::ConfigError;
 use crate::settings_args::{required, url, SettingsArgs};
 use chrono::NaiveDate;
@@ -12,7 +13,7 @@ use sync_core::applier::ChangeMessage;
 use sync_core::queue::InProcessQueue;
 use sync_core::report::{RunReport, RunTrigger, SyncMode};
 use sync_core::store::EmbeddedStore;
-use sync_core::{Engine, EngineError, RunOptions, TenantSettings};
+use sync_core::{Engine, EngineError, NoProgress, Progress, RunOptions, TenantSettings};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
@@ -167,6 +168,7 @@ pub struct LocalRunner {
     pub queue: InProcessQueue<ChangeMessage>,
     pub settings: TenantSettings,
     pub concurrency: usize,
+    pub progress: Box<dyn Progress>,
 }
 
 impl LocalRunner {
@@ -189,7 +191,13 @@ impl LocalRunner {
             queue: InProcessQueue::new(),
             settings: config.settings.clone(),
             concurrency: config.concurrency,
+            progress: Box::new(NoProgress),
         })
+    }
+
+    pub fn with_progress(mut self, progress: Box<dyn Progress>) -> Self {
+        self.progress = progress;
+        self
     }
 
     pub async fn run(&self, options: &RunOptions) -> Result<RunReport, EngineError> {
@@ -202,6 +210,7 @@ impl LocalRunner {
             queue: &self.queue,
             settings: &self.settings,
             concurrency: self.concurrency,
+            progress: self.progress.as_ref(),
         }
         .run(options)
         .await
@@ -237,7 +246,7 @@ pub async fn run(args: SyncArgs) -> u8 {
         }
     };
     let runner = match LocalRunner::new(&config) {
-        Ok(r) => r,
+        Ok(r) => r.with_progress(Box::new(StderrProgress::for_stderr())),
         Err(ConfigError(message)) => {
             eprintln!("personio-sync: {message}");
             return EXIT_CONFIG;

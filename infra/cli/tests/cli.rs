@@ -197,6 +197,22 @@ async fn sync_prints_a_json_report_and_converges() {
         assert!(first["counts"][key].is_u64(), "counts.{key}");
     }
     assert!(first["counts"]["created"].as_u64().unwrap() > 30);
+    // Progress goes to stderr as plain lines (stderr is not a terminal here), counts only.
+    let progress = stderr(&out);
+    let planned = first["counts"]["created"].as_u64().unwrap()
+        + first["counts"]["deactivated"].as_u64().unwrap();
+    assert!(
+        progress.contains(" changes planned") && progress.contains("changes settled (100%)"),
+        "{progress}"
+    );
+    let lines = progress
+        .lines()
+        .filter(|l| l.starts_with("progress: "))
+        .count();
+    assert!(
+        (3..=14).contains(&lines),
+        "a line per tenth, not per change: {lines} for {planned}"
+    );
     let action = &first["actions"][0];
     for key in ["employee_id", "action", "learnamp_user_id", "detail"] {
         assert!(action.get(key).is_some(), "actions[].{key}");

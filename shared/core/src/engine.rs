@@ -96,6 +96,23 @@ pub struct Engine<'a> {
     pub settings: &'a TenantSettings,
     /// Learn Amp calls in flight at once.
     pub concurrency: usize,
+    /// Told how far a run is, for long runs in a terminal.
+    pub progress: &'a dyn Progress,
+}
+
+/// How far a run is: the changes planned, then each change settled (applied, or given up on).
+pub trait Progress: Send + Sync {
+    fn planned(&self, changes: usize);
+    fn settled_one(&self);
+    fn finished(&self) {}
+}
+
+/// For runs nobody watches (the Lambda functions, tests).
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn planned(&self, _changes: usize) {}
+    fn settled_one(&self) {}
 }
 
 /// What planning produced: the plan, and what the run needs to finish its report.
@@ -224,6 +241,11 @@ impl Engine<'_> {
     ) -> Result<RunReport, EngineError> {
         let started_at = Utc::now();
         let planned = self.plan(options).await?;
+        // Progress is of changes applied here; a dry run or a queueing run applies none.
+        let applying = !options.dry_run && delivery == Delivery::Drain;
+        if applying {
+            self.progress.planned(planned.plan.changes.len());
+        }
         let mut actions: Vec<ActionRecord> = Vec::new();
         let mut teams = TeamCounts::default();
         let mut retry_pending = false;
@@ -296,6 +318,9 @@ impl Engine<'_> {
         actions.retain(|r| r.action != ActionKind::Unchanged || !r.detail.is_empty());
         actions.sort_by(|a, b| a.employee_id.cmp(&b.employee_id));
 
+        if applying {
+            self.progress.finished();
+        }
         let finished_at = Utc::now();
         let report = RunReport {
             run_id: planned.run_id.clone(),
@@ -464,6 +489,7 @@ impl Engine<'_> {
                     Ok(record) => {
                         self.queue.ack(&delivery.receipt).await?;
                         records.push(record);
+                        self.progress.settled_one();
                     }
                     Err(ApplyError::Fatal(e)) => return Err(e.into()),
                     Err(e) if e.is_retryable() && delivery.receive_count < MAX_DELIVERIES => {
@@ -473,6 +499,7 @@ impl Engine<'_> {
                     Err(e) => {
                         self.queue.ack(&delivery.receipt).await?;
                         gave_up = true;
+                        self.progress.settled_one();
                         records.push(ActionRecord {
                             employee_id: delivery.message.desired.employee_id.clone(),
                             action: ActionKind::Failed,

@@ -25,5 +25,5 @@ pub mod tenants;
 pub mod webhook;
 pub mod worker;
 
-pub use engine::{Engine, EngineError, RunOptions};
+pub use engine::{Engine, EngineError, NoProgress, Progress, RunOptions};
 pub use settings::{InvitePolicy, TenantSettings};
