@@ -667,7 +667,51 @@ fn router(sh: Arc<Shared>) -> Router {
         .layer(from_fn_with_state(faults, crate::faults::middleware))
         .layer(from_fn_with_state(sh.clone(), count_requests))
         .route("/_sandbox/state", get(sandbox_state))
+        .route(
+            "/_sandbox/employees/{id}",
+            axum::routing::patch(sandbox_update_employee).delete(sandbox_purge_employee),
+        )
         .with_state(sh)
+}
+
+/// `PATCH /_sandbox/employees/{id}` with fields in Kombo's employee shape (`job_title`,
+/// `employment_status`, `termination_date`, ...): a change in Personio, as Kombo then reports it
+/// (`changed_at` and `updated_at` move). For trying the sync by hand.
+async fn sandbox_update_employee(
+    State(sh): State<Arc<Shared>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Json(fields): Json<serde_json::Map<String, Value>>,
+) -> Response {
+    let sandbox = KomboSandbox { shared: sh };
+    let mut invalid = None;
+    let found = sandbox.update_employee(&id, |e| {
+        let mut wire = serde_json::to_value(&*e).expect("employees serialize");
+        if let Some(object) = wire.as_object_mut() {
+            object.extend(fields);
+        }
+        match serde_json::from_value::<KomboEmployee>(wire) {
+            Ok(updated) => *e = updated,
+            Err(err) => invalid = Some(err.to_string()),
+        }
+    });
+    match (found, invalid) {
+        (false, _) => not_found().await,
+        (true, Some(message)) => input_invalid(&message),
+        (true, None) => Json(json!({"status": "success"})).into_response(),
+    }
+}
+
+/// `DELETE /_sandbox/employees/{id}`: the employee vanishes from every listing, as if purged in
+/// Personio.
+async fn sandbox_purge_employee(
+    State(sh): State<Arc<Shared>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if (KomboSandbox { shared: sh }).purge_employee(&id) {
+        Json(json!({"status": "success"})).into_response()
+    } else {
+        not_found().await
+    }
 }
 
 async fn count_requests(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Response {

@@ -478,3 +478,53 @@ async fn drop_stops_the_server() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn employees_can_be_changed_and_purged_by_hand() {
+    let (sb, srv) = start(5).await;
+    let root = srv.base_url.trim_end_matches("/v1").to_string();
+    let id = sb.employees()[0].id.clone();
+    let before = sb.employees()[0].changed_at;
+    let http = reqwest::Client::new();
+    let patched = http
+        .patch(format!("{root}/_sandbox/employees/{id}"))
+        .json(&serde_json::json!({"job_title": "Chief Tester", "employment_status": "INACTIVE"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::OK);
+    let employee = sb.employees().into_iter().find(|e| e.id == id).unwrap();
+    assert_eq!(employee.job_title.as_deref(), Some("Chief Tester"));
+    assert_eq!(employee.employment_status.as_deref(), Some("INACTIVE"));
+    assert!(employee.changed_at > before, "Kombo reports the change");
+
+    let bad = http
+        .patch(format!("{root}/_sandbox/employees/{id}"))
+        .json(&serde_json::json!({"start_date": "not a date"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let missing = http
+        .delete(format!("{root}/_sandbox/employees/nobody"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    let purged = http
+        .delete(format!("{root}/_sandbox/employees/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(purged.status(), StatusCode::OK);
+    let (_, listing) = get(&srv, "/hris/employees", &[("include_deleted", "true")]).await;
+    let ids: Vec<&str> = listing["data"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.contains(&id.as_str()), "gone from every listing");
+    srv.shutdown().await;
+}
