@@ -5,6 +5,7 @@
 //! the run's deactivations back.
 
 mod demo;
+mod dlq_cmd;
 mod local;
 mod output;
 mod progress;
@@ -41,6 +42,8 @@ enum Command {
     Tenants(tenants_cmd::TenantsArgs),
     /// A tenant of the AWS deployment at a glance: last runs, activity, employees in error.
     Status(status_cmd::StatusArgs),
+    /// The dead-letter queues of the AWS deployment.
+    Dlq(dlq_cmd::DlqArgs),
 }
 
 /// Logs go to stderr (stdout carries the summary or the JSON report), ids only.
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
             Command::Sync(args) => sync_cmd::run(*args).await,
             Command::Tenants(args) => tenants_cmd::run(args).await,
             Command::Status(args) => status_cmd::run(args).await,
+            Command::Dlq(args) => dlq_cmd::run(args).await,
         }
     });
     ExitCode::from(code)

@@ -7,6 +7,7 @@ use crate::sync_cmd::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
 use clap::{Args, Subcommand};
 use sync_aws::DynamoStateStore;
 use sync_core::tenants::{TenantConfig, TenantStore};
+use sync_core::InvitePolicy;
 
 #[derive(Args)]
 pub struct TenantsArgs {
@@ -30,6 +31,14 @@ enum TenantsCommand {
     Show { integration_id: String },
     /// Stops syncing a tenant: the schedule skips it and its webhooks are not queued.
     Disable { integration_id: String },
+    /// Syncs a disabled tenant again.
+    Enable { integration_id: String },
+    /// Changes when new users are invited: immediately, on_hire_date or manual. Users already
+    /// created keep their invitation state; the policy applies to joiners from now on.
+    SetInvitePolicy {
+        integration_id: String,
+        policy: String,
+    },
 }
 
 #[derive(Args)]
@@ -126,7 +135,18 @@ pub async fn run(args: TenantsArgs) -> u8 {
         },
         TenantsCommand::List => Action::List,
         TenantsCommand::Show { integration_id } => Action::Show(integration_id),
-        TenantsCommand::Disable { integration_id } => Action::Disable(integration_id),
+        TenantsCommand::Disable { integration_id } => Action::Enabled(integration_id, false),
+        TenantsCommand::Enable { integration_id } => Action::Enabled(integration_id, true),
+        TenantsCommand::SetInvitePolicy {
+            integration_id,
+            policy,
+        } => match policy.parse::<InvitePolicy>() {
+            Ok(policy) => Action::InvitePolicy(integration_id, policy),
+            Err(e) => {
+                eprintln!("personio-sync: invite policy: {e}");
+                return EXIT_CONFIG;
+            }
+        },
     };
     let config = sdk_config(args.endpoint_url.as_deref()).await;
     let store = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), table);
@@ -134,7 +154,24 @@ pub async fn run(args: TenantsArgs) -> u8 {
         Action::Add(tenant, secret) => add_tenant(&store, &config, *tenant, secret).await,
         Action::List => list(&store).await,
         Action::Show(id) => show(&store, &id).await,
-        Action::Disable(id) => disable(&store, &id).await,
+        Action::Enabled(id, enabled) => {
+            change(
+                &store,
+                &id,
+                |t| t.enabled = enabled,
+                if enabled { "enabled" } else { "disabled" },
+            )
+            .await
+        }
+        Action::InvitePolicy(id, policy) => {
+            change(
+                &store,
+                &id,
+                |t| t.settings.invite_policy = policy,
+                &format!("invite policy {}", policy.as_str()),
+            )
+            .await
+        }
     };
     match result {
         Ok(()) => EXIT_OK,
@@ -153,7 +190,8 @@ enum Action {
     Add(Box<TenantConfig>, Option<String>),
     List,
     Show(String),
-    Disable(String),
+    Enabled(String, bool),
+    InvitePolicy(String, InvitePolicy),
 }
 
 enum Failure {
@@ -235,13 +273,18 @@ async fn show(store: &DynamoStateStore, id: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn disable(store: &DynamoStateStore, id: &str) -> Result<(), Failure> {
+async fn change(
+    store: &DynamoStateStore,
+    id: &str,
+    edit: impl FnOnce(&mut TenantConfig),
+    what: &str,
+) -> Result<(), Failure> {
     let mut tenant = existing(store, id).await?;
-    tenant.enabled = false;
+    edit(&mut tenant);
     store
         .put_tenant(&tenant)
         .await
         .map_err(|e| Failure::Aws(format!("cannot write tenant {id}: {e}")))?;
-    println!("tenant {id} disabled");
+    println!("tenant {id}: {what}");
     Ok(())
 }

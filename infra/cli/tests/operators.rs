@@ -17,7 +17,7 @@ fn tenants(moto: &MotoServer, args: &[&str], secret: Option<&str>) -> Output {
     operator(moto, &args, secret)
 }
 
-/// `personio-sync <args> --table state --endpoint-url <moto>`, with nothing from the caller's
+/// `personio-sync <args>` against moto's table `state`, with nothing from the caller's
 /// environment.
 fn operator(moto: &MotoServer, args: &[&str], secret: Option<&str>) -> Output {
     let mut cmd = Command::new(BIN);
@@ -27,7 +27,6 @@ fn operator(moto: &MotoServer, args: &[&str], secret: Option<&str>) -> Output {
         "LEARNAMP_CLIENT_ID",
         "LEARNAMP_CLIENT_SECRET",
         "INVITE_POLICY",
-        "STATE_TABLE",
         "CHANGES_QUEUE_URL",
         "CHANGES_DLQ_URL",
     ] {
@@ -36,9 +35,9 @@ fn operator(moto: &MotoServer, args: &[&str], secret: Option<&str>) -> Output {
     cmd.env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "eu-central-1")
-        .args(&args[..1])
-        .args(["--table", "state", "--endpoint-url", &moto.endpoint])
-        .args(&args[1..]);
+        .env("STATE_TABLE", "state")
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .args(args);
     if let Some(secret) = secret {
         cmd.env("LEARNAMP_CLIENT_SECRET", secret);
     }
@@ -111,6 +110,26 @@ async fn tenants_are_registered_listed_shown_and_disabled() {
     let disabled = tenants(&moto, &["disable", TENANT], None);
     assert_eq!(disabled.status.code(), Some(0), "{}", stderr(&disabled));
     assert!(!store.tenant(TENANT).await.unwrap().unwrap().enabled);
+
+    let enabled = tenants(&moto, &["enable", TENANT], None);
+    assert_eq!(enabled.status.code(), Some(0), "{}", stderr(&enabled));
+    assert!(store.tenant(TENANT).await.unwrap().unwrap().enabled);
+
+    let switched = tenants(&moto, &["set-invite-policy", TENANT, "immediately"], None);
+    assert_eq!(switched.status.code(), Some(0), "{}", stderr(&switched));
+    let tenant = store.tenant(TENANT).await.unwrap().unwrap();
+    assert_eq!(tenant.settings.invite_policy, InvitePolicy::Immediately);
+    assert_eq!(
+        tenant.learnamp_client_id, "acme-client",
+        "nothing else changed"
+    );
+    let bad = tenants(&moto, &["set-invite-policy", TENANT, "sometimes"], None);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("immediately, on_hire_date or manual"),
+        "{}",
+        stderr(&bad)
+    );
 
     let missing = tenants(&moto, &["show", "personio:nobody"], None);
     assert_eq!(missing.status.code(), Some(2));
@@ -315,4 +334,105 @@ async fn status_shows_runs_activity_errors_and_queues() {
             stderr(&output)
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dlq_replay_moves_every_message_back_once() {
+    let moto = MotoServer::start();
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let url = |name: &'static str| {
+        let sqs = sqs.clone();
+        async move {
+            let out = sqs.create_queue().queue_name(name).send().await.unwrap();
+            out.queue_url().unwrap().to_string()
+        }
+    };
+    let (changes, dlq) = (url("changes").await, url("changes-dlq").await);
+    for i in 0..13 {
+        sqs.send_message()
+            .queue_url(&dlq)
+            .message_body(format!("{{\"change\": {i}}}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let replayed = operator(
+        &moto,
+        &["dlq", "replay", "--from", &dlq, "--to", &changes],
+        None,
+    );
+    assert_eq!(replayed.status.code(), Some(0), "{}", stderr(&replayed));
+    assert!(String::from_utf8_lossy(&replayed.stdout).contains("13 messages replayed"));
+    let mut bodies = std::collections::BTreeSet::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(&changes)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        if out.messages().is_empty() {
+            break;
+        }
+        for m in out.messages() {
+            assert!(
+                bodies.insert(m.body().unwrap().to_string()),
+                "replayed once"
+            );
+            sqs.delete_message()
+                .queue_url(&changes)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(bodies.len(), 13, "every message, intact");
+    let left = sqs.receive_message().queue_url(&dlq).send().await.unwrap();
+    assert!(left.messages().is_empty(), "the dead-letter queue is empty");
+
+    for (args, expected) in [
+        (
+            vec!["dlq", "replay", "--to", changes.as_str()],
+            "missing --from",
+        ),
+        (
+            vec![
+                "dlq",
+                "replay",
+                "--from",
+                dlq.as_str(),
+                "--to",
+                dlq.as_str(),
+            ],
+            "the same queue",
+        ),
+    ] {
+        let output = operator(&moto, &args, None);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&output).contains(expected),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    let nowhere = operator(
+        &moto,
+        &[
+            "dlq",
+            "replay",
+            "--from",
+            "http://127.0.0.1:1/000000000000/none",
+            "--to",
+            &changes,
+        ],
+        None,
+    );
+    assert_eq!(nowhere.status.code(), Some(1));
+    assert!(
+        stderr(&nowhere).contains("cannot read"),
+        "{}",
+        stderr(&nowhere)
+    );
 }
