@@ -15,7 +15,15 @@ async fn main() -> Result<(), Error> {
     let clients = HttpClients::new(env("KOMBO_BASE_URL")?, kombo_api_key, ssm);
     let store = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), env("STATE_TABLE")?);
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let changes = SqsQueue::new(sqs.clone(), env("CHANGES_QUEUE_URL")?);
+    let mut changes = SqsQueue::new(sqs.clone(), env("CHANGES_QUEUE_URL")?);
+    // Local stacks drain the queue by hand and set 0: the apply side's manager wait alone then
+    // orders the waves.
+    if let Ok(seconds) = env("CHANGES_MAX_DELAY_SECONDS") {
+        let seconds = seconds.parse().map_err(|_| {
+            format!("CHANGES_MAX_DELAY_SECONDS must be a number of seconds, got {seconds}")
+        })?;
+        changes = changes.with_max_delay(seconds);
+    }
     let sync_requests = SqsQueue::new(sqs, env("SYNC_REQUESTS_QUEUE_URL")?);
     let deps = SyncDeps {
         tenants: &store,
