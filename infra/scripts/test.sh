@@ -34,7 +34,8 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
-echo "== smoke: the function binaries under cargo lambda watch (SKIP_SMOKE=1 skips)"
+echo "== smoke test and runbook drill: the function binaries under cargo lambda watch (SKIP_SMOKE=1 skips)"
 if [ "${SKIP_SMOKE:-0}" != 1 ]; then
   ./infra/scripts/smoke.sh
+  ./infra/scripts/runbook-drill.sh
 fi
