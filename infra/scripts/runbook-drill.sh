@@ -47,6 +47,15 @@ step="switch a tenant's invite policy"
 $cli tenants set-invite-policy "$tenant" immediately > /dev/null
 $cli tenants show "$tenant" > "$work/tenant.json"
 check 't = json.load(open(sys.argv[1])); assert t["settings"]["invite_policy"] == "immediately", t["settings"]' "$work/tenant.json"
+# A joiner from now on is invited (the import ran under "manual": nobody was).
+learnamp_state > "$work/learnamp.json"
+joiner=$(kombo_state | "$py" -c 'import json, sys; known = {u.get("integration_external_id") for u in json.load(open(sys.argv[1]))["users"]}; es = [e for e in json.load(sys.stdin)["employees"] if e["id"] not in known and e.get("work_email")]; print(es[0]["id"])' "$work/learnamp.json")
+curl -sf -X PATCH "$KOMBO_SANDBOX/_sandbox/employees/$joiner" -H 'content-type: application/json' \
+  -d '{"employment_status": "ACTIVE", "termination_date": null, "start_date": "2026-01-05T00:00:00.000Z"}' > /dev/null
+invoke sync --data-ascii "{\"tenant\": \"$tenant\", \"employee_id\": \"$joiner\"}" > /dev/null
+pump_changes
+learnamp_state > "$work/learnamp.json"
+check 'la = json.load(open(sys.argv[1])); users = {u.get("integration_external_id"): u for u in la["users"]}; j = users[sys.argv[2]]; assert j["invitations_sent"] == 1, j["status"]; assert all(u["invitations_sent"] == 0 for k, u in users.items() if k != sys.argv[2]), "nobody else invited"' "$work/learnamp.json" "$joiner"
 echo "drill: $step: ok"
 
 step="release a halted run"

@@ -8,8 +8,9 @@
 # source mapping (receive, invoke apply, delete what succeeded) and `pump_sync_requests` the
 # sync-request queue's.
 
-py=.venv/bin/python
-export PATH="$PWD/.venv/bin:$PATH"
+stack_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+py=$stack_root/.venv/bin/python
+export PATH="$stack_root/.venv/bin:$PATH"
 stack_pids=()
 
 free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -24,6 +25,10 @@ wait_port() {
 }
 
 stack_stop() {
+  # Function binaries restarted from another shell are known by their pid files only.
+  for file in "$STACK_DIR"/function-*.pid; do
+    [ -f "$file" ] && kill "$(cat "$file")" 2>/dev/null || true
+  done
   for pid in "${stack_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
@@ -43,8 +48,8 @@ stack_start() {
   moto_port=$(free_port); kombo_port=$(free_port); learnamp_port=$(free_port)
   moto_server -H 127.0.0.1 -p "$moto_port" > "$STACK_DIR/moto.log" 2>&1 & stack_pids+=($!)
   # The same build as the tests' (a narrower one would resolve other features and rebuild).
-  cargo build --quiet --workspace --all-targets --locked
-  target/debug/personio-sync sandbox --employees "$employees" --kombo-port "$kombo_port" \
+  (cd "$stack_root" && cargo build --quiet --workspace --all-targets --locked)
+  "$stack_root/target/debug/personio-sync" sandbox --employees "$employees" --kombo-port "$kombo_port" \
     --learnamp-port "$learnamp_port" > "$STACK_DIR/sandbox.log" 2>&1 & stack_pids+=($!)
   wait_port "$moto_port"; wait_port "$kombo_port"; wait_port "$learnamp_port"
 
@@ -53,8 +58,9 @@ stack_start() {
   export KOMBO_SANDBOX="http://127.0.0.1:$kombo_port" LEARNAMP_SANDBOX="http://127.0.0.1:$learnamp_port"
   export STATE_TABLE=state IDEMPOTENCY_TABLE=idempotency
   export KOMBO_WEBHOOK_SECRET_PARAM=/personio-sync/kombo-webhook-secret
-  # The stack as the template makes it: tables, queues with their dead-letter queues, and the
-  # SecureString secrets an operator puts in SSM before deploying.
+  # The stack's resources: the tables, the queues and their dead-letter queues (without the
+  # redrive: nothing here redelivers, `pump` plays that part), and the SecureString secrets an
+  # operator puts in SSM before deploying.
   "$py" - > "$STACK_DIR/queues.env" <<'PY'
 import os, boto3
 endpoint = os.environ["AWS_ENDPOINT_URL"]
@@ -101,15 +107,19 @@ serve_function() {
     KOMBO_WEBHOOK_SECRET_PARAM="$KOMBO_WEBHOOK_SECRET_PARAM" CHANGES_MAX_DELAY_SECONDS=0 \
     AWS_LAMBDA_LOG_FORMAT=JSON AWS_LAMBDA_FUNCTION_NAME=_ AWS_LAMBDA_FUNCTION_VERSION=1 \
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt" \
-    "target/debug/$name" >> "$STACK_DIR/function-$name.log" 2>&1 & stack_pids+=($!)
-  eval "FUNCTION_PID_$name=$!"
+    "$stack_root/target/debug/$name" >> "$STACK_DIR/function-$name.log" 2>&1 & stack_pids+=($!)
+  # In a file, so that a restart from another shell (sourcing the env file) finds it.
+  echo $! > "$STACK_DIR/function-$name.pid"
 }
 
 # restart_function NAME: a cold start, as Lambda makes after a configuration change.
 restart_function() {
-  local pid_var="FUNCTION_PID_$1"
-  kill "${!pid_var}" 2>/dev/null || true
-  wait "${!pid_var}" 2>/dev/null || true
+  local pid
+  pid=$(cat "$STACK_DIR/function-$1.pid" 2>/dev/null || true)
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  fi
   serve_function "$1"
 }
 
@@ -123,20 +133,24 @@ invoke() {
 # pump QUEUE_URL FUNCTION: what the event source mapping does, until the queue is empty.
 pump() {
   local batch="$STACK_DIR/batch.json" answer="$STACK_DIR/answer.json" handed_back=0
+  local received
   for _ in $(seq 1 50); do
-    "$py" - "$1" "$batch" <<'PY' || return 0
+    received=0
+    "$py" - "$1" "$batch" <<'PY' || received=$?
 import json, os, sys, boto3
 sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
 out = sqs.receive_message(QueueUrl=sys.argv[1], MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=0)
 messages = out.get("Messages", [])
 if not messages:
-    sys.exit(1)
+    sys.exit(3)
 records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
             "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
             "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-central-1:000000000000:local",
             "awsRegion": "eu-central-1"} for m in messages]
 json.dump({"Records": records}, open(sys.argv[2], "w"))
 PY
+    [ "$received" = 3 ] && return 0 # the queue is empty
+    [ "$received" = 0 ] || stack_fail "cannot receive from $1"
     invoke "$2" --data-file "$batch" > "$answer" || stack_fail "$2 did not answer"
     handed_back=$("$py" - "$1" "$batch" "$answer" <<'PY'
 import json, os, sys, boto3

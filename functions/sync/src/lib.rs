@@ -128,8 +128,23 @@ impl RunError {
     }
 }
 
-/// One tenant's run, under the tenant's run lock.
+/// One tenant's run, under the tenant's run lock, counted in the metrics: every failure (the
+/// tenant unreadable, its secret, the lock, Kombo, Learn Amp, the stores) but a busy tenant,
+/// which is asked again later.
 pub async fn run_tenant(
+    tenant: &str,
+    options: &RunOptions,
+    deadline: DateTime<Utc>,
+    deps: &SyncDeps<'_>,
+) -> Result<RunReport, RunError> {
+    let result = run_locked(tenant, options, deadline, deps).await;
+    if !matches!(result, Err(RunError::Busy(_))) {
+        run_metrics(tenant, options, &result).emit();
+    }
+    result
+}
+
+async fn run_locked(
     tenant: &str,
     options: &RunOptions,
     deadline: DateTime<Utc>,
@@ -183,12 +198,10 @@ pub async fn run_tenant(
             tracing::warn!(tenant, error = %e, "run lock not released; it lapses at the deadline");
         }
     }
-    let result = result.map_err(|e| RunError::Failed {
+    result.map_err(|e| RunError::Failed {
         retryable: e.is_retryable(),
         message: e.to_string(),
-    });
-    run_metrics(tenant, options, &result).emit();
-    result
+    })
 }
 
 /// One run, as metrics: the template alarms on `HaltedRuns` and `RunFailures`.
@@ -201,7 +214,11 @@ fn run_metrics(tenant: &str, options: &RunOptions, result: &Result<RunReport, Ru
     match result {
         Ok(report) => record
             .property("run_id", report.run_id.as_str())
-            .count("HaltedRuns", u64::from(report.halted.is_some()))
+            // A dry run changes nothing, so it halts nothing: no page for a preview.
+            .count(
+                "HaltedRuns",
+                u64::from(report.halted.is_some() && !report.dry_run),
+            )
             .count("RunFailures", 0)
             .count("ChangesQueued", report.queued)
             .count("EmployeesFailed", report.counts.failed)

@@ -111,6 +111,22 @@ async fn tenants_are_registered_listed_shown_and_disabled() {
     assert_eq!(disabled.status.code(), Some(0), "{}", stderr(&disabled));
     assert!(!store.tenant(TENANT).await.unwrap().unwrap().enabled);
 
+    // A rotated Learn Amp secret: only the SSM parameter changes.
+    let rotated = tenants(&moto, &["set-secret", TENANT], Some("rotated-secret"));
+    assert_eq!(rotated.status.code(), Some(0), "{}", stderr(&rotated));
+    let parameter = aws_sdk_ssm::Client::new(&config)
+        .get_parameter()
+        .name(SECRET_PARAM)
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parameter.parameter().unwrap().value(), Some("rotated-secret"));
+    assert!(!store.tenant(TENANT).await.unwrap().unwrap().enabled, "still disabled");
+    let no_secret = tenants(&moto, &["set-secret", TENANT], None);
+    assert_eq!(no_secret.status.code(), Some(2));
+    assert!(stderr(&no_secret).contains("LEARNAMP_CLIENT_SECRET"), "{}", stderr(&no_secret));
+
     let enabled = tenants(&moto, &["enable", TENANT], None);
     assert_eq!(enabled.status.code(), Some(0), "{}", stderr(&enabled));
     assert!(store.tenant(TENANT).await.unwrap().unwrap().enabled);
