@@ -121,11 +121,21 @@ async fn tenants_are_registered_listed_shown_and_disabled() {
         .send()
         .await
         .unwrap();
-    assert_eq!(parameter.parameter().unwrap().value(), Some("rotated-secret"));
-    assert!(!store.tenant(TENANT).await.unwrap().unwrap().enabled, "still disabled");
+    assert_eq!(
+        parameter.parameter().unwrap().value(),
+        Some("rotated-secret")
+    );
+    assert!(
+        !store.tenant(TENANT).await.unwrap().unwrap().enabled,
+        "still disabled"
+    );
     let no_secret = tenants(&moto, &["set-secret", TENANT], None);
     assert_eq!(no_secret.status.code(), Some(2));
-    assert!(stderr(&no_secret).contains("LEARNAMP_CLIENT_SECRET"), "{}", stderr(&no_secret));
+    assert!(
+        stderr(&no_secret).contains("LEARNAMP_CLIENT_SECRET"),
+        "{}",
+        stderr(&no_secret)
+    );
 
     let enabled = tenants(&moto, &["enable", TENANT], None);
     assert_eq!(enabled.status.code(), Some(0), "{}", stderr(&enabled));
