@@ -372,3 +372,83 @@ async fn a_state_wanted_again_after_another_is_applied_again() {
     );
     world.stop().await;
 }
+
+#[tokio::test]
+async fn an_invocation_cut_off_mid_batch_is_finished_by_the_redelivery() {
+    // Lambda's timeout mid-batch: the handler is dropped with changes half-done, their claims
+    // held until the invocation's deadline. The redelivery after it finishes the batch, with no
+    // duplicate user and nobody invited twice.
+    let world = world().await;
+    let messages: Vec<ChangeMessage> = planned_changes(&world)
+        .await
+        .iter()
+        .map(without_manager)
+        .collect();
+    let records: Vec<(String, String, u32)> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (format!("m-{i}"), serde_json::to_string(m).unwrap(), 1))
+        .collect();
+    world
+        .learnamp
+        .faults()
+        .set_latency(std::time::Duration::from_millis(40));
+    let deps = ApplyDeps {
+        tenants: &world.tenants,
+        store: &world.store,
+        idempotency: &world.idempotency,
+        clients: &world.clients,
+        concurrency: 4,
+    };
+    let event = |records: &[(String, String, u32)]| {
+        sqs_event(
+            records
+                .iter()
+                .map(|(id, body, count)| sqs_record(id, body, *count))
+                .collect(),
+        )
+    };
+    let deadline_ms = (Utc::now() + Duration::milliseconds(300)).timestamp_millis();
+    let cut_off = tokio::time::timeout(
+        std::time::Duration::from_millis(120),
+        handle(event(&records), deadline_ms, &deps),
+    )
+    .await;
+    assert!(cut_off.is_err(), "the invocation was cut off mid-batch");
+    let halfway = world
+        .learnamp
+        .snapshot()
+        .users
+        .iter()
+        .filter(|u| u.integration_external_id.is_some())
+        .count();
+    assert!(
+        halfway < messages.len(),
+        "some changes were not made: {halfway}"
+    );
+
+    // After the cut-off invocation's deadline its claims may be taken over.
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    world.learnamp.faults().clear();
+    let again: Vec<(String, String, u32)> = records
+        .into_iter()
+        .map(|(id, body, _)| (id, body, 2))
+        .collect();
+    let response = deliver(&world, &world.clients, again).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let snapshot = world.learnamp.snapshot();
+    let mut seen = std::collections::HashSet::new();
+    for user in snapshot
+        .users
+        .iter()
+        .filter(|u| u.integration_external_id.is_some())
+    {
+        assert!(
+            seen.insert(user.integration_external_id.clone()),
+            "duplicate user"
+        );
+        assert!(user.invitations_sent <= 1);
+    }
+    assert_eq!(seen.len(), messages.len(), "every change made once");
+    world.stop().await;
+}

@@ -379,3 +379,57 @@ fn get_json(url: &str) -> serde_json::Value {
         .unwrap();
     runtime.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_killed_at_any_point_then_run_again_converges_without_duplicates() {
+    // SIGKILL at three points of a first import (early, middle, late, counted in Learn Amp
+    // writes), each followed by a run to completion: no duplicate user, nobody invited twice,
+    // no change lost.
+    for kill_after_writes in [5u64, 60, 140] {
+        let env = Env::start(160).await;
+        env.learnamp.faults().set_latency(Duration::from_millis(3));
+        let mut child = env
+            .sync(&["--invite-policy", "immediately", "--report", "json"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while env.learnamp.calls().writes() < kill_after_writes {
+            assert!(Instant::now() < deadline, "the run never got that far");
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the run ended before the kill"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        child.kill().unwrap(); // SIGKILL: no cleanup, no flush
+        child.wait().unwrap();
+        let written_before = env.learnamp.calls().writes();
+
+        env.learnamp.faults().clear();
+        let out = env
+            .output(&["--invite-policy", "immediately", "--report", "json"])
+            .await;
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let snapshot = env.learnamp.snapshot();
+        let mut seen = std::collections::HashSet::new();
+        for user in &snapshot.users {
+            if let Some(id) = &user.integration_external_id {
+                assert!(seen.insert(id.clone()), "two users for employee {id}");
+            }
+            assert!(user.invitations_sent <= 1, "user {} invited twice", user.id);
+        }
+        let again = env.output(&["--report", "json"]).await;
+        let again = report(&again);
+        assert_eq!(
+            again["counts"]["created"].as_u64().unwrap()
+                + again["counts"]["updated"].as_u64().unwrap()
+                + again["counts"]["failed"].as_u64().unwrap(),
+            0,
+            "killed after {written_before} writes: the re-run left nothing undone: {}",
+            again["counts"]
+        );
+        env.stop().await;
+    }
+}
