@@ -337,3 +337,52 @@ async fn rate_limits_and_outages_are_ridden_out() {
     );
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resets_and_timeouts_after_the_write_neither_lose_nor_duplicate() {
+    // The worst transport faults: Learn Amp made the change, but the answer never arrived (the
+    // connection reset, or the answer came after the client's timeout). The client retries a
+    // write that already happened.
+    let mut h = Harness::generated(120, 13, Harness::settings(InvitePolicy::Immediately)).await;
+    h.learnamp_client = sync_clients::LearnAmpClient::new(
+        &h.learnamp_server.base_url,
+        e2e::CLIENT_ID,
+        e2e::CLIENT_SECRET,
+    )
+    .with_retry(RetryPolicy::fast())
+    .with_request_timeout(Duration::from_millis(400));
+    h.kombo_client = KomboClient::new(&h.kombo_server.base_url, KOMBO_KEY, TENANT)
+        .with_retry(RetryPolicy::fast())
+        .with_request_timeout(Duration::from_millis(400));
+    for faults in [h.learnamp.faults(), h.kombo.faults()] {
+        faults.set_seed(13);
+        faults.set_rate_reset(0.15);
+        faults.set_rate_stall(0.1, Duration::from_millis(900));
+    }
+    let first = h.full().await;
+    assert!(
+        first.converged(),
+        "{:?}",
+        first
+            .actions
+            .iter()
+            .filter(|a| a.action == sync_core::report::ActionKind::Failed)
+            .collect::<Vec<_>>()
+    );
+    let snapshot = h.learnamp.snapshot();
+    let mut seen = std::collections::HashSet::new();
+    for user in &snapshot.users {
+        if let Some(id) = &user.integration_external_id {
+            assert!(seen.insert(id.clone()), "two users for employee {id}");
+        }
+        assert!(user.invitations_sent <= 1, "user {} invited twice", user.id);
+    }
+    assert_eq!(seen.len() as u64, first.counts.created, "no change lost");
+
+    h.learnamp.faults().clear();
+    h.kombo.faults().clear();
+    h.learnamp.reset_calls();
+    let second = h.full().await;
+    assert_eq!(h.learnamp.calls().writes(), 0, "{:?}", second.counts);
+    h.stop().await;
+}

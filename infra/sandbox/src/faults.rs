@@ -9,6 +9,10 @@
 //! 2. draws one number `r` in `[0, 1)` from a seeded RNG (one draw per request, so a given seed
 //!    and request order always give the same faults): `r < rate_429` answers **429** (with
 //!    `Retry-After: N` when configured); otherwise `r < rate_429 + rate_5xx` answers **503**;
+//!    otherwise, with `rate_reset` more, the request **is served, then the connection is reset**
+//!    before the answer arrives; otherwise, with `rate_stall` more, the request is served and
+//!    the answer **stalls** for the configured time (past a client's timeout). Both leave the
+//!    client not knowing whether its write happened, the case idempotency exists for;
 //! 3. sleeps for the configured latency (so faults are delayed too), then answers.
 //!
 //! Error bodies use the API's own format: Kombo's `{"status":"error","error":{...}}` envelope
@@ -44,6 +48,9 @@ struct State0 {
     rate_429: f64,
     retry_after: Option<u64>,
     rate_5xx: f64,
+    rate_reset: f64,
+    rate_stall: f64,
+    stall: Duration,
     rng: SmallRng,
     bucket: Option<Bucket>,
 }
@@ -55,6 +62,9 @@ impl Default for State0 {
             rate_429: 0.0,
             retry_after: None,
             rate_5xx: 0.0,
+            rate_reset: 0.0,
+            rate_stall: 0.0,
+            stall: Duration::ZERO,
             rng: SmallRng::seed_from_u64(0),
             bucket: None,
         }
@@ -85,8 +95,14 @@ impl std::fmt::Debug for FaultKnobs {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Decision {
     Pass,
-    TooManyRequests { retry_after: Option<u64> },
+    TooManyRequests {
+        retry_after: Option<u64>,
+    },
     Unavailable,
+    /// Served, then the connection is dropped before the answer.
+    ResetAfterServing,
+    /// Served, then the answer waits this long.
+    StallAfterServing(Duration),
 }
 
 impl FaultKnobs {
@@ -109,6 +125,20 @@ impl FaultKnobs {
     /// A fraction (0..=1) of requests is answered 503 with an error body in the API's format.
     pub fn set_rate_5xx(&self, fraction: f64) {
         self.lock().rate_5xx = fraction.clamp(0.0, 1.0);
+    }
+
+    /// A fraction (0..=1) of requests is served and then the connection reset before the
+    /// answer: the client sees a transport error although the write happened.
+    pub fn set_rate_reset(&self, fraction: f64) {
+        self.lock().rate_reset = fraction.clamp(0.0, 1.0);
+    }
+
+    /// A fraction (0..=1) of requests is served and then answered only after `stall`: past a
+    /// client's timeout, it sees a timeout although the write happened.
+    pub fn set_rate_stall(&self, fraction: f64, stall: Duration) {
+        let mut s = self.lock();
+        s.rate_stall = fraction.clamp(0.0, 1.0);
+        s.stall = stall;
     }
 
     /// Re-seeds the RNG the random faults are drawn from.
@@ -139,6 +169,8 @@ impl FaultKnobs {
         s.rate_429 = 0.0;
         s.retry_after = None;
         s.rate_5xx = 0.0;
+        s.rate_reset = 0.0;
+        s.rate_stall = 0.0;
         s.bucket = None;
     }
 
@@ -170,6 +202,10 @@ impl FaultKnobs {
             }
         } else if r < s.rate_429 + s.rate_5xx {
             Decision::Unavailable
+        } else if r < s.rate_429 + s.rate_5xx + s.rate_reset {
+            Decision::ResetAfterServing
+        } else if r < s.rate_429 + s.rate_5xx + s.rate_reset + s.rate_stall {
+            Decision::StallAfterServing(s.stall)
         } else {
             Decision::Pass
         };
@@ -206,6 +242,23 @@ pub(crate) async fn middleware(
     }
     match decision {
         Decision::Pass => next.run(req).await,
+        Decision::ResetAfterServing => {
+            let served = next.run(req).await;
+            let (parts, _) = served.into_parts();
+            // A body that fails at once: hyper aborts the connection mid-answer.
+            let broken = futures::stream::once(async {
+                Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "reset by the sandbox",
+                ))
+            });
+            Response::from_parts(parts, axum::body::Body::from_stream(broken))
+        }
+        Decision::StallAfterServing(stall) => {
+            let served = next.run(req).await;
+            tokio::time::sleep(stall).await;
+            served
+        }
         Decision::TooManyRequests { retry_after } => {
             let mut resp = match layer.flavor {
                 Flavor::Kombo => crate::kombo::error_response(

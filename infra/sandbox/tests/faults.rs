@@ -162,3 +162,42 @@ async fn latency_is_added() {
     sb.faults().clear();
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_reset_or_a_stall_comes_after_the_request_was_served() {
+    let la = LearnAmpSandbox::new("id", "secret");
+    let srv = la.start(0).await.unwrap();
+    let token: Value = token(&srv).await.json().await.unwrap();
+    let bearer = token["access_token"].as_str().unwrap().to_string();
+    let create = |email: &'static str, timeout: Duration| {
+        let url = format!("{}/v1/users", srv.base_url);
+        let bearer = bearer.clone();
+        async move {
+            reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .unwrap()
+                .post(url)
+                .bearer_auth(bearer)
+                .form(&[("email", email), ("firstName", "A"), ("lastName", "B")])
+                .send()
+                .await?
+                .bytes()
+                .await
+        }
+    };
+    la.faults().set_rate_reset(1.0);
+    let reset = create("reset@acme.example", Duration::from_secs(5)).await;
+    assert!(reset.is_err(), "the answer never arrives: {reset:?}");
+    la.faults().clear();
+    la.faults().set_rate_stall(1.0, Duration::from_millis(600));
+    let stalled = create("stall@acme.example", Duration::from_millis(200)).await;
+    assert!(stalled.unwrap_err().is_timeout(), "the client times out");
+    let emails: Vec<String> = la.snapshot().users.into_iter().map(|u| u.email).collect();
+    assert!(
+        emails.contains(&"reset@acme.example".to_string())
+            && emails.contains(&"stall@acme.example".to_string()),
+        "both writes happened: {emails:?}"
+    );
+    srv.shutdown().await;
+}

@@ -43,6 +43,12 @@ impl KomboClient {
         }
     }
 
+    /// Another timeout for each request (the default is [`crate::REQUEST_TIMEOUT`]).
+    pub fn with_request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.http = crate::http_client_with_timeout(timeout);
+        self
+    }
+
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
