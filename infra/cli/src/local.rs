@@ -48,6 +48,7 @@ impl LocalSandboxes {
             state_dir,
             options: RunOptions::default(),
             concurrency: 8,
+            max_run: std::time::Duration::from_secs(3600),
         }
     }
 

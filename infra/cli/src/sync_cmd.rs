@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use sync_clients::{KomboClient, LearnAmpClient};
 use sync_core::applier::ChangeMessage;
+use sync_core::ports::StateStore;
 use sync_core::queue::InProcessQueue;
 use sync_core::report::{RunReport, RunTrigger, SyncMode};
 use sync_core::store::EmbeddedStore;
@@ -79,6 +80,9 @@ pub struct SyncArgs {
     /// Learn Amp calls in flight at once
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Stop a run still going after this many seconds (run again, it goes on where it stopped)
+    #[arg(long, env = "MAX_RUN_SECONDS", default_value_t = 3600)]
+    max_run_seconds: u64,
 }
 
 /// Everything a run needs, validated.
@@ -93,6 +97,8 @@ pub struct SyncConfig {
     pub state_dir: PathBuf,
     pub options: RunOptions,
     pub concurrency: usize,
+    /// The run's overall deadline.
+    pub max_run: std::time::Duration,
 }
 
 impl SyncArgs {
@@ -129,6 +135,9 @@ impl SyncArgs {
                 })
             })
             .transpose()?;
+        if self.max_run_seconds == 0 {
+            return Err(ConfigError("--max-run-seconds must be at least 1".into()));
+        }
         if self.concurrency == 0 || self.concurrency > 64 {
             return Err(ConfigError("--concurrency must be between 1 and 64".into()));
         }
@@ -155,6 +164,7 @@ impl SyncArgs {
                 trigger: RunTrigger::Local,
             },
             concurrency: self.concurrency,
+            max_run: std::time::Duration::from_secs(self.max_run_seconds),
         };
         Ok((config, self.report))
     }
@@ -252,7 +262,18 @@ pub async fn run(args: SyncArgs) -> u8 {
             return EXIT_CONFIG;
         }
     };
-    match runner.run(&config.options).await {
+    let Ok(result) = tokio::time::timeout(config.max_run, runner.run(&config.options)).await else {
+        // What was applied is recorded as it happens; keep it, and let the next run go on.
+        if let Err(e) = runner.store.flush().await {
+            eprintln!("personio-sync: the state could not be flushed: {e}");
+        }
+        eprintln!(
+            "personio-sync: the run was stopped after --max-run-seconds ({} s); run it again: it goes on where it stopped",
+            config.max_run.as_secs()
+        );
+        return EXIT_FAILED;
+    };
+    match result {
         Ok(report) => {
             if format == Some(ReportFormat::Json) {
                 println!(

@@ -433,3 +433,37 @@ async fn a_run_killed_at_any_point_then_run_again_converges_without_duplicates()
         env.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_over_its_deadline_stops_and_the_next_goes_on() {
+    let env = Env::start(120).await;
+    // 113 changes, 8 at a time, 150 ms each: about 2 s of work.
+    env.learnamp.faults().set_latency(Duration::from_millis(150));
+    let out = env.output(&["--max-run-seconds", "1"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stopped after --max-run-seconds (1 s); run it again"),
+        "{}",
+        stderr(&out)
+    );
+    let done_before = env.learnamp.calls().writes();
+    assert!(done_before > 0, "it had started");
+    env.learnamp.faults().clear();
+    let out = env.output(&["--report", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let linked = env
+        .learnamp
+        .snapshot()
+        .users
+        .iter()
+        .filter(|u| u.integration_external_id.is_some())
+        .count();
+    let again = report(&env.output(&["--report", "json"]).await);
+    assert_eq!(
+        again["counts"]["created"], 0,
+        "{linked} users, nothing left to do"
+    );
+    let bad = env.output(&["--max-run-seconds", "0"]).await;
+    assert_eq!(bad.status.code(), Some(2));
+    env.stop().await;
+}
