@@ -438,7 +438,9 @@ async fn a_run_killed_at_any_point_then_run_again_converges_without_duplicates()
 async fn a_run_over_its_deadline_stops_and_the_next_goes_on() {
     let env = Env::start(120).await;
     // 113 changes, 8 at a time, 150 ms each: about 2 s of work.
-    env.learnamp.faults().set_latency(Duration::from_millis(150));
+    env.learnamp
+        .faults()
+        .set_latency(Duration::from_millis(150));
     let out = env.output(&["--max-run-seconds", "1"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(

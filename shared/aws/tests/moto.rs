@@ -222,3 +222,87 @@ async fn sqs_send_receive_and_partial_failure() {
         "the failed message came back on its second delivery"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn coordination_writes_are_conditional_under_concurrency() {
+    use sync_core::coordination::Coordination;
+    let moto = MotoServer::start();
+    let client = dynamo(&moto).await;
+    create_table(&client, "coordination", &["pk", "sk"]).await;
+    let store = DynamoStateStore::new(client, "coordination");
+    let now = Utc::now();
+    let count = |results: Vec<Result<bool, sync_core::error::StoreError>>| {
+        results.into_iter().filter(|r| *r.as_ref().unwrap()).count()
+    };
+
+    // One event id, delivered twenty times at once: one first delivery.
+    let firsts = join_all((0..20).map(|_| store.first_delivery("evt-race", now))).await;
+    assert_eq!(count(firsts), 1);
+    store.forget_delivery("evt-race").await.unwrap();
+    assert!(
+        store.first_delivery("evt-race", now).await.unwrap(),
+        "forgotten, then new"
+    );
+
+    // Twenty webhooks of one tenant at once: one pending delta sync, until it starts.
+    let requests = join_all((0..20).map(|_| store.request_sync("personio:T", now))).await;
+    assert_eq!(count(requests), 1);
+    assert!(
+        store
+            .activity("personio:T", now)
+            .await
+            .unwrap()
+            .sync_pending
+    );
+    store.sync_started("personio:T").await.unwrap();
+    assert!(store.request_sync("personio:T", now).await.unwrap());
+
+    // Ten runs at once: one holds the lock; another's unlock does not free it; a lapsed lock
+    // can be taken.
+    let until = now + chrono::Duration::minutes(15);
+    let holders: Vec<String> = (0..10).map(|i| format!("run-{i}")).collect();
+    let locks = join_all(
+        holders
+            .iter()
+            .map(|h| store.lock_run("personio:T", h, now, until)),
+    )
+    .await;
+    let winner = holders[locks.iter().position(|l| *l.as_ref().unwrap()).unwrap()].clone();
+    assert_eq!(count(locks), 1);
+    let other = holders.iter().find(|h| **h != winner).unwrap();
+    store.unlock_run("personio:T", other).await.unwrap();
+    assert!(
+        !store
+            .lock_run("personio:T", other, now, until)
+            .await
+            .unwrap(),
+        "still held"
+    );
+    assert_eq!(
+        store
+            .activity("personio:T", now)
+            .await
+            .unwrap()
+            .run_in_progress_until
+            .map(|t| t.timestamp()),
+        Some(until.timestamp())
+    );
+    let later = until + chrono::Duration::seconds(1);
+    assert!(
+        store
+            .lock_run(
+                "personio:T",
+                other,
+                later,
+                later + chrono::Duration::minutes(15)
+            )
+            .await
+            .unwrap(),
+        "a lock past its holder's deadline is taken over"
+    );
+    store.unlock_run("personio:T", other).await.unwrap();
+    assert!(store
+        .lock_run("personio:T", &winner, now, until)
+        .await
+        .unwrap());
+}
