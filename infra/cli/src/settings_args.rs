@@ -116,3 +116,16 @@ pub fn url(value: String, flag: &str) -> Result<String, ConfigError> {
         ))),
     }
 }
+
+/// The Learn Amp account a tenant writes to: its API base URL and client id, both required.
+pub fn learnamp_account(
+    base_url: Option<String>,
+    client_id: Option<String>,
+) -> Result<(String, String), ConfigError> {
+    let base_url = url(
+        required(base_url, "--learnamp-url", "LEARNAMP_BASE_URL")?,
+        "--learnamp-url",
+    )?;
+    let client_id = required(client_id, "--learnamp-client-id", "LEARNAMP_CLIENT_ID")?;
+    Ok((base_url, client_id))
+}

@@ -4,7 +4,7 @@
 use crate::output;
 use crate::progress::StderrProgress;
 pub use crate::settings_args::ConfigError;
-use crate::settings_args::{required, url, SettingsArgs};
+use crate::settings_args::{learnamp_account, required, url, SettingsArgs};
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -113,15 +113,8 @@ impl SyncArgs {
             "--integration-id",
             "KOMBO_INTEGRATION_ID",
         )?;
-        let learnamp_url = url(
-            required(self.learnamp_url, "--learnamp-url", "LEARNAMP_BASE_URL")?,
-            "--learnamp-url",
-        )?;
-        let learnamp_client_id = required(
-            self.learnamp_client_id,
-            "--learnamp-client-id",
-            "LEARNAMP_CLIENT_ID",
-        )?;
+        let (learnamp_url, learnamp_client_id) =
+            learnamp_account(self.learnamp_url, self.learnamp_client_id)?;
         let learnamp_client_secret = required(
             self.learnamp_client_secret,
             "--learnamp-client-secret",

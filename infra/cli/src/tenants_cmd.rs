@@ -2,7 +2,7 @@
 //! DynamoDB state table. The Learn Amp client secret goes to an SSM SecureString parameter;
 //! the table holds only its name.
 
-use crate::settings_args::{required, url, ConfigError, SettingsArgs};
+use crate::settings_args::{learnamp_account, required, ConfigError, SettingsArgs};
 use crate::sync_cmd::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
 use clap::{Args, Subcommand};
 use sync_aws::DynamoStateStore;
@@ -84,15 +84,8 @@ impl AddArgs {
                 "--integration-id must be a Kombo integration id such as personio:CBNMt7dSNCzBdnRTx87dev4E, got '{integration_id}'"
             )));
         }
-        let learnamp_base_url = url(
-            required(self.learnamp_url, "--learnamp-url", "LEARNAMP_BASE_URL")?,
-            "--learnamp-url",
-        )?;
-        let learnamp_client_id = required(
-            self.learnamp_client_id,
-            "--learnamp-client-id",
-            "LEARNAMP_CLIENT_ID",
-        )?;
+        let (learnamp_base_url, learnamp_client_id) =
+            learnamp_account(self.learnamp_url, self.learnamp_client_id)?;
         let secret_ref = self
             .learnamp_client_secret_param
             .filter(|p| !p.trim().is_empty())

@@ -44,6 +44,22 @@ fn operator(moto: &MotoServer, args: &[&str], secret: Option<&str>) -> Output {
     cmd.output().expect("the binary runs")
 }
 
+async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
+    let out = sqs.create_queue().queue_name(name).send().await.unwrap();
+    out.queue_url().unwrap().to_string()
+}
+
+async fn send_messages(sqs: &aws_sdk_sqs::Client, url: &str, count: usize) {
+    for i in 0..count {
+        sqs.send_message()
+            .queue_url(url)
+            .message_body(format!("{{\"change\": {i}}}"))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -260,28 +276,9 @@ async fn status_shows_runs_activity_errors_and_queues() {
         .await
         .unwrap());
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let changes = sqs
-        .create_queue()
-        .queue_name("changes")
-        .send()
-        .await
-        .unwrap();
-    let changes = changes.queue_url().unwrap().to_string();
-    let dlq = sqs
-        .create_queue()
-        .queue_name("changes-dlq")
-        .send()
-        .await
-        .unwrap();
-    let dlq = dlq.queue_url().unwrap().to_string();
-    for i in 0..3 {
-        sqs.send_message()
-            .queue_url(&changes)
-            .message_body(format!("{{\"n\": {i}}}"))
-            .send()
-            .await
-            .unwrap();
-    }
+    let changes = create_queue(&sqs, "changes").await;
+    let dlq = create_queue(&sqs, "changes-dlq").await;
+    send_messages(&sqs, &changes, 3).await;
 
     let json = operator(
         &moto,
@@ -366,22 +363,11 @@ async fn status_shows_runs_activity_errors_and_queues() {
 async fn dlq_replay_moves_every_message_back_once() {
     let moto = MotoServer::start();
     let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
-    let url = |name: &'static str| {
-        let sqs = sqs.clone();
-        async move {
-            let out = sqs.create_queue().queue_name(name).send().await.unwrap();
-            out.queue_url().unwrap().to_string()
-        }
-    };
-    let (changes, dlq) = (url("changes").await, url("changes-dlq").await);
-    for i in 0..13 {
-        sqs.send_message()
-            .queue_url(&dlq)
-            .message_body(format!("{{\"change\": {i}}}"))
-            .send()
-            .await
-            .unwrap();
-    }
+    let (changes, dlq) = (
+        create_queue(&sqs, "changes").await,
+        create_queue(&sqs, "changes-dlq").await,
+    );
+    send_messages(&sqs, &dlq, 13).await;
     let replayed = operator(
         &moto,
         &["dlq", "replay", "--from", &dlq, "--to", &changes],
