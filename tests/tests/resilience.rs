@@ -311,6 +311,9 @@ async fn rate_limits_and_outages_are_ridden_out() {
     let h = Harness::generated(80, 21, Harness::settings(InvitePolicy::Immediately)).await;
     h.learnamp.faults().set_seed(42);
     h.learnamp.faults().set_rate_429(0.2, Some(0));
+    // And a plain 500 on a tenth of Learn Amp's answers, a 503 on a fifth of Kombo's.
+    h.learnamp.faults().set_rate_5xx(0.1);
+    h.learnamp.faults().set_5xx_status(500);
     h.kombo.faults().set_seed(7);
     h.kombo.faults().set_rate_5xx(0.2);
     let report = h.full().await;

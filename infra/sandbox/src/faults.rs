@@ -48,6 +48,8 @@ struct State0 {
     rate_429: f64,
     retry_after: Option<u64>,
     rate_5xx: f64,
+    /// The status of the injected 5xx answers: 503 unless set.
+    status_5xx: u16,
     rate_reset: f64,
     rate_stall: f64,
     stall: Duration,
@@ -62,6 +64,7 @@ impl Default for State0 {
             rate_429: 0.0,
             retry_after: None,
             rate_5xx: 0.0,
+            status_5xx: 503,
             rate_reset: 0.0,
             rate_stall: 0.0,
             stall: Duration::ZERO,
@@ -127,6 +130,11 @@ impl FaultKnobs {
         self.lock().rate_5xx = fraction.clamp(0.0, 1.0);
     }
 
+    /// The status the injected 5xx answers carry (500, 502, 503, 504, ...; default 503).
+    pub fn set_5xx_status(&self, status: u16) {
+        self.lock().status_5xx = status;
+    }
+
     /// A fraction (0..=1) of requests is served and then the connection reset before the
     /// answer: the client sees a transport error although the write happened.
     pub fn set_rate_reset(&self, fraction: f64) {
@@ -169,6 +177,7 @@ impl FaultKnobs {
         s.rate_429 = 0.0;
         s.retry_after = None;
         s.rate_5xx = 0.0;
+        s.status_5xx = 503;
         s.rate_reset = 0.0;
         s.rate_stall = 0.0;
         s.bucket = None;
@@ -237,6 +246,8 @@ pub(crate) async fn middleware(
         return next.run(req).await;
     }
     let (latency, decision) = layer.knobs.decide();
+    let status_5xx = StatusCode::from_u16(layer.knobs.lock().status_5xx)
+        .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -281,13 +292,13 @@ pub(crate) async fn middleware(
         }
         Decision::Unavailable => match layer.flavor {
             Flavor::Kombo => crate::kombo::error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
+                status_5xx,
                 "REMOTE.SERVICE_UNAVAILABLE",
                 "The remote service is unavailable.",
                 "The service is temporarily unavailable (injected by the sandbox). Please try again later.",
             ),
             Flavor::LearnAmp => (
-                StatusCode::SERVICE_UNAVAILABLE,
+                status_5xx,
                 Json(json!({"error": "We're temporarily offline for maintenance. Please try again later."})),
             )
                 .into_response(),

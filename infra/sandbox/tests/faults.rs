@@ -201,3 +201,22 @@ async fn a_reset_or_a_stall_comes_after_the_request_was_served() {
     );
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_injected_5xx_status_can_be_a_500() {
+    let (sb, srv) = kombo().await;
+    sb.faults().set_rate_5xx(1.0);
+    sb.faults().set_5xx_status(500);
+    assert_eq!(
+        kombo_get(&srv).await.status(),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    sb.faults().clear();
+    sb.faults().set_rate_5xx(1.0);
+    assert_eq!(
+        kombo_get(&srv).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "503 by default"
+    );
+    srv.shutdown().await;
+}
