@@ -228,14 +228,12 @@ async fn kombo(
             {
                 return Ok("duplicate");
             }
-            if let Some(mut config) = deps.tenants.tenant(&tenant).await? {
-                config.last_event = Some(TenantEvent {
-                    event_type: event_type.clone(),
-                    received_at: Utc::now(),
-                    data: without_end_user(&event.data),
-                });
-                deps.tenants.put_tenant(&config).await?;
-            }
+            let recorded = TenantEvent {
+                event_type: event_type.clone(),
+                received_at: Utc::now(),
+                data: without_end_user(&event.data),
+            };
+            deps.tenants.record_event(&tenant, &recorded).await?;
             tracing::info!(tenant = %tenant, event_type = %event_type, "integration event recorded");
             Ok("recorded")
         }

@@ -29,7 +29,7 @@ use sync_core::error::StoreError;
 use sync_core::ports::StateStore;
 use sync_core::report::{ActionRecord, RunReport};
 use sync_core::state::{EmployeeState, TeamState};
-use sync_core::tenants::{TenantConfig, TenantStore};
+use sync_core::tenants::{TenantConfig, TenantEvent, TenantStore};
 
 pub const REPORT_TTL_DAYS: i64 = 90;
 
@@ -391,10 +391,57 @@ impl Coordination for DynamoStateStore {
     }
 }
 
+/// A tenant's settings item: the configuration in `data`, and its last lifecycle event in an
+/// attribute of its own, which the webhook function updates alone.
+fn decode_tenant(item: &HashMap<String, AttributeValue>) -> Result<TenantConfig, StoreError> {
+    let mut config: TenantConfig = decode(item)?;
+    if let Some(event) = item.get("last_event").and_then(|v| v.as_s().ok()) {
+        config.last_event =
+            Some(serde_json::from_str(event).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+    }
+    Ok(config)
+}
+
 #[async_trait]
 impl TenantStore for DynamoStateStore {
     async fn tenant(&self, tenant_id: &str) -> Result<Option<TenantConfig>, StoreError> {
-        self.get(tenant_id, "settings").await
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", pk(tenant_id))
+            .key("sk", AttributeValue::S("settings".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item().map(decode_tenant).transpose()
+    }
+
+    async fn record_event(&self, tenant_id: &str, event: &TenantEvent) -> Result<(), StoreError> {
+        let event = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk(tenant_id))
+            .key("sk", AttributeValue::S("settings".into()))
+            .update_expression("SET last_event = :event")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":event", AttributeValue::S(event))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Not registered: nothing to record on.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn tenants(&self) -> Result<Vec<TenantConfig>, StoreError> {
@@ -413,7 +460,7 @@ impl TenantStore for DynamoStateStore {
                 .await
                 .map_err(unavailable)?;
             for item in out.items() {
-                tenants.push(decode(item)?);
+                tenants.push(decode_tenant(item)?);
             }
             match out.last_evaluated_key() {
                 Some(key) if !key.is_empty() => start = Some(key.clone()),

@@ -306,3 +306,47 @@ async fn coordination_writes_are_conditional_under_concurrency() {
         .await
         .unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lifecycle_event_is_recorded_without_touching_the_settings() {
+    use sync_core::tenants::{TenantConfig, TenantEvent, TenantStore};
+    let moto = MotoServer::start();
+    let client = dynamo(&moto).await;
+    create_table(&client, "tenants", &["pk", "sk"]).await;
+    let store = DynamoStateStore::new(client, "tenants");
+    let mut config = TenantConfig {
+        settings: sync_core::TenantSettings::new("personio:T"),
+        learnamp_base_url: "https://api.learnamp.com".into(),
+        learnamp_client_id: "id".into(),
+        learnamp_client_secret_ref: "/personio-sync/t/secret".into(),
+        personio_company_id: None,
+        enabled: true,
+        last_event: None,
+    };
+    store.put_tenant(&config).await.unwrap();
+    // An operator disables the tenant; a lifecycle webhook lands right after.
+    config.enabled = false;
+    store.put_tenant(&config).await.unwrap();
+    let event = TenantEvent {
+        event_type: "integration-state-changed".into(),
+        received_at: Utc::now(),
+        data: serde_json::json!({"state": "INVALID"}),
+    };
+    store.record_event("personio:T", &event).await.unwrap();
+    let stored = store.tenant("personio:T").await.unwrap().unwrap();
+    assert!(!stored.enabled, "the webhook did not undo the disable");
+    assert_eq!(stored.last_event, Some(event.clone()));
+    assert_eq!(
+        store.tenants().await.unwrap()[0].last_event,
+        Some(event.clone())
+    );
+
+    store
+        .record_event("personio:unknown", &event)
+        .await
+        .unwrap();
+    assert!(
+        store.tenant("personio:unknown").await.unwrap().is_none(),
+        "nothing created"
+    );
+}

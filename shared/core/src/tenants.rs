@@ -43,6 +43,9 @@ pub trait TenantStore: Send + Sync {
     async fn tenant(&self, tenant_id: &str) -> Result<Option<TenantConfig>, StoreError>;
     async fn tenants(&self) -> Result<Vec<TenantConfig>, StoreError>;
     async fn put_tenant(&self, config: &TenantConfig) -> Result<(), StoreError>;
+    /// Records a lifecycle event on a registered tenant, touching nothing else of it (so that a
+    /// concurrent `tenants disable` is not undone). An unknown tenant is left alone.
+    async fn record_event(&self, tenant_id: &str, event: &TenantEvent) -> Result<(), StoreError>;
 }
 
 /// The embedded tenant list, for tests and local runs.
@@ -64,6 +67,13 @@ impl TenantStore for InMemoryTenants {
             .lock()
             .expect("lock")
             .insert(config.settings.tenant_id.clone(), config.clone());
+        Ok(())
+    }
+
+    async fn record_event(&self, tenant_id: &str, event: &TenantEvent) -> Result<(), StoreError> {
+        if let Some(config) = self.0.lock().expect("lock").get_mut(tenant_id) {
+            config.last_event = Some(event.clone());
+        }
         Ok(())
     }
 }
