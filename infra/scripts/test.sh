@@ -38,4 +38,7 @@ echo "== smoke test and runbook drill: the function binaries under cargo lambda 
 if [ "${SKIP_SMOKE:-0}" != 1 ]; then
   ./infra/scripts/smoke.sh
   ./infra/scripts/runbook-drill.sh
+  # The cold-start benchmark at a tiny N on the debug binaries, to keep it working (BENCHMARKS.md
+  # has the release figures and the command).
+  .venv/bin/python infra/scripts/bench-cold-start.py --binaries target/debug --runs 2 > /dev/null
 fi

@@ -21,6 +21,8 @@ use aws_lambda_events::lambda_function_urls::{
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::Utc;
+pub mod bench;
+
 use fn_common::metrics::Record;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};

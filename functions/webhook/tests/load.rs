@@ -96,3 +96,12 @@ async fn a_burst_of_2000_webhooks_coalesces_into_one_sync_per_tenant() {
     assert_eq!(statuses(&replay, "\"duplicate\""), BURST);
     assert_eq!(queue.len(), TENANTS);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_cpu_benchmark_runs_at_a_tiny_n() {
+    // Not a timed test: only that the benchmark works and counts what it handled.
+    let result = webhook_fn::bench::run(200).await;
+    assert_eq!(result.requests, 200);
+    assert_eq!(result.queued, 8, "one delta sync per tenant");
+    assert!(result.cpu_seconds > 0.0 && result.requests_per_cpu_second > 0.0);
+}
