@@ -129,22 +129,22 @@ impl RunError {
 }
 
 /// One tenant's run, under the tenant's run lock, counted in the metrics: every failure (the
-/// tenant unreadable, its secret, the lock, Kombo, Learn Amp, the stores) but a busy tenant,
-/// which is asked again later.
+/// tenant unknown or unreadable, its secret, the lock, Kombo, Learn Amp, the stores), but not a
+/// busy tenant (asked again later) or a disabled one (nothing to run).
 pub async fn run_tenant(
     tenant: &str,
     options: &RunOptions,
     deadline: DateTime<Utc>,
     deps: &SyncDeps<'_>,
 ) -> Result<RunReport, RunError> {
-    let result = run_locked(tenant, options, deadline, deps).await;
-    if !matches!(result, Err(RunError::Busy(_))) {
+    let result = run_under_lock(tenant, options, deadline, deps).await;
+    if !matches!(result, Err(RunError::Busy(_) | RunError::Disabled(_))) {
         run_metrics(tenant, options, &result).emit();
     }
     result
 }
 
-async fn run_locked(
+async fn run_under_lock(
     tenant: &str,
     options: &RunOptions,
     deadline: DateTime<Utc>,
