@@ -141,6 +141,35 @@ impl Harness {
         }
     }
 
+    /// Asserts that no employee has two Learn Amp users and nobody was invited twice; returns
+    /// how many employees have a user.
+    pub fn assert_one_user_per_employee_invited_at_most_once(&self) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        for user in &self.learnamp.snapshot().users {
+            if let Some(id) = &user.integration_external_id {
+                assert!(seen.insert(id.clone()), "two users for employee {id}");
+            }
+            assert!(
+                user.invitations_sent <= 1,
+                "user {} invited {} times",
+                user.id,
+                user.invitations_sent
+            );
+        }
+        seen.len()
+    }
+
+    /// Asserts that every employee converged, naming the failures otherwise.
+    pub fn assert_converged(report: &RunReport) {
+        let failed: Vec<_> = report
+            .actions
+            .iter()
+            .filter(|a| a.action == sync_core::report::ActionKind::Failed)
+            .take(5)
+            .collect();
+        assert!(report.converged(), "failed: {failed:?}");
+    }
+
     pub async fn stop(self) {
         self.kombo_server.shutdown().await;
         self.learnamp_server.shutdown().await;

@@ -2,7 +2,6 @@
 //! converges, with one user per employee, nobody invited twice, and a resync that writes nothing.
 
 use e2e::Harness;
-use std::collections::HashMap;
 use sync_core::InvitePolicy;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -11,35 +10,12 @@ async fn ten_thousand_employees_converge_through_a_fifth_of_429s() {
     h.learnamp.faults().set_seed(77);
     h.learnamp.faults().set_rate_429(0.2, None);
     let first = h.full().await;
-    assert!(
-        first.converged(),
-        "{:?}",
-        first
-            .actions
-            .iter()
-            .filter(|a| a.action == sync_core::report::ActionKind::Failed)
-            .take(5)
-            .collect::<Vec<_>>()
-    );
+    Harness::assert_converged(&first);
     let throttled = h.learnamp.calls().by_endpoint.clone();
 
-    let snapshot = h.learnamp.snapshot();
-    let mut per_employee: HashMap<String, usize> = HashMap::new();
-    for user in &snapshot.users {
-        if let Some(id) = &user.integration_external_id {
-            *per_employee.entry(id.clone()).or_default() += 1;
-        }
-        assert!(
-            user.invitations_sent <= 1,
-            "user {} invited {} times",
-            user.id,
-            user.invitations_sent
-        );
-    }
-    assert!(per_employee.values().all(|n| *n == 1), "no duplicate user");
+    let linked = h.assert_one_user_per_employee_invited_at_most_once();
     assert_eq!(
-        per_employee.len() as u64,
-        first.counts.created,
+        linked as u64, first.counts.created,
         "one user per created employee"
     );
     assert!(first.counts.created > 8_000, "{:?}", first.counts);

@@ -363,24 +363,9 @@ async fn resets_and_timeouts_after_the_write_neither_lose_nor_duplicate() {
         faults.set_rate_stall(0.1, Duration::from_millis(900));
     }
     let first = h.full().await;
-    assert!(
-        first.converged(),
-        "{:?}",
-        first
-            .actions
-            .iter()
-            .filter(|a| a.action == sync_core::report::ActionKind::Failed)
-            .collect::<Vec<_>>()
-    );
-    let snapshot = h.learnamp.snapshot();
-    let mut seen = std::collections::HashSet::new();
-    for user in &snapshot.users {
-        if let Some(id) = &user.integration_external_id {
-            assert!(seen.insert(id.clone()), "two users for employee {id}");
-        }
-        assert!(user.invitations_sent <= 1, "user {} invited twice", user.id);
-    }
-    assert_eq!(seen.len() as u64, first.counts.created, "no change lost");
+    Harness::assert_converged(&first);
+    let linked = h.assert_one_user_per_employee_invited_at_most_once();
+    assert_eq!(linked as u64, first.counts.created, "no change lost");
 
     h.learnamp.faults().clear();
     h.kombo.faults().clear();

@@ -57,13 +57,14 @@ fn request(i: usize) -> LambdaFunctionUrlRequest {
     request
 }
 
-/// Handles `requests` webhooks one after another on the calling thread's runtime.
-pub async fn run(requests: usize) -> WebhookBench {
+/// An embedded tenant store with these tenants registered and enabled (for benchmarks and load
+/// tests of the handler).
+pub async fn enabled_tenants(names: &[String]) -> InMemoryTenants {
     let tenants = InMemoryTenants::default();
-    for t in 0..TENANTS {
+    for name in names {
         tenants
             .put_tenant(&TenantConfig {
-                settings: TenantSettings::new(format!("personio:bench-{t}")),
+                settings: TenantSettings::new(name),
                 learnamp_base_url: "https://api.learnamp.com".into(),
                 learnamp_client_id: "id".into(),
                 learnamp_client_secret_ref: "/personio-sync/bench/secret".into(),
@@ -74,6 +75,15 @@ pub async fn run(requests: usize) -> WebhookBench {
             .await
             .expect("in memory");
     }
+    tenants
+}
+
+/// Handles `requests` webhooks one after another on the calling thread's runtime.
+pub async fn run(requests: usize) -> WebhookBench {
+    let names: Vec<String> = (0..TENANTS)
+        .map(|t| format!("personio:bench-{t}"))
+        .collect();
+    let tenants = enabled_tenants(&names).await;
     let coordination = InMemoryCoordination::default();
     let queue = InProcessQueue::<SyncRequest>::new();
     let deps = WebhookDeps {

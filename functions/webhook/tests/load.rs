@@ -7,9 +7,7 @@ use futures::stream::{self, StreamExt};
 use sync_core::coordination::InMemoryCoordination;
 use sync_core::intake::SyncRequest;
 use sync_core::queue::InProcessQueue;
-use sync_core::tenants::{InMemoryTenants, TenantConfig, TenantStore};
 use sync_core::webhook::kombo_signature;
-use sync_core::TenantSettings;
 use webhook_fn::{handle, WebhookDeps};
 
 const SECRET: &[u8] = b"load-kombo-webhook-secret";
@@ -37,22 +35,8 @@ fn request(event_id: &str, tenant: &str) -> LambdaFunctionUrlRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_2000_webhooks_coalesces_into_one_sync_per_tenant() {
-    let tenants = InMemoryTenants::default();
     let names: Vec<String> = (0..TENANTS).map(|i| format!("personio:load-{i}")).collect();
-    for name in &names {
-        tenants
-            .put_tenant(&TenantConfig {
-                settings: TenantSettings::new(name),
-                learnamp_base_url: "https://api.learnamp.com".into(),
-                learnamp_client_id: "id".into(),
-                learnamp_client_secret_ref: "/personio-sync/load/secret".into(),
-                personio_company_id: None,
-                enabled: true,
-                last_event: None,
-            })
-            .await
-            .unwrap();
-    }
+    let tenants = webhook_fn::bench::enabled_tenants(&names).await;
     let coordination = InMemoryCoordination::default();
     let queue = InProcessQueue::<SyncRequest>::new();
     let deps = WebhookDeps {

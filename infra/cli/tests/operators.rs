@@ -44,6 +44,18 @@ fn operator(moto: &MotoServer, args: &[&str], secret: Option<&str>) -> Output {
     cmd.output().expect("the binary runs")
 }
 
+/// The tenant's Learn Amp secret as SSM holds it.
+async fn secret_parameter(config: &aws_config::SdkConfig) -> aws_sdk_ssm::types::Parameter {
+    let out = aws_sdk_ssm::Client::new(config)
+        .get_parameter()
+        .name(SECRET_PARAM)
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("the parameter exists");
+    out.parameter().expect("a parameter").clone()
+}
+
 async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
     let out = sqs.create_queue().queue_name(name).send().await.unwrap();
     out.queue_url().unwrap().to_string()
@@ -89,14 +101,7 @@ async fn tenants_are_registered_listed_shown_and_disabled() {
     assert_eq!(added.status.code(), Some(0), "{}", stderr(&added));
 
     // The secret is in SSM as a SecureString, and nowhere in the table.
-    let parameter = aws_sdk_ssm::Client::new(&config)
-        .get_parameter()
-        .name(SECRET_PARAM)
-        .with_decryption(true)
-        .send()
-        .await
-        .expect("the parameter exists");
-    let parameter = parameter.parameter().unwrap();
+    let parameter = secret_parameter(&config).await;
     assert_eq!(parameter.value(), Some("s3cr3t-client-secret"));
     assert_eq!(
         parameter.r#type(),
@@ -130,17 +135,8 @@ async fn tenants_are_registered_listed_shown_and_disabled() {
     // A rotated Learn Amp secret: only the SSM parameter changes.
     let rotated = tenants(&moto, &["set-secret", TENANT], Some("rotated-secret"));
     assert_eq!(rotated.status.code(), Some(0), "{}", stderr(&rotated));
-    let parameter = aws_sdk_ssm::Client::new(&config)
-        .get_parameter()
-        .name(SECRET_PARAM)
-        .with_decryption(true)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        parameter.parameter().unwrap().value(),
-        Some("rotated-secret")
-    );
+    let parameter = secret_parameter(&config).await;
+    assert_eq!(parameter.value(), Some("rotated-secret"));
     assert!(
         !store.tenant(TENANT).await.unwrap().unwrap().enabled,
         "still disabled"
