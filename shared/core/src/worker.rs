@@ -128,9 +128,3 @@ async fn apply_claimed(
         }
     }
 }
-
-impl Processed {
-    pub fn failed_permanently(&self) -> bool {
-        matches!(self, Self::Done(r) if r.action == ActionKind::Failed)
-    }
-}
