@@ -28,14 +28,9 @@ pub struct WebhookBench {
 }
 
 fn thread_cpu_seconds() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec it is given, nothing else.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "the thread CPU clock is readable");
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+    sync_core::cpu::thread_cpu_time()
+        .expect("the thread CPU clock is readable")
+        .as_secs_f64()
 }
 
 fn request(i: usize) -> LambdaFunctionUrlRequest {

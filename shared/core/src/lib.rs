@@ -5,6 +5,7 @@
 
 pub mod applier;
 pub mod coordination;
+pub mod cpu;
 pub mod engine;
 pub mod error;
 pub mod idempotency;

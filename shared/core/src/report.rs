@@ -130,6 +130,8 @@ pub struct RunReport {
     #[serde(default)]
     pub queued: u64,
     pub api_calls: ApiCalls,
+    #[serde(default)]
+    pub timings: RunTimings,
     /// Changes of this run that the apply function could not make (permanent Learn Amp
     /// errors), recorded after the run returned and merged in when the report is read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -153,6 +155,21 @@ impl RunReport {
     pub fn converged(&self) -> bool {
         self.counts.failed == 0
     }
+}
+
+/// Where a run's time went, for operators and benchmarks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunTimings {
+    /// Reading Kombo (and Learn Amp, on a reconcile or a first import) and the stored state.
+    pub read_ms: u64,
+    /// CPU time of the whole process while it read: decoding the answers, and the mapping of
+    /// each record as its page arrives.
+    pub read_cpu_us: u64,
+    /// CPU time of planning: mapping every record to its desired user, and comparing each
+    /// with what was applied.
+    pub plan_cpu_us: u64,
+    /// Creating teams, then applying (or queueing) the changes, wave by wave.
+    pub apply_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
