@@ -24,9 +24,10 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 use sync_core::coordination::{Activity, Coordination, EVENT_RETENTION, PENDING_SYNC_LAPSE};
 use sync_core::error::StoreError;
-use sync_core::ports::StateStore;
+use sync_core::ports::{EmployeeStates, StateStore};
 use sync_core::report::{ActionRecord, RunReport};
 use sync_core::state::{EmployeeState, TeamState};
 use sync_core::tenants::{TenantConfig, TenantEvent, TenantStore};
@@ -143,12 +144,14 @@ impl DynamoStateStore {
 
 #[async_trait]
 impl StateStore for DynamoStateStore {
-    async fn employees(&self, tenant: &str) -> Result<HashMap<String, EmployeeState>, StoreError> {
+    async fn employees(&self, tenant: &str) -> Result<EmployeeStates, StoreError> {
         let states: Vec<EmployeeState> = self.query(tenant, "employee#", false, None).await?;
-        Ok(states
-            .into_iter()
-            .map(|s| (s.employee_id.clone(), s))
-            .collect())
+        Ok(Arc::new(
+            states
+                .into_iter()
+                .map(|s| (s.employee_id.clone(), s))
+                .collect(),
+        ))
     }
 
     async fn employee(

@@ -9,6 +9,8 @@ use sync_core::mapping::Field;
 use sync_core::ports::{Queue, StateStore};
 use sync_core::state::{EmployeeState, TeamState};
 
+const COST_CENTER_HASH: &str = "00000000c0575ce7";
+
 async fn dynamo(moto: &MotoServer) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&moto.sdk_config().await)
 }
@@ -118,8 +120,10 @@ async fn state_store_round_trips_every_record_kind() {
         let mut s = EmployeeState::new(&format!("emp{i:03}"), Utc::now());
         s.learnamp_user_id = Some(1000 + i);
         s.active = i % 2 == 0;
-        s.applied_fields
-            .insert(Field::Custom("Cost Center".into()), "abcd".into());
+        s.applied_fields.insert(
+            Field::Custom("Cost Center".into()),
+            COST_CENTER_HASH.parse().unwrap(),
+        );
         store.put_employee(tenant, &s).await.unwrap();
     }
     store
@@ -130,8 +134,8 @@ async fn state_store_round_trips_every_record_kind() {
     assert_eq!(employees.len(), 300);
     assert_eq!(employees["emp007"].learnamp_user_id, Some(1007));
     assert_eq!(
-        employees["emp007"].applied_fields[&Field::Custom("Cost Center".into())],
-        "abcd"
+        employees["emp007"].applied_fields[&Field::Custom("Cost Center".into())].to_string(),
+        COST_CENTER_HASH
     );
     assert!(
         store

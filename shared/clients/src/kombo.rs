@@ -58,11 +58,25 @@ impl KomboClient {
         self.calls.reset();
     }
 
-    async fn list<T: DeserializeOwned>(
+    async fn list<T: DeserializeOwned + Send>(
         &self,
         path: &str,
         query: &ListQuery,
     ) -> Result<Vec<T>, SourceError> {
+        let mut results = Vec::new();
+        self.each_page(path, query, &mut |page| results.extend(page))
+            .await?;
+        Ok(results)
+    }
+
+    /// Every page of a listing, one after the other (each page's cursor comes with the page
+    /// before), handed to `on_page` as it is decoded.
+    async fn each_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &ListQuery,
+        on_page: &mut (dyn FnMut(Vec<T>) + Send),
+    ) -> Result<(), SourceError> {
         let mut params: Vec<(&str, String)> = vec![
             ("page_size", MAX_PAGE_SIZE.to_string()),
             ("include_deleted", "true".to_string()),
@@ -76,7 +90,7 @@ impl KomboClient {
         if let Some(ids) = &query.ids {
             params.push(("ids", ids.join(",")));
         }
-        let mut results = Vec::new();
+        let mut records = 0usize;
         let mut cursor: Option<String> = None;
         loop {
             let mut page_params = params.clone();
@@ -84,14 +98,15 @@ impl KomboClient {
                 page_params.push(("cursor", c.clone()));
             }
             let page: PageEnvelope<T> = self.get_page(path, &page_params).await?;
-            results.extend(page.data.results);
+            records += page.data.results.len();
+            on_page(page.data.results);
             match page.data.next {
                 Some(next) if !next.is_empty() => cursor = Some(next),
                 _ => break,
             }
         }
-        tracing::debug!(path, records = results.len(), "kombo listing complete");
-        Ok(results)
+        tracing::debug!(path, records, "kombo listing complete");
+        Ok(())
     }
 
     async fn get_page<T: DeserializeOwned>(
@@ -217,6 +232,14 @@ fn classify(status: u16, body: &[u8]) -> SourceError {
 impl HrisSource for KomboClient {
     async fn list_employees(&self, query: &ListQuery) -> Result<Vec<Employee>, SourceError> {
         self.list("/hris/employees", query).await
+    }
+
+    async fn each_employee_page(
+        &self,
+        query: &ListQuery,
+        on_page: &mut (dyn FnMut(Vec<Employee>) + Send),
+    ) -> Result<(), SourceError> {
+        self.each_page("/hris/employees", query, on_page).await
     }
 
     async fn list_groups(&self, query: &ListQuery) -> Result<Vec<Group>, SourceError> {

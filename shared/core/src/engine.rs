@@ -5,14 +5,16 @@
 //! runs in the sync function and `Applier` in the apply function.
 
 use crate::applier::{Applier, ApplyError, ChangeMessage, KnownUsers};
+use crate::cpu::{micros_since, process_cpu_time, thread_cpu_time};
 use crate::error::{QueueError, SourceError, StoreError, TargetError};
 use crate::kombo::Group;
 use crate::mapping::{name_hash, today_in};
-use crate::planner::{plan, Plan, PlanInput};
-use crate::ports::{HrisSource, LearnAmp, ListQuery, Queue, StateStore};
+use crate::planner::{plan, Listing, Plan, PlanInput};
+use crate::ports::{EmployeeStates, HrisSource, LearnAmp, ListQuery, Queue, StateStore};
 use crate::reconcile::{observe_employees, observe_teams};
 use crate::report::{
-    ActionKind, ActionRecord, ApiCalls, Counts, RunReport, RunTrigger, SyncMode, TeamCounts,
+    ActionKind, ActionRecord, ApiCalls, Counts, RunReport, RunTimings, RunTrigger, SyncMode,
+    TeamCounts,
 };
 use crate::settings::TenantSettings;
 use crate::state::EmployeeState;
@@ -21,6 +23,7 @@ use chrono::{NaiveDate, Utc};
 use futures::stream::{self, StreamExt};
 use std::collections::BTreeMap;
 use std::collections::HashMap;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// How an engine run delivers its change messages.
@@ -125,7 +128,9 @@ pub struct PlannedRun {
     /// Learn Amp's users, when they were read (first import, reconcile), for adoption.
     pub known_users: Option<KnownUsers>,
     /// Reconcile: the state observed in Learn Amp, which replaces the remembered one.
-    pub observed: Option<(HashMap<String, EmployeeState>, HashMap<String, TeamState>)>,
+    pub observed: Option<(EmployeeStates, HashMap<String, TeamState>)>,
+    /// The read and the planning; the run adds its apply time.
+    pub timings: RunTimings,
 }
 
 impl Engine<'_> {
@@ -145,6 +150,8 @@ impl Engine<'_> {
     /// Reads Kombo and plans. Nothing is written anywhere.
     pub async fn plan(&self, options: &RunOptions) -> Result<PlannedRun, EngineError> {
         let read_started_at = Utc::now();
+        let read_clock = std::time::Instant::now();
+        let read_cpu = process_cpu_time();
         let today = options
             .today
             .unwrap_or_else(|| today_in(self.settings, read_started_at));
@@ -161,7 +168,16 @@ impl Engine<'_> {
             updated_after: cursor,
             ids: options.employee_id.clone().map(|id| vec![id]),
         };
-        let employees = self.hris.list_employees(&query).await?;
+        let mut listing = Listing::default();
+        // Mapping each record to its desired user is planning, done as the pages arrive.
+        let mut mapping_cpu_us = 0;
+        self.hris
+            .each_employee_page(&query, &mut |page| {
+                let started = thread_cpu_time();
+                listing.add(&page, self.settings, today);
+                mapping_cpu_us += micros_since(started, thread_cpu_time());
+            })
+            .await?;
         let changed_groups: Vec<Group> = match mode {
             SyncMode::Delta => {
                 self.hris
@@ -180,34 +196,41 @@ impl Engine<'_> {
         if mode == SyncMode::Reconcile {
             let users = KnownUsers::new(self.learnamp.list_users().await?);
             let la_teams = self.learnamp.list_teams().await?;
-            state = observe_employees(&state, &users, &la_teams, self.settings);
+            state = Arc::new(observe_employees(&state, &users, &la_teams, self.settings));
             teams = observe_teams(&la_teams);
-            observed = Some((state.clone(), teams.clone()));
+            observed = Some((Arc::clone(&state), teams.clone()));
             known_users = Some(users);
         } else if !state.values().any(EmployeeState::is_linked)
-            && !employees.is_empty()
+            && !listing.is_empty()
             && !options.dry_run
         {
             // A first import: users may exist in Learn Amp already (made by hand, or by an
             // earlier tool). One listing finds them all, instead of a lookup per employee.
             known_users = Some(KnownUsers::new(self.learnamp.list_users().await?));
         }
-        let plan = plan(&PlanInput {
+        let read_ms = read_clock.elapsed().as_millis() as u64;
+        let read_cpu_us = micros_since(read_cpu, process_cpu_time());
+        let plan_cpu = thread_cpu_time();
+        let listed = listing.len();
+        let plan = plan(PlanInput {
             settings: self.settings,
             today,
-            employees: &employees,
+            listing,
             complete_listing: mode != SyncMode::Delta && options.employee_id.is_none(),
             changed_groups: &changed_groups,
             state: &state,
             teams: &teams,
             allow_mass_deactivation: options.allow_mass_deactivation,
         });
+        let plan_cpu_us = mapping_cpu_us + micros_since(plan_cpu, thread_cpu_time());
         tracing::info!(
             tenant = %self.tenant(),
-            employees = employees.len(),
+            employees = listed,
             changes = plan.changes.len(),
             teams = plan.teams.len(),
             halted = plan.halted.is_some(),
+            read_ms,
+            plan_cpu_us,
             "planned"
         );
         Ok(PlannedRun {
@@ -218,6 +241,12 @@ impl Engine<'_> {
             mode,
             known_users,
             observed,
+            timings: RunTimings {
+                read_ms,
+                read_cpu_us,
+                plan_cpu_us,
+                apply_ms: 0,
+            },
         })
     }
 
@@ -249,6 +278,7 @@ impl Engine<'_> {
         let mut actions: Vec<ActionRecord> = Vec::new();
         let mut teams = TeamCounts::default();
         let mut retry_pending = false;
+        let apply_clock = std::time::Instant::now();
         let mut queued = 0u64;
 
         if options.dry_run || delivery == Delivery::Enqueue {
@@ -301,6 +331,7 @@ impl Engine<'_> {
             }
         }
 
+        let apply_ms = apply_clock.elapsed().as_millis() as u64;
         let mut counts = Counts::default();
         for record in planned.plan.settled.iter().chain(actions.iter()) {
             counts.add(record.action);
@@ -346,6 +377,10 @@ impl Engine<'_> {
                 kombo: self.hris.call_stats(),
                 learnamp: self.learnamp.call_stats(),
             },
+            timings: RunTimings {
+                apply_ms,
+                ..planned.timings.clone()
+            },
             apply_failures: Vec::new(),
         };
         if !options.dry_run {
@@ -383,10 +418,15 @@ impl Engine<'_> {
         teams: &HashMap<String, TeamState>,
     ) -> Result<(), EngineError> {
         let stored = self.store.employees(self.tenant()).await?;
-        for (id, state) in employees {
-            if stored.get(id) != Some(state) {
-                self.store.put_employee(self.tenant(), state).await?;
-            }
+        let drifted: Vec<&EmployeeState> = employees
+            .iter()
+            .filter(|(id, state)| stored.get(*id) != Some(*state))
+            .map(|(_, state)| state)
+            .collect();
+        // Let go of the stored states before writing, so the store need not copy them.
+        drop(stored);
+        for state in drifted {
+            self.store.put_employee(self.tenant(), state).await?;
         }
         let stored_teams = self.store.teams(self.tenant()).await?;
         for (id, team) in teams {

@@ -331,7 +331,7 @@ impl DesiredUser {
 
     /// One hash per field. Stored state keeps these hashes, never the values: no personal data
     /// at rest, and yet every field can be compared.
-    pub fn field_hashes(&self) -> BTreeMap<Field, String> {
+    pub fn field_hashes(&self) -> BTreeMap<Field, FieldHash> {
         self.fields()
             .into_iter()
             .map(|f| {
@@ -348,7 +348,7 @@ impl DesiredUser {
         hasher.update(self.employee_id.as_bytes());
         for (field, hash) in self.field_hashes() {
             hasher.update(field.name().as_bytes());
-            hasher.update(hash.as_bytes());
+            hasher.update(hash.hex());
         }
         let lifecycle = match &self.lifecycle {
             Lifecycle::Active | Lifecycle::PreHire { .. } => "active",
@@ -361,7 +361,7 @@ impl DesiredUser {
 }
 
 /// Salted with the employee id, so equal values of different employees hash differently.
-pub fn field_hash(employee_id: &str, field: &Field, value: Option<&str>) -> String {
+pub fn field_hash(employee_id: &str, field: &Field, value: Option<&str>) -> FieldHash {
     let mut hasher = Sha256::new();
     hasher.update(employee_id.as_bytes());
     hasher.update([0]);
@@ -374,7 +374,7 @@ pub fn field_hash(employee_id: &str, field: &Field, value: Option<&str>) -> Stri
         }
         None => hasher.update([0]),
     }
-    hex16(&hasher.finalize())
+    FieldHash::of_digest(&hasher.finalize())
 }
 
 /// A team name's hash, so team state holds no names either.
@@ -387,12 +387,95 @@ pub fn name_hash(group_id: &str, name: &str) -> String {
 }
 
 fn hex16(digest: &[u8]) -> String {
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    FieldHash::of_digest(digest).to_string()
+}
+
+/// The first 64 bits of a field's SHA-256, held as a number (8 bytes, no allocation: a state
+/// holds one per field of every employee) and written as 16 hex digits, as stored state has
+/// always had them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FieldHash(u64);
+
+impl FieldHash {
+    fn of_digest(digest: &[u8]) -> Self {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        Self(u64::from_be_bytes(first))
+    }
+
+    /// The 16 lowercase hex digits, without allocating.
+    pub fn hex(&self) -> [u8; 16] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 16];
+        for (i, byte) in self.0.to_be_bytes().iter().enumerate() {
+            out[2 * i] = DIGITS[usize::from(byte >> 4)];
+            out[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        out
+    }
+}
+
+impl std::str::FromStr for FieldHash {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 16 {
+            return Err(format!(
+                "a field hash is 16 hex digits, got {} characters",
+                s.len()
+            ));
+        }
+        u64::from_str_radix(s, 16)
+            .map(Self)
+            .map_err(|e| format!("a field hash is 16 hex digits: {e}"))
+    }
+}
+
+impl std::fmt::Display for FieldHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl std::fmt::Debug for FieldHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl Serialize for FieldHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let hex = self.hex();
+        serializer.serialize_str(std::str::from_utf8(&hex).expect("hex digits are ASCII"))
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldHash {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_hashes_are_stored_as_the_16_hex_digits_they_always_were() {
+        let hash = field_hash("emp1", &Field::Email, Some("a@b.example"));
+        let mut hasher = Sha256::new();
+        hasher.update(b"emp1\0email\0\x01a@b.example");
+        let digest = hasher.finalize();
+        let old: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hash.to_string(), old);
+        assert_eq!(std::str::from_utf8(&hash.hex()).unwrap(), old);
+        let json = serde_json::to_string(&hash).unwrap();
+        assert_eq!(json, format!("\"{old}\""));
+        assert_eq!(serde_json::from_str::<FieldHash>(&json).unwrap(), hash);
+        assert!(serde_json::from_str::<FieldHash>("\"abcd\"").is_err());
+        assert!(serde_json::from_str::<FieldHash>("\"zzzzzzzzzzzzzzzz\"").is_err());
+    }
     use crate::kombo::{EmployeeGroup, GroupType};
     use chrono::TimeZone;
 

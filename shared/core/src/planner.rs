@@ -132,11 +132,58 @@ pub struct Plan {
     pub notes: Vec<Note>,
 }
 
+/// A listing of employees as the planner needs it: each one's desired user, and the names of
+/// the primary-team groups its records carry (a rename shows there). Built page by page, so
+/// that each raw record is dropped once mapped and a large company is never held whole.
+#[derive(Debug, Default)]
+pub struct Listing {
+    desired: BTreeMap<String, DesiredUser>,
+    team_names: BTreeMap<String, TeamRef>,
+}
+
+impl Listing {
+    pub fn of(employees: &[Employee], settings: &TenantSettings, today: NaiveDate) -> Self {
+        let mut listing = Self::default();
+        listing.add(employees, settings, today);
+        listing
+    }
+
+    pub fn add(&mut self, employees: &[Employee], settings: &TenantSettings, today: NaiveDate) {
+        for employee in employees {
+            // A listing may hold one id twice across pages of a moving dataset; the later wins.
+            self.desired
+                .insert(employee.id.clone(), map_employee(employee, settings, today));
+            for g in &employee.groups {
+                if g.group_type.as_ref() != Some(&settings.primary_team_group_type) {
+                    continue;
+                }
+                if let Some(name) = g.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+                    self.team_names
+                        .entry(g.id.clone())
+                        .or_insert_with(|| TeamRef {
+                            group_id: g.id.clone(),
+                            name: name.to_string(),
+                        });
+                }
+            }
+        }
+    }
+
+    /// Employees listed (each id once).
+    pub fn len(&self) -> usize {
+        self.desired.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.desired.is_empty()
+    }
+}
+
 pub struct PlanInput<'a> {
     pub settings: &'a TenantSettings,
     pub today: NaiveDate,
-    pub employees: &'a [Employee],
-    /// True when `employees` is the complete company, so a linked employee missing from it has left.
+    pub listing: Listing,
+    /// True when `listing` is the complete company, so a linked employee missing from it has left.
     pub complete_listing: bool,
     /// Groups whose own record changed (delta runs), to catch renames that Kombo does not
     /// propagate to `updated_after` on employees.
@@ -146,16 +193,10 @@ pub struct PlanInput<'a> {
     pub allow_mass_deactivation: bool,
 }
 
-pub fn plan(input: &PlanInput<'_>) -> Plan {
+pub fn plan(mut input: PlanInput<'_>) -> Plan {
     let settings = input.settings;
-    let mut desired: BTreeMap<String, DesiredUser> = BTreeMap::new();
-    for employee in input.employees {
-        // A listing may hold one id twice across pages of a moving dataset; the later wins.
-        desired.insert(
-            employee.id.clone(),
-            map_employee(employee, settings, input.today),
-        );
-    }
+    let mut desired = std::mem::take(&mut input.listing.desired);
+    let input = &input;
     if input.complete_listing {
         for (id, s) in input.state {
             if s.is_linked() && s.active && !desired.contains_key(id) {
@@ -420,17 +461,8 @@ fn team_changes(input: &PlanInput<'_>, changes: &[PlannedChange]) -> Vec<TeamCha
         }
     }
     // Renames show in every employee of a full listing, and in the group records of a delta.
-    for employee in input.employees {
-        for g in &employee.groups {
-            if g.group_type.as_ref() == Some(&input.settings.primary_team_group_type) {
-                if let Some(name) = g.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
-                    wanted.entry(g.id.clone()).or_insert(TeamRef {
-                        group_id: g.id.clone(),
-                        name: name.to_string(),
-                    });
-                }
-            }
-        }
+    for (id, team) in &input.listing.team_names {
+        wanted.entry(id.clone()).or_insert_with(|| team.clone());
     }
     for g in input.changed_groups {
         if g.remote_deleted_at.is_none()

@@ -9,6 +9,7 @@ use crate::state::{EmployeeState, TeamState};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// What to read from the HRIS. Deleted records are always included, so deletions are seen.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +25,16 @@ pub type CallStats = BTreeMap<String, u64>;
 #[async_trait]
 pub trait HrisSource: Send + Sync {
     async fn list_employees(&self, query: &ListQuery) -> Result<Vec<Employee>, SourceError>;
+    /// The same listing, handed over page by page as it arrives, so that a large company is
+    /// never held whole (the engine keeps what it needs of each record and drops the rest).
+    async fn each_employee_page(
+        &self,
+        query: &ListQuery,
+        on_page: &mut (dyn FnMut(Vec<Employee>) + Send),
+    ) -> Result<(), SourceError> {
+        on_page(self.list_employees(query).await?);
+        Ok(())
+    }
     async fn list_groups(&self, query: &ListQuery) -> Result<Vec<Group>, SourceError>;
     async fn list_locations(&self, query: &ListQuery) -> Result<Vec<Location>, SourceError>;
     fn call_stats(&self) -> CallStats {
@@ -51,10 +62,14 @@ pub trait LearnAmp: Send + Sync {
     }
 }
 
+/// Every employee's state of one tenant, by Kombo employee id. Shared rather than copied: at
+/// 50,000 employees a copy is tens of megabytes.
+pub type EmployeeStates = Arc<HashMap<String, EmployeeState>>;
+
 /// Per-tenant memory of what was applied, sync cursors and run reports.
 #[async_trait]
 pub trait StateStore: Send + Sync {
-    async fn employees(&self, tenant: &str) -> Result<HashMap<String, EmployeeState>, StoreError>;
+    async fn employees(&self, tenant: &str) -> Result<EmployeeStates, StoreError>;
     async fn employee(
         &self,
         tenant: &str,

@@ -1,7 +1,7 @@
 //! What the sync remembers per tenant: for each employee the Learn Amp user it was linked to and
 //! hashes of what was last applied; for each team its Learn Amp id. Ids and hashes only.
 
-use crate::mapping::{DesiredUser, Field};
+use crate::mapping::{DesiredUser, Field, FieldHash};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -17,7 +17,7 @@ pub struct EmployeeState {
     /// `DesiredUser::state_hash` of what was last applied in full.
     pub applied_hash: Option<String>,
     /// Per-field hashes of what Learn Amp holds, as far as the sync wrote it.
-    pub applied_fields: BTreeMap<Field, String>,
+    pub applied_fields: BTreeMap<Field, FieldHash>,
     pub source_version: Option<DateTime<Utc>>,
     /// Learn Amp's message for the last permanent failure, if the last attempt failed.
     pub last_error: Option<String>,

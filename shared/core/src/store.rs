@@ -8,7 +8,7 @@
 //! (see `applier`), a killed run never leads the next one to duplicate a user.
 
 use crate::error::StoreError;
-use crate::ports::StateStore;
+use crate::ports::{EmployeeStates, StateStore};
 use crate::report::{ActionRecord, RunReport};
 use crate::state::{EmployeeState, TeamState};
 use async_trait::async_trait;
@@ -18,7 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 const REPORTS_KEPT: usize = 50;
 
@@ -37,7 +37,8 @@ enum Entry {
 
 #[derive(Default)]
 struct TenantData {
-    employees: HashMap<String, EmployeeState>,
+    /// Shared with the runs that read it; a write copies it only while a reader still holds it.
+    employees: EmployeeStates,
     teams: HashMap<String, TeamState>,
     cursor: Option<DateTime<Utc>>,
     reports: VecDeque<RunReport>,
@@ -49,7 +50,7 @@ impl TenantData {
     fn apply(&mut self, entry: Entry) {
         match entry {
             Entry::Employee(s) => {
-                self.employees.insert(s.employee_id.clone(), s);
+                Arc::make_mut(&mut self.employees).insert(s.employee_id.clone(), s);
             }
             Entry::Team(t) => {
                 self.teams.insert(t.group_id.clone(), t);
@@ -200,10 +201,20 @@ impl EmbeddedStore {
     }
 }
 
+/// Reads the last byte only: the log of a large company is many megabytes.
 fn ends_with_newline(path: &Path) -> bool {
-    std::fs::read(path)
-        .map(|bytes| bytes.last() == Some(&b'\n'))
-        .unwrap_or(true)
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = File::open(path) else {
+        return true;
+    };
+    let mut last = [0u8; 1];
+    match file.seek(SeekFrom::End(-1)) {
+        Ok(_) => file
+            .read_exact(&mut last)
+            .map_or(true, |()| last[0] == b'\n'),
+        // An empty file has no torn line.
+        Err(_) => true,
+    }
 }
 
 fn compact(path: &Path, entries: &[Entry]) -> Result<(), StoreError> {
@@ -224,8 +235,8 @@ fn compact(path: &Path, entries: &[Entry]) -> Result<(), StoreError> {
 
 #[async_trait]
 impl StateStore for EmbeddedStore {
-    async fn employees(&self, tenant: &str) -> Result<HashMap<String, EmployeeState>, StoreError> {
-        self.with_tenant(tenant, |d| Ok(d.employees.clone()))
+    async fn employees(&self, tenant: &str) -> Result<EmployeeStates, StoreError> {
+        self.with_tenant(tenant, |d| Ok(Arc::clone(&d.employees)))
     }
 
     async fn employee(
@@ -309,7 +320,8 @@ mod tests {
         let mut s = EmployeeState::new(id, Utc::now());
         s.learnamp_user_id = Some(user);
         s.active = true;
-        s.applied_fields.insert(Field::Email, "abcd".into());
+        s.applied_fields
+            .insert(Field::Email, "00000000000abcde".parse().unwrap());
         s
     }
 

@@ -5,7 +5,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use std::collections::HashMap;
 use sync_core::kombo::{Employee, EmployeeGroup, EmploymentStatus, Group, GroupType};
 use sync_core::mapping::{map_employee, name_hash, Field};
-use sync_core::planner::{plan, Plan, PlanInput};
+use sync_core::planner::{plan, Listing, Plan, PlanInput};
 use sync_core::report::ActionKind;
 use sync_core::state::{EmployeeState, TeamState};
 use sync_core::{InvitePolicy, TenantSettings};
@@ -91,10 +91,10 @@ impl Case {
     }
 
     fn run(&self) -> Plan {
-        plan(&PlanInput {
+        plan(PlanInput {
             settings: &self.settings,
             today: today(),
-            employees: &self.employees,
+            listing: Listing::of(&self.employees, &self.settings, today()),
             complete_listing: self.complete,
             changed_groups: &self.changed_groups,
             state: &self.state,
