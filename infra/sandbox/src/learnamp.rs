@@ -244,28 +244,40 @@ impl LearnAmpSnapshot {
 /// Requests received, by route template (`"METHOD /route/template"`).
 #[derive(Serialize, Clone, Debug, Default)]
 pub struct CallCounts {
+    /// Every request, those the fault layer answered (429, 503) included.
     pub by_endpoint: BTreeMap<String, u64>,
     pub total: u64,
+    /// The requests that got past the fault layer to the API itself: what Learn Amp did.
+    pub served_by_endpoint: BTreeMap<String, u64>,
 }
 
 impl CallCounts {
     /// POST/PUT/PATCH/DELETE requests under `/v1` (the token endpoint is not a write).
     pub fn writes(&self) -> u64 {
-        self.by_endpoint
-            .iter()
-            .filter(|(k, _)| {
-                k.split_once(' ').is_some_and(|(m, p)| {
-                    matches!(m, "POST" | "PUT" | "PATCH" | "DELETE") && p.starts_with("/v1")
-                })
-            })
-            .map(|(_, n)| n)
-            .sum()
+        writes_of(&self.by_endpoint)
+    }
+
+    /// The writes that reached the API (not turned away by an injected fault or the rate limit).
+    pub fn served_writes(&self) -> u64 {
+        writes_of(&self.served_by_endpoint)
     }
 
     /// The count of one key, 0 if never called.
     pub fn get(&self, key: &str) -> u64 {
         self.by_endpoint.get(key).copied().unwrap_or(0)
     }
+}
+
+fn writes_of(by_endpoint: &BTreeMap<String, u64>) -> u64 {
+    by_endpoint
+        .iter()
+        .filter(|(k, _)| {
+            k.split_once(' ').is_some_and(|(m, p)| {
+                matches!(m, "POST" | "PUT" | "PATCH" | "DELETE") && p.starts_with("/v1")
+            })
+        })
+        .map(|(_, n)| n)
+        .sum()
 }
 
 /// The Learn Amp sandbox. Cheap to clone; all clones share one state.
@@ -1639,6 +1651,12 @@ async fn api(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     else {
         return not_found();
     };
+    {
+        let mut c = sh.calls.lock().unwrap_or_else(|e| e.into_inner());
+        *c.served_by_endpoint
+            .entry(route.template.to_string())
+            .or_insert(0) += 1;
+    }
     let bytes = match axum::body::to_bytes(body, 32 * 1024 * 1024).await {
         Ok(b) => b,
         Err(_) => return bad_request("The request body could not be read"),
