@@ -4,6 +4,7 @@
 //! report or the error says why); 2 bad configuration or input; 3 the deactivation guard held
 //! the run's deactivations back.
 
+mod bench;
 mod demo;
 mod dlq_cmd;
 mod local;
@@ -31,6 +32,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Measures the sync scenarios (import, resync, churn, reconcile) against the sandboxes
+    /// with the latency and rate limit given, and prints the figures as JSON.
+    Bench(bench::BenchArgs),
     /// Starts both sandboxes in-process, syncs a generated company, then applies a few Personio
     /// changes through a signed Kombo webhook and shows what happened.
     Demo(demo::DemoArgs),
@@ -38,6 +42,10 @@ enum Command {
     Sandbox(sandbox_cmd::SandboxArgs),
     /// One sync run for one tenant.
     Sync(Box<sync_cmd::SyncArgs>),
+    /// One sync run, as `sync` makes it, printing its report and the process's peak RSS as
+    /// one JSON line: the engine's side of `bench`.
+    #[command(hide = true)]
+    BenchEngine(Box<sync_cmd::SyncArgs>),
     /// The tenants of the AWS deployment (its DynamoDB state table).
     Tenants(tenants_cmd::TenantsArgs),
     /// A tenant of the AWS deployment at a glance: last runs, activity, employees in error.
@@ -65,9 +73,11 @@ fn main() -> ExitCode {
         .expect("the tokio runtime starts");
     let code = runtime.block_on(async {
         match cli.command {
+            Command::Bench(args) => bench::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Sandbox(args) => sandbox_cmd::run(args).await,
             Command::Sync(args) => sync_cmd::run(*args).await,
+            Command::BenchEngine(args) => bench::engine_process::run(*args).await,
             Command::Tenants(args) => tenants_cmd::run(args).await,
             Command::Status(args) => status_cmd::run(args).await,
             Command::Dlq(args) => dlq_cmd::run(args).await,

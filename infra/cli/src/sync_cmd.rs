@@ -240,21 +240,21 @@ pub fn error_exit_code(error: &EngineError) -> u8 {
     }
 }
 
-pub async fn run(args: SyncArgs) -> u8 {
-    let (config, format) = match args.into_config() {
-        Ok(c) => c,
-        Err(ConfigError(message)) => {
-            eprintln!("personio-sync: {message}");
-            return EXIT_CONFIG;
-        }
+/// Validates the arguments and builds the runner. An error is reported on stderr; its exit
+/// code comes back.
+pub fn prepare(args: SyncArgs) -> Result<(SyncConfig, Option<ReportFormat>, LocalRunner), u8> {
+    let report = |ConfigError(message): ConfigError| {
+        eprintln!("personio-sync: {message}");
+        EXIT_CONFIG
     };
-    let runner = match LocalRunner::new(&config) {
-        Ok(r) => r.with_progress(Box::new(StderrProgress::for_stderr())),
-        Err(ConfigError(message)) => {
-            eprintln!("personio-sync: {message}");
-            return EXIT_CONFIG;
-        }
-    };
+    let (config, format) = args.into_config().map_err(report)?;
+    let runner = LocalRunner::new(&config).map_err(report)?;
+    Ok((config, format, runner))
+}
+
+/// One run, stopped at `--max-run-seconds`. A failure is reported on stderr; its exit code
+/// comes back.
+pub async fn run_to_deadline(runner: &LocalRunner, config: &SyncConfig) -> Result<RunReport, u8> {
     let Ok(result) = tokio::time::timeout(config.max_run, runner.run(&config.options)).await else {
         // What was applied is recorded as it happens; keep it, and let the next run go on.
         if let Err(e) = runner.store.flush().await {
@@ -264,9 +264,21 @@ pub async fn run(args: SyncArgs) -> u8 {
             "personio-sync: the run was stopped after --max-run-seconds ({} s); run it again: it goes on where it stopped",
             config.max_run.as_secs()
         );
-        return EXIT_FAILED;
+        return Err(EXIT_FAILED);
     };
-    match result {
+    result.map_err(|error| {
+        eprintln!("personio-sync: sync failed: {error}");
+        error_exit_code(&error)
+    })
+}
+
+pub async fn run(args: SyncArgs) -> u8 {
+    let (config, format, runner) = match prepare(args) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
+    };
+    let runner = runner.with_progress(Box::new(StderrProgress::for_stderr()));
+    match run_to_deadline(&runner, &config).await {
         Ok(report) => {
             if format == Some(ReportFormat::Json) {
                 println!(
@@ -278,9 +290,6 @@ pub async fn run(args: SyncArgs) -> u8 {
             }
             exit_code(&report)
         }
-        Err(error) => {
-            eprintln!("personio-sync: sync failed: {error}");
-            error_exit_code(&error)
-        }
+        Err(code) => code,
     }
 }

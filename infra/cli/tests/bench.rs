@@ -1,0 +1,133 @@
+//! `personio-sync bench` at a tiny company, to keep it working. It asserts the counts the
+//! scenarios must hit (they are exact, whatever the machine), never a time.
+
+use serde_json::Value;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_personio-sync");
+
+fn bench(args: &[&str]) -> Value {
+    let out = Command::new(BIN)
+        .arg("bench")
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the bench runs");
+    assert!(
+        out.status.success(),
+        "bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the bench prints JSON")
+}
+
+fn u(v: &Value, path: &str) -> u64 {
+    v.pointer(path)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("{path} in {v}"))
+}
+
+fn scenario<'a>(output: &'a Value, name: &str) -> &'a Value {
+    output["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["scenario"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {output}"))
+}
+
+#[test]
+fn every_scenario_makes_exactly_the_calls_it_needs() {
+    let output = bench(&[
+        "--employees",
+        "120",
+        "--kombo-latency-ms",
+        "1",
+        "--learnamp-rate-limit",
+        "0",
+    ]);
+    let results = output["results"].as_array().expect("results");
+    assert_eq!(results.len(), 5, "{output}");
+    for r in results {
+        assert_eq!(r["exit_code"], 0, "{r}");
+        assert_eq!(r["converged"], true, "{r}");
+        assert_eq!(u(r, "/learnamp/turned_away"), 0, "no rate limit: {r}");
+        // With nothing turned away, every call made is one the scenario needed.
+        assert_eq!(u(r, "/calls_made"), u(r, "/minimum/total"), "{r}");
+        assert!(r["peak_rss_mib"].as_f64().unwrap_or(0.0) > 1.0, "{r}");
+    }
+
+    let import = scenario(&output, "import");
+    assert!(u(import, "/minimum/employee_writes") > 100, "{import}");
+    assert_eq!(
+        u(import, "/learnamp/writes_served"),
+        u(import, "/minimum/employee_writes") + u(import, "/minimum/team_writes")
+    );
+
+    let resync = scenario(&output, "resync");
+    assert_eq!(u(resync, "/learnamp/received_total"), 0, "{resync}");
+    assert_eq!(u(resync, "/kombo/received"), 1, "{resync}");
+
+    for name in ["churn1", "churn10"] {
+        let churn = scenario(&output, name);
+        let changed = ["job_titles", "department_moves", "leavers", "joiners"]
+            .iter()
+            .map(|k| u(churn, &format!("/churn/{k}")))
+            .sum::<u64>();
+        assert!(changed >= 2, "{churn}");
+        assert_eq!(u(churn, "/learnamp/writes_served"), changed, "{churn}");
+        let planned = ["created", "updated", "deactivated", "reactivated"]
+            .iter()
+            .map(|k| u(churn, &format!("/counts/{k}")))
+            .sum::<u64>();
+        assert_eq!(planned, changed, "{churn}");
+    }
+    let churn10 = scenario(&output, "churn10");
+    assert_eq!(u(churn10, "/churn/joiners"), 2, "{churn10}");
+    assert_eq!(u(churn10, "/churn/leavers"), 1, "{churn10}");
+
+    let reconcile = scenario(&output, "reconcile");
+    assert_eq!(
+        u(reconcile, "/learnamp/writes_served"),
+        u(reconcile, "/drifted_users")
+    );
+    assert!(u(reconcile, "/drifted_users") >= 1, "{reconcile}");
+    assert!(u(reconcile, "/minimum/learnamp_listing_pages") >= 2);
+}
+
+#[test]
+fn under_a_rate_limit_what_is_turned_away_is_retried_and_written_once() {
+    let output = bench(&[
+        "--employees",
+        "80",
+        "--scenarios",
+        "import,resync",
+        "--kombo-latency-ms",
+        "0",
+        "--learnamp-rate-limit",
+        "40",
+    ]);
+    let import = scenario(&output, "import");
+    assert!(u(import, "/learnamp/turned_away") > 0, "{import}");
+    assert_eq!(
+        u(import, "/learnamp/writes_served"),
+        u(import, "/minimum/employee_writes") + u(import, "/minimum/team_writes"),
+        "{import}"
+    );
+    assert!(
+        import["rate_limit_bound_seconds"].as_f64() > Some(0.5),
+        "{import}"
+    );
+    let resync = scenario(&output, "resync");
+    assert_eq!(u(resync, "/learnamp/writes_served"), 0, "{resync}");
+}
+
+#[test]
+fn bad_arguments_are_named() {
+    let out = Command::new(BIN)
+        .args(["bench", "--employees", "0"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--employees"));
+}
