@@ -7,6 +7,7 @@ use e2e::{Harness, TENANT};
 use sandbox::kombo::{EmbeddedGroup, EmbeddedLocation};
 use sandbox::learnamp::SeedUser;
 use sandbox::{Company, KomboEmployee, KomboGroup, KomboLocation};
+use sync_core::ports::StateStore;
 use sync_core::report::{ActionKind, SyncMode};
 use sync_core::settings::{CustomFieldMapping, Scope};
 use sync_core::{InvitePolicy, RunOptions, TenantSettings};
@@ -746,7 +747,9 @@ async fn case_11_reconcile() {
     assert_eq!(h.user_of("e1").job_title.as_deref(), Some("Analyst"));
     let e2 = h.user_of("e2");
     assert!(e2.status != "deactivated" && e2.primary_team_id.is_some());
-    // Converged: nothing left to correct.
+    // Converged: nothing left to correct, and nothing to write back either: the states of the
+    // users that did not drift stand as they were, their "nothing changed" hash included.
+    let before = h.store.employees(TENANT).await.unwrap();
     h.learnamp.reset_calls();
     h.run(&RunOptions {
         mode: SyncMode::Reconcile,
@@ -755,6 +758,12 @@ async fn case_11_reconcile() {
     })
     .await;
     assert_eq!(h.learnamp.calls().writes(), 0);
+    let after = h.store.employees(TENANT).await.unwrap();
+    assert_eq!(*before, *after, "an undrifted reconcile rewrites no state");
+    assert!(
+        after.values().all(|s| s.applied_hash.is_some()),
+        "{after:?}"
+    );
     h.stop().await;
 }
 

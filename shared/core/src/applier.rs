@@ -86,45 +86,48 @@ impl ApplyError {
 /// exist already are adopted without asking Learn Amp about each employee.
 #[derive(Debug, Default)]
 pub struct KnownUsers {
-    by_external_id: HashMap<String, User>,
-    by_email: HashMap<String, Vec<User>>,
+    /// Each user once (a company's worth of users is held for a whole run), indexed below.
+    users: Vec<User>,
+    by_external_id: HashMap<String, usize>,
+    by_email: HashMap<String, Vec<usize>>,
 }
 
 impl KnownUsers {
     pub fn new(users: Vec<User>) -> Self {
         let mut known = Self::default();
-        for user in users {
+        for (i, user) in users.iter().enumerate() {
             if let Some(email) = &user.email {
                 known
                     .by_email
                     .entry(email.to_lowercase())
                     .or_default()
-                    .push(user.clone());
+                    .push(i);
             }
             if let Some(id) = user
                 .integration_external_id
-                .clone()
+                .as_ref()
                 .filter(|i| !i.is_empty())
             {
-                known.by_external_id.insert(id, user);
+                known.by_external_id.insert(id.clone(), i);
             }
         }
+        known.users = users;
         known
     }
 
     pub fn by_external_id(&self, id: &str) -> Option<&User> {
-        self.by_external_id.get(id)
+        self.by_external_id.get(id).map(|&i| &self.users[i])
     }
 
-    pub fn by_email(&self, email: &str) -> &[User] {
+    pub fn by_email(&self, email: &str) -> Vec<&User> {
         self.by_email
             .get(&email.to_lowercase())
-            .map(Vec::as_slice)
+            .map(|found| found.iter().map(|&i| &self.users[i]).collect())
             .unwrap_or_default()
     }
 
     pub fn users(&self) -> impl Iterator<Item = &User> {
-        self.by_email.values().flatten()
+        self.users.iter()
     }
 }
 
@@ -359,7 +362,7 @@ impl Applier<'_> {
                     .await;
             }
             let email = desired.email.as_deref().unwrap_or_default();
-            if let Some((user, previous)) = self.adoptable(desired, known.by_email(email)).await? {
+            if let Some((user, previous)) = self.adoptable(desired, &known.by_email(email)).await? {
                 return self
                     .adopt(
                         desired,
@@ -411,6 +414,7 @@ impl Applier<'_> {
             Err(e) if e.is_taken("email") => {
                 let email = desired.email.as_deref().unwrap_or_default();
                 let candidates = self.learnamp.users_by_email(email).await?;
+                let candidates: Vec<&User> = candidates.iter().collect();
                 match self.adoptable(desired, &candidates).await? {
                     Some((user, previous)) => {
                         self.adopt(desired, state, user, previous, "adopted the existing Learn Amp user with this email")
@@ -433,12 +437,12 @@ impl Applier<'_> {
     async fn adoptable(
         &self,
         desired: &DesiredUser,
-        candidates: &[User],
+        candidates: &[&User],
     ) -> Result<Option<(User, Option<String>)>, TargetError> {
         let Some(email) = desired.email.as_deref() else {
             return Ok(None);
         };
-        for user in candidates {
+        for &user in candidates {
             if !user
                 .email
                 .as_deref()

@@ -10,7 +10,7 @@ use crate::error::{QueueError, SourceError, StoreError, TargetError};
 use crate::kombo::Group;
 use crate::mapping::{name_hash, today_in};
 use crate::planner::{plan, Listing, Plan, PlanInput};
-use crate::ports::{EmployeeStates, HrisSource, LearnAmp, ListQuery, Queue, StateStore};
+use crate::ports::{HrisSource, LearnAmp, ListQuery, Queue, StateStore};
 use crate::reconcile::{observe_employees, observe_teams};
 use crate::report::{
     ActionKind, ActionRecord, ApiCalls, Counts, RunReport, RunTimings, RunTrigger, SyncMode,
@@ -128,7 +128,9 @@ pub struct PlannedRun {
     /// Learn Amp's users, when they were read (first import, reconcile), for adoption.
     pub known_users: Option<KnownUsers>,
     /// Reconcile: the state observed in Learn Amp, which replaces the remembered one.
-    pub observed: Option<(EmployeeStates, HashMap<String, TeamState>)>,
+    /// Reconcile: the employee states that drifted, and the teams Learn Amp holds; recorded
+    /// before the changes are applied.
+    pub observed: Option<(Vec<EmployeeState>, HashMap<String, TeamState>)>,
     /// The read and the planning; the run adds its apply time.
     pub timings: RunTimings,
 }
@@ -196,9 +198,15 @@ impl Engine<'_> {
         if mode == SyncMode::Reconcile {
             let users = KnownUsers::new(self.learnamp.list_users().await?);
             let la_teams = self.learnamp.list_teams().await?;
-            state = Arc::new(observe_employees(&state, &users, &la_teams, self.settings));
+            let drifted = observe_employees(&state, &users, &la_teams, self.settings);
+            // In place where this run holds the only copy (DynamoDB's); the embedded store
+            // shares its own, which is then copied once.
+            let states = Arc::make_mut(&mut state);
+            for s in &drifted {
+                states.insert(s.employee_id.clone(), s.clone());
+            }
             teams = observe_teams(&la_teams);
-            observed = Some((Arc::clone(&state), teams.clone()));
+            observed = Some((drifted, teams.clone()));
             known_users = Some(users);
         } else if !state.values().any(EmployeeState::is_linked)
             && !listing.is_empty()
@@ -269,7 +277,7 @@ impl Engine<'_> {
         delivery: Delivery,
     ) -> Result<RunReport, EngineError> {
         let started_at = Utc::now();
-        let planned = self.plan(options).await?;
+        let mut planned = self.plan(options).await?;
         // Progress is of changes applied here; a dry run or a queueing run applies none.
         let applying = !options.dry_run && delivery == Delivery::Drain;
         if applying {
@@ -302,14 +310,15 @@ impl Engine<'_> {
             }
             teams = self.apply_teams(&planned.plan).await?;
             let mut waves: BTreeMap<u32, Vec<ChangeMessage>> = BTreeMap::new();
-            for change in &planned.plan.changes {
+            // The messages take the desired users over from the plan: one copy, not two.
+            for change in std::mem::take(&mut planned.plan.changes) {
                 waves
                     .entry(change.wave)
                     .or_default()
                     .push(ChangeMessage::new(
                         self.tenant(),
                         &planned.run_id,
-                        change.desired.clone(),
+                        change.desired,
                         planned.today,
                         change.wave,
                     ));
@@ -414,17 +423,9 @@ impl Engine<'_> {
     /// with reality too.
     async fn record_observed(
         &self,
-        employees: &HashMap<String, EmployeeState>,
+        drifted: &[EmployeeState],
         teams: &HashMap<String, TeamState>,
     ) -> Result<(), EngineError> {
-        let stored = self.store.employees(self.tenant()).await?;
-        let drifted: Vec<&EmployeeState> = employees
-            .iter()
-            .filter(|(id, state)| stored.get(*id) != Some(*state))
-            .map(|(_, state)| state)
-            .collect();
-        // Let go of the stored states before writing, so the store need not copy them.
-        drop(stored);
         for state in drifted {
             self.store.put_employee(self.tenant(), state).await?;
         }

@@ -14,6 +14,7 @@
 
 use crate::kombo::{Employee, EmploymentStatus};
 use crate::settings::TenantSettings;
+use crate::state::AppliedFields;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -331,7 +332,7 @@ impl DesiredUser {
 
     /// One hash per field. Stored state keeps these hashes, never the values: no personal data
     /// at rest, and yet every field can be compared.
-    pub fn field_hashes(&self) -> BTreeMap<Field, FieldHash> {
+    pub fn field_hashes(&self) -> AppliedFields {
         self.fields()
             .into_iter()
             .map(|f| {
@@ -346,7 +347,7 @@ impl DesiredUser {
     pub fn state_hash(&self) -> String {
         let mut hasher = Sha256::new();
         hasher.update(self.employee_id.as_bytes());
-        for (field, hash) in self.field_hashes() {
+        for (field, hash) in self.field_hashes().iter() {
             hasher.update(field.name().as_bytes());
             hasher.update(hash.hex());
         }

@@ -47,14 +47,17 @@ fn custom_value(user: &User, name: &str) -> Option<String> {
     }
 }
 
-/// The state each linked employee's Learn Amp user is really in. Employees the store links to a
-/// user that no longer exists lose the link (and are created again, without a new invitation).
+/// The states that differ from the remembered ones once Learn Amp's users are looked at: each
+/// linked employee's user as it really is, and the employees the store links to a user that no
+/// longer exists, unlinked (to be created again, without a new invitation). Only these are
+/// written back and only these replace what was remembered: at 50,000 employees a second full
+/// copy of the states is tens of megabytes.
 pub fn observe_employees(
     stored: &HashMap<String, EmployeeState>,
     users: &KnownUsers,
     teams: &[Team],
     settings: &TenantSettings,
-) -> HashMap<String, EmployeeState> {
+) -> Vec<EmployeeState> {
     let now = Utc::now();
     let group_of_team: HashMap<u64, &str> = teams
         .iter()
@@ -65,19 +68,9 @@ pub fn observe_employees(
         .filter_map(|u| Some((u.id, u.integration_external_id.as_deref()?)))
         .collect();
 
-    let mut observed: HashMap<String, EmployeeState> = stored
-        .iter()
-        .map(|(id, s)| {
-            let mut s = s.clone();
-            if s.is_linked() {
-                s.learnamp_user_id = None;
-                s.active = false;
-                s.applied_fields.clear();
-                s.applied_hash = None;
-            }
-            (id.clone(), s)
-        })
-        .collect();
+    // By employee id: the observed state, or `None` when it is the remembered one. A later
+    // user with the same external id wins.
+    let mut seen: HashMap<&str, Option<EmployeeState>> = HashMap::new();
     for user in users.users() {
         let Some(employee_id) = user
             .integration_external_id
@@ -126,8 +119,29 @@ pub fn observe_employees(
             let hash = field_hash(employee_id, &field, value.as_deref());
             state.applied_fields.insert(field, hash);
         }
+        // Learn Amp holds what was applied: the remembered state stands as it was (its "nothing
+        // changed" hash included), and nothing is written back for it.
+        let unchanged = stored.get(employee_id).is_some_and(|p| {
+            p.learnamp_user_id == state.learnamp_user_id
+                && p.active == state.active
+                && p.applied_fields == state.applied_fields
+        });
         state.updated_at = now;
-        observed.insert(employee_id.to_string(), state);
+        seen.insert(employee_id, (!unchanged).then_some(state));
     }
-    observed
+    let unlinked: Vec<EmployeeState> = stored
+        .values()
+        .filter(|s| s.is_linked() && !seen.contains_key(s.employee_id.as_str()))
+        .map(|s| {
+            let mut s = s.clone();
+            s.learnamp_user_id = None;
+            s.active = false;
+            s.applied_fields.clear();
+            s.applied_hash = None;
+            s
+        })
+        .collect();
+    let mut drifted: Vec<EmployeeState> = seen.into_values().flatten().chain(unlinked).collect();
+    drifted.sort_by(|a, b| a.employee_id.cmp(&b.employee_id));
+    drifted
 }
