@@ -41,6 +41,8 @@ pub struct FaultKnobs(Arc<Inner>);
 #[derive(Default)]
 struct Inner {
     state: Mutex<State0>,
+    /// Nanoseconds the API spent answering requests that passed, injected latency excluded.
+    service_nanos: std::sync::atomic::AtomicU64,
 }
 
 struct State0 {
@@ -170,6 +172,23 @@ impl FaultKnobs {
             });
     }
 
+    /// Time the API itself spent answering the requests that got past the faults (building and
+    /// serialising the answer), summed over requests, the injected latency not included. A
+    /// client waits for it on top of the latency, as it would for any real server.
+    pub fn service_time(&self) -> Duration {
+        Duration::from_nanos(
+            self.0
+                .service_nanos
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    pub fn reset_service_time(&self) {
+        self.0
+            .service_nanos
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Removes latency, random faults and the rate limit (the RNG keeps its state).
     pub fn clear(&self) {
         let mut s = self.lock();
@@ -252,7 +271,15 @@ pub(crate) async fn middleware(
         tokio::time::sleep(latency).await;
     }
     match decision {
-        Decision::Pass => next.run(req).await,
+        Decision::Pass => {
+            let started = Instant::now();
+            let response = next.run(req).await;
+            layer.knobs.0.service_nanos.fetch_add(
+                started.elapsed().as_nanos() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            response
+        }
         Decision::ResetAfterServing => {
             let served = next.run(req).await;
             let (parts, _) = served.into_parts();

@@ -173,31 +173,48 @@ impl Engine<'_> {
         let mut listing = Listing::default();
         // Mapping each record to its desired user is planning, done as the pages arrive.
         let mut mapping_cpu_us = 0;
-        self.hris
-            .each_employee_page(&query, &mut |page| {
-                let started = thread_cpu_time();
-                listing.add(&page, self.settings, today);
-                mapping_cpu_us += micros_since(started, thread_cpu_time());
-            })
-            .await?;
-        let changed_groups: Vec<Group> = match mode {
-            SyncMode::Delta => {
-                self.hris
-                    .list_groups(&ListQuery {
-                        updated_after: cursor,
-                        ids: None,
-                    })
-                    .await?
-            }
-            SyncMode::Full | SyncMode::Reconcile => Vec::new(),
+        // Kombo, the stored state and (for a reconcile) Learn Amp are read at once: none of
+        // these reads needs another's answer.
+        let read_kombo = async {
+            self.hris
+                .each_employee_page(&query, &mut |page| {
+                    let started = thread_cpu_time();
+                    listing.add(&page, self.settings, today);
+                    mapping_cpu_us += micros_since(started, thread_cpu_time());
+                })
+                .await?;
+            let changed_groups = match mode {
+                SyncMode::Delta => {
+                    self.hris
+                        .list_groups(&ListQuery {
+                            updated_after: cursor,
+                            ids: None,
+                        })
+                        .await?
+                }
+                SyncMode::Full | SyncMode::Reconcile => Vec::new(),
+            };
+            Ok::<Vec<Group>, EngineError>(changed_groups)
         };
-        let mut state = self.store.employees(self.tenant()).await?;
-        let mut teams = self.store.teams(self.tenant()).await?;
+        let read_state = async {
+            let state = self.store.employees(self.tenant()).await?;
+            let teams = self.store.teams(self.tenant()).await?;
+            Ok::<_, EngineError>((state, teams))
+        };
+        let read_learnamp = async {
+            if mode != SyncMode::Reconcile {
+                return Ok::<_, EngineError>(None);
+            }
+            let users = self.learnamp.list_users().await?;
+            let teams = self.learnamp.list_teams().await?;
+            Ok(Some((users, teams)))
+        };
+        let (changed_groups, (mut state, mut teams), in_learnamp) =
+            tokio::try_join!(read_kombo, read_state, read_learnamp)?;
         let mut known_users = None;
         let mut observed = None;
-        if mode == SyncMode::Reconcile {
-            let users = KnownUsers::new(self.learnamp.list_users().await?);
-            let la_teams = self.learnamp.list_teams().await?;
+        if let Some((users, la_teams)) = in_learnamp {
+            let users = KnownUsers::new(users);
             let drifted = observe_employees(&state, &users, &la_teams, self.settings);
             // In place where this run holds the only copy (DynamoDB's); the embedded store
             // shares its own, which is then copied once.

@@ -63,18 +63,32 @@ pub fn learnamp_pages(items: u64) -> u64 {
     items.div_ceil(LEARNAMP_PAGE_SIZE).max(1)
 }
 
+/// What the APIs themselves took to answer, beyond the latency: the sandboxes' own time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServiceTime {
+    pub kombo: Duration,
+    pub learnamp: Duration,
+}
+
 /// The time the APIs force on a run, however fast the engine: Kombo's pages one after the
-/// other (each page's cursor comes with the page before), then Learn Amp's served calls at its
-/// rate limit or at `latency / concurrency` each, whichever is slower. The rate limit is a
-/// token bucket that starts full with one second of calls (`max(1, rate)`, the sandbox's
-/// burst), which cost no waiting.
-pub fn rate_limit_bound(limits: &Limits, kombo_calls: u64, learnamp_served: u64) -> Duration {
-    let kombo = Duration::from_millis(limits.kombo_latency_ms) * kombo_calls as u32;
+/// other (each page's cursor comes with the page before), each taking the latency plus the
+/// server's own time; then Learn Amp's served calls at its rate limit or at `(latency + the
+/// server's time) / concurrency` each, whichever is slower. The rate limit is a token bucket
+/// that starts full with one second of calls (`max(1, rate)`, the sandbox's burst), which cost
+/// no waiting.
+pub fn rate_limit_bound(
+    limits: &Limits,
+    kombo_calls: u64,
+    learnamp_served: u64,
+    service: ServiceTime,
+) -> Duration {
+    let kombo = Duration::from_millis(limits.kombo_latency_ms) * kombo_calls as u32 + service.kombo;
     let by_rate = limits
         .learnamp_rate_limit
         .map(|r| Duration::from_secs_f64((learnamp_served as f64 - r.max(1.0)).max(0.0) / r))
         .unwrap_or_default();
-    let by_latency = Duration::from_millis(limits.learnamp_latency_ms) * learnamp_served as u32
+    let by_latency = (Duration::from_millis(limits.learnamp_latency_ms) * learnamp_served as u32
+        + service.learnamp)
         / limits.concurrency.max(1) as u32;
     kombo + by_rate.max(by_latency)
 }
@@ -118,20 +132,28 @@ mod tests {
 
     #[test]
     fn the_bound_is_kombo_pages_in_series_then_the_slower_of_rate_and_latency() {
+        let none = ServiceTime::default();
         // 40 pages at 20 ms, then 600 calls at 100/s, of which the first 100 are the burst.
-        let b = rate_limit_bound(&limits(Some(100.0), 0), 40, 600);
+        let b = rate_limit_bound(&limits(Some(100.0), 0), 40, 600, none);
         assert_eq!(b, Duration::from_millis(800 + 5_000));
         assert_eq!(
-            rate_limit_bound(&limits(Some(100.0), 0), 0, 60),
+            rate_limit_bound(&limits(Some(100.0), 0), 0, 60, none),
             Duration::ZERO,
             "within the burst"
         );
         // No rate limit: 800 calls of 40 ms, 8 at a time.
-        let b = rate_limit_bound(&limits(None, 40), 40, 800);
+        let b = rate_limit_bound(&limits(None, 40), 40, 800, none);
         assert_eq!(b, Duration::from_millis(800 + 4_000));
         // Both: the slower one holds.
-        let b = rate_limit_bound(&limits(Some(1_000.0), 40), 0, 800);
+        let b = rate_limit_bound(&limits(Some(1_000.0), 40), 0, 800, none);
         assert_eq!(b, Duration::from_millis(4_000));
+        // The servers' own time adds to the latency: Kombo's in series, Learn Amp's 8 at a time.
+        let service = ServiceTime {
+            kombo: Duration::from_millis(300),
+            learnamp: Duration::from_millis(800),
+        };
+        let b = rate_limit_bound(&limits(None, 40), 40, 800, service);
+        assert_eq!(b, Duration::from_millis(800 + 300 + 4_000 + 100));
     }
 
     #[test]

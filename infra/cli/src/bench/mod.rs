@@ -21,7 +21,7 @@ use crate::sync_cmd::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
 use changes::Churn;
 use child::{EngineCommand, EngineRun};
 use clap::{Args, ValueEnum};
-use figures::{learnamp_pages, rate_limit_bound, ratio, Limits, Minimum};
+use figures::{learnamp_pages, rate_limit_bound, ratio, Limits, Minimum, ServiceTime};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -152,6 +152,8 @@ struct ScenarioResult {
 struct KomboCalls {
     /// Requests the Kombo sandbox received.
     received: u64,
+    /// The sandbox's own time answering them, summed (latency not included).
+    service_seconds: f64,
     /// The engine's own count, by endpoint.
     by_endpoint: BTreeMap<String, u64>,
 }
@@ -167,6 +169,8 @@ struct LearnAmpCalls {
     /// Answered 429 by the rate limit (or another injected fault).
     turned_away: u64,
     writes_served: u64,
+    /// The sandbox's own time answering what it served, summed (latency not included).
+    service_seconds: f64,
 }
 
 pub async fn run(args: BenchArgs) -> u8 {
@@ -277,6 +281,8 @@ async fn bench_company(
         }
         sandboxes.learnamp.reset_calls();
         sandboxes.kombo.reset_request_count();
+        kombo_faults.reset_service_time();
+        learnamp_faults.reset_service_time();
         let run = engine(binary, &sandboxes, scenario, args, state.path()).await?;
         let after = sandboxes.learnamp.snapshot();
         let synced = |s: &sandbox::LearnAmpSnapshot| {
@@ -392,7 +398,11 @@ fn figures_of(
     let served_total: u64 = la.served_by_endpoint.values().sum();
     let kombo_received = sandboxes.kombo.request_count();
     let calls_made = kombo_received + la.total;
-    let bound = rate_limit_bound(limits, kombo_received, served_total);
+    let service = ServiceTime {
+        kombo: sandboxes.kombo.faults().service_time(),
+        learnamp: sandboxes.learnamp.faults().service_time(),
+    };
+    let bound = rate_limit_bound(limits, kombo_received, served_total, service);
     let writes_needed = minimum.employee_writes + minimum.team_writes;
     let writes_served = la.served_writes();
     ScenarioResult {
@@ -405,6 +415,7 @@ fn figures_of(
         counts: run.report.counts.clone(),
         kombo: KomboCalls {
             received: kombo_received,
+            service_seconds: round3(service.kombo.as_secs_f64()),
             by_endpoint: run.report.api_calls.kombo.clone(),
         },
         learnamp: LearnAmpCalls {
@@ -412,6 +423,7 @@ fn figures_of(
             turned_away: la.total.saturating_sub(served_total),
             served_total,
             writes_served,
+            service_seconds: round3(service.learnamp.as_secs_f64()),
             received: la.by_endpoint,
             served: la.served_by_endpoint,
         },
