@@ -39,8 +39,9 @@ fn scenario<'a>(output: &'a Value, name: &str) -> &'a Value {
 #[test]
 fn every_scenario_makes_exactly_the_calls_it_needs() {
     let output = bench(&[
+        // More than one Kombo page (250), so the next page is fetched while one is decoded.
         "--employees",
-        "120",
+        "300",
         "--kombo-latency-ms",
         "1",
         "--learnamp-rate-limit",
@@ -66,7 +67,7 @@ fn every_scenario_makes_exactly_the_calls_it_needs() {
 
     let resync = scenario(&output, "resync");
     assert_eq!(u(resync, "/learnamp/received_total"), 0, "{resync}");
-    assert_eq!(u(resync, "/kombo/received"), 1, "{resync}");
+    assert_eq!(u(resync, "/kombo/received"), 2, "two pages: {resync}");
 
     for name in ["churn1", "churn10"] {
         let churn = scenario(&output, name);
@@ -83,8 +84,8 @@ fn every_scenario_makes_exactly_the_calls_it_needs() {
         assert_eq!(planned, changed, "{churn}");
     }
     let churn10 = scenario(&output, "churn10");
-    assert_eq!(u(churn10, "/churn/joiners"), 2, "{churn10}");
-    assert_eq!(u(churn10, "/churn/leavers"), 1, "{churn10}");
+    assert_eq!(u(churn10, "/churn/joiners"), 6, "{churn10}");
+    assert_eq!(u(churn10, "/churn/leavers"), 3, "{churn10}");
 
     let reconcile = scenario(&output, "reconcile");
     assert_eq!(
@@ -92,7 +93,16 @@ fn every_scenario_makes_exactly_the_calls_it_needs() {
         u(reconcile, "/drifted_users")
     );
     assert!(u(reconcile, "/drifted_users") >= 1, "{reconcile}");
-    assert!(u(reconcile, "/minimum/learnamp_listing_pages") >= 2);
+    // Pages of at most 100 users, and one of teams: the import's users and the joiners since.
+    let users = u(import, "/minimum/employee_writes")
+        + u(scenario(&output, "churn1"), "/churn/joiners")
+        + u(churn10, "/churn/joiners");
+    assert_eq!(
+        u(reconcile, "/minimum/learnamp_listing_pages"),
+        users.div_ceil(100) + 1,
+        "{reconcile}"
+    );
+    assert_eq!(u(reconcile, "/kombo/received"), 2, "{reconcile}");
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! Errors branch on Kombo's `error.code`, not on the HTTP status: the setup codes
 //! (`INTEGRATION.SETUP_SYNC_PENDING` and its siblings, HTTP 409 since May 2026) mean "not ready,
 //! retry later" and are not retried within the run; rate limits and remote outages are retried
-//! with backoff. A listing is complete or an error, never a partial result.
+//! with backoff. A listing is complete or an error, never a partial result (pages handed
+//! over before an error belong to a listing that failed, and are to be thrown away).
 
 use crate::retry::{parse_retry_after, RetryPolicy};
 use crate::stats::CallCounter;
@@ -120,9 +121,9 @@ impl KomboClient {
             };
             let mut page_params = params.clone();
             page_params.push(("cursor", cursor));
-            let (fetched, handed) = tokio::join!(self.fetch_page(path, &page_params), hand_over);
-            handed?;
-            body = fetched?;
+            // A page that fails to decode stops the listing at once, its successor's retries too.
+            let (fetched, ()) = tokio::try_join!(self.fetch_page(path, &page_params), hand_over)?;
+            body = fetched;
         }
         tracing::debug!(path, records, "kombo listing complete");
         Ok(())

@@ -14,7 +14,6 @@ pub fn process_cpu_time() -> Option<Duration> {
     clock(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
-#[cfg(unix)]
 fn clock(id: libc::clockid_t) -> Option<Duration> {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -23,11 +22,6 @@ fn clock(id: libc::clockid_t) -> Option<Duration> {
     // SAFETY: clock_gettime writes into the timespec it is given, nothing else.
     let rc = unsafe { libc::clock_gettime(id, &mut ts) };
     (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
-}
-
-#[cfg(not(unix))]
-fn clock(_id: i32) -> Option<Duration> {
-    None
 }
 
 /// The CPU time spent since `start`, in microseconds (0 when the clock is not readable).

@@ -127,7 +127,6 @@ pub struct PlannedRun {
     pub mode: SyncMode,
     /// Learn Amp's users, when they were read (first import, reconcile), for adoption.
     pub known_users: Option<KnownUsers>,
-    /// Reconcile: the state observed in Learn Amp, which replaces the remembered one.
     /// Reconcile: the employee states that drifted, and the teams Learn Amp holds; recorded
     /// before the changes are applied.
     pub observed: Option<(Vec<EmployeeState>, HashMap<String, TeamState>)>,
@@ -209,18 +208,24 @@ impl Engine<'_> {
             let teams = self.learnamp.list_teams().await?;
             Ok(Some((users, teams)))
         };
-        let (changed_groups, (mut state, mut teams), in_learnamp) =
-            tokio::try_join!(read_kombo, read_state, read_learnamp)?;
+        let (kombo, stored, in_learnamp) = tokio::join!(read_kombo, read_state, read_learnamp);
+        // Reported in this order whatever failed first, so a run's error (and whether it is
+        // retried) does not depend on timing.
+        let changed_groups = kombo?;
+        let (mut state, mut teams) = stored?;
+        let in_learnamp = in_learnamp?;
         let mut known_users = None;
         let mut observed = None;
         if let Some((users, la_teams)) = in_learnamp {
             let users = KnownUsers::new(users);
             let drifted = observe_employees(&state, &users, &la_teams, self.settings);
-            // In place where this run holds the only copy (DynamoDB's); the embedded store
-            // shares its own, which is then copied once.
-            let states = Arc::make_mut(&mut state);
-            for s in &drifted {
-                states.insert(s.employee_id.clone(), s.clone());
+            if !drifted.is_empty() {
+                // In place where this run holds the only copy (DynamoDB's); the embedded store
+                // shares its own, which is then copied once.
+                let states = Arc::make_mut(&mut state);
+                for s in &drifted {
+                    states.insert(s.employee_id.clone(), s.clone());
+                }
             }
             teams = observe_teams(&la_teams);
             observed = Some((drifted, teams.clone()));
@@ -436,7 +441,7 @@ impl Engine<'_> {
         Ok(report)
     }
 
-    /// Reconcile: what Learn Amp holds replaces what was remembered, so the applier compares
+    /// Reconcile: the states that drifted replace what was remembered, so the applier compares
     /// with reality too.
     async fn record_observed(
         &self,

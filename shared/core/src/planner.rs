@@ -207,20 +207,16 @@ pub fn plan(mut input: PlanInput<'_>) -> Plan {
 
     let mut settled = Vec::new();
     let mut notes = Vec::new();
-    resolve_managers(
-        &mut desired,
-        input.state,
-        settings.invite_policy,
-        &mut notes,
-    );
-
+    let decide_one =
+        |d: &DesiredUser| decide(d, input.state.get(&d.employee_id), settings.invite_policy);
     let mut decisions: BTreeMap<String, Decision> = desired
         .values()
-        .map(|d| {
-            let decision = decide(d, input.state.get(&d.employee_id), settings.invite_policy);
-            (d.employee_id.clone(), decision)
-        })
+        .map(|d| (d.employee_id.clone(), decide_one(d)))
         .collect();
+    // Only an employee whose manager was dropped needs deciding again.
+    for id in resolve_managers(&mut desired, &decisions, input.state, &mut notes) {
+        decisions.insert(id.clone(), decide_one(&desired[&id]));
+    }
 
     resolve_email_conflicts(&desired, input.state, &mut decisions, &mut notes);
     let halted = guard_deactivations(input, &mut decisions);
@@ -258,12 +254,13 @@ pub fn plan(mut input: PlanInput<'_>) -> Plan {
 
 /// Keeps a manager only when the manager is, or will be after this run, an active Learn Amp
 /// user, and when no cycle runs through the chain. Cycles are reported, not followed.
+/// Returns the employees whose manager it dropped.
 fn resolve_managers(
     desired: &mut BTreeMap<String, DesiredUser>,
+    decisions: &BTreeMap<String, Decision>,
     state: &HashMap<String, EmployeeState>,
-    policy: InvitePolicy,
     notes: &mut Vec<Note>,
-) {
+) -> Vec<String> {
     let manager_of: HashMap<String, String> = desired
         .values()
         .filter_map(|d| Some((d.employee_id.clone(), d.manager_employee_id.clone()?)))
@@ -271,7 +268,7 @@ fn resolve_managers(
     let will_be_active: HashSet<String> = desired
         .values()
         .filter(|d| {
-            let decision = decide(d, state.get(&d.employee_id), policy);
+            let decision = &decisions[&d.employee_id];
             match decision.kind {
                 ActionKind::Create | ActionKind::Reactivate | ActionKind::Update => true,
                 ActionKind::Unchanged => state
@@ -283,6 +280,7 @@ fn resolve_managers(
         .map(|d| d.employee_id.clone())
         .collect();
 
+    let mut dropped = Vec::new();
     for d in desired.values_mut() {
         let Some(manager) = d.manager_employee_id.clone() else {
             continue;
@@ -297,6 +295,7 @@ fn resolve_managers(
                 },
             });
             d.manager_employee_id = None;
+            dropped.push(d.employee_id.clone());
             continue;
         }
         let active = if manager_of.contains_key(&manager) || will_be_active.contains(&manager) {
@@ -309,8 +308,10 @@ fn resolve_managers(
         };
         if !active {
             d.manager_employee_id = None;
+            dropped.push(d.employee_id.clone());
         }
     }
+    dropped
 }
 
 /// Two employees with one work email get one user: the one already linked keeps it (or, for

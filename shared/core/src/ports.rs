@@ -25,8 +25,10 @@ pub type CallStats = BTreeMap<String, u64>;
 #[async_trait]
 pub trait HrisSource: Send + Sync {
     async fn list_employees(&self, query: &ListQuery) -> Result<Vec<Employee>, SourceError>;
-    /// The same listing, handed over page by page as it arrives, so that a large company is
-    /// never held whole (the engine keeps what it needs of each record and drops the rest).
+    /// The same listing, handed over page by page as it arrives, so that an adapter that pages
+    /// (Kombo's) never holds a large company whole: the engine keeps what it needs of each
+    /// record and drops the rest. This default hands the whole listing over as one page. On an
+    /// error, the pages handed over so far are of a failed listing and must be thrown away.
     async fn each_employee_page(
         &self,
         query: &ListQuery,

@@ -163,10 +163,10 @@ pub struct RunTimings {
     /// Reading Kombo (and Learn Amp, on a reconcile or a first import) and the stored state.
     pub read_ms: u64,
     /// CPU time of the whole process while it read: decoding the answers, and the mapping of
-    /// each record as its page arrives.
+    /// each record as its page arrives (also counted in `plan_cpu_us`: do not add them up).
     pub read_cpu_us: u64,
     /// CPU time of planning: mapping every record to its desired user, and comparing each
-    /// with what was applied.
+    /// with what was applied (a reconcile's look at Learn Amp's users is counted as reading).
     pub plan_cpu_us: u64,
     /// Creating teams, then applying (or queueing) the changes, wave by wave.
     pub apply_ms: u64,

@@ -209,4 +209,11 @@ mod tests {
         fields.clear();
         assert!(fields.is_empty());
     }
+
+    #[test]
+    fn each_fixed_field_has_the_slot_of_its_place_in_field_order() {
+        for (i, field) in Field::FIXED.iter().enumerate() {
+            assert_eq!(AppliedFields::slot(field), Ok(i), "{field:?}");
+        }
+    }
 }

@@ -166,12 +166,23 @@ impl EmbeddedStore {
         let mut lines = 0usize;
         if path.exists() {
             let file = File::open(&path).map_err(|source| io(&path, source))?;
+            // A torn last line from a killed process is the only undecodable line possible;
+            // one anywhere else is damage, and skipping it would forget what it recorded.
+            let mut undecodable: Option<(usize, serde_json::Error)> = None;
             for line in BufReader::new(file).split(b'\n') {
                 let line = line.map_err(|source| io(&path, source))?;
                 lines += 1;
-                // A torn last line from a killed process is the only undecodable line possible.
-                if let Ok(entry) = serde_json::from_slice::<Entry>(&line) {
-                    data.apply(entry);
+                if let Some((number, e)) = undecodable.take() {
+                    return Err(StoreError::Corrupt(format!(
+                        "{}: line {number} is not a record ({:?} error at column {}); restore the file from a backup, or remove the line to forget what it recorded",
+                        path.display(),
+                        e.classify(),
+                        e.column()
+                    )));
+                }
+                match serde_json::from_slice::<Entry>(&line) {
+                    Ok(entry) => data.apply(entry),
+                    Err(e) => undecodable = Some((lines, e)),
                 }
             }
         }
@@ -368,6 +379,31 @@ mod tests {
         drop(store);
         let store = EmbeddedStore::open(dir.path()).unwrap();
         assert_eq!(store.employees(tenant).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_line_before_the_last_is_an_error_not_a_forgotten_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = "t";
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            for (id, user) in [("e1", 1), ("e2", 2), ("e3", 3)] {
+                store.put_employee(tenant, &state(id, user)).await.unwrap();
+            }
+        }
+        let path = dir.path().join(format!("{}.jsonl", file_name_for(tenant)));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let damaged = format!("{}\n{}\n{}\n", lines[0], &lines[1][..10], lines[2]);
+        std::fs::write(&path, damaged).unwrap();
+
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        match store.employees(tenant).await {
+            Err(StoreError::Corrupt(message)) => assert!(message.contains("line 2"), "{message}"),
+            other => panic!("expected a corrupt-store error, got {other:?}"),
+        }
+        // Nothing was rewritten: the record is still there to be restored.
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
     }
 
     #[tokio::test]

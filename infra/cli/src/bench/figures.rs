@@ -5,7 +5,7 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// Kombo's maximum page size: a full read needs ceil(N / 250) pages.
-pub const KOMBO_PAGE_SIZE: u64 = 250;
+pub const KOMBO_PAGE_SIZE: u64 = sync_clients::kombo::MAX_PAGE_SIZE as u64;
 /// The page size the Learn Amp client lists users and teams with.
 pub const LEARNAMP_PAGE_SIZE: u64 = sync_clients::learnamp::PER_PAGE as u64;
 
@@ -70,27 +70,35 @@ pub struct ServiceTime {
     pub learnamp: Duration,
 }
 
-/// The time the APIs force on a run, however fast the engine: Kombo's pages one after the
-/// other (each page's cursor comes with the page before), each taking the latency plus the
-/// server's own time; then Learn Amp's served calls at its rate limit or at `(latency + the
-/// server's time) / concurrency` each, whichever is slower. The rate limit is a token bucket
-/// that starts full with one second of calls (`max(1, rate)`, the sandbox's burst), which cost
-/// no waiting.
+/// The time the APIs force on a run, however fast the engine. Kombo's pages come one after
+/// the other (each page's cursor comes with the page before), each taking the latency plus
+/// the server's own time. Learn Amp's calls take the slower of their rate limit and
+/// `latency × calls / concurrency` (plus the server's own time over all of them); the rate
+/// limit is a token bucket that starts full with one second of calls (`max(1, rate)`, the
+/// sandbox's burst), which cost no waiting. `learnamp_after_kombo` of them can only start once
+/// Kombo is read (all of them, but for a reconcile's listing, which overlaps Kombo's). So the
+/// bound is the longer of "Kombo, then those calls" and "all of Learn Amp's calls".
 pub fn rate_limit_bound(
     limits: &Limits,
     kombo_calls: u64,
     learnamp_served: u64,
+    learnamp_after_kombo: u64,
     service: ServiceTime,
 ) -> Duration {
     let kombo = Duration::from_millis(limits.kombo_latency_ms) * kombo_calls as u32 + service.kombo;
-    let by_rate = limits
-        .learnamp_rate_limit
-        .map(|r| Duration::from_secs_f64((learnamp_served as f64 - r.max(1.0)).max(0.0) / r))
-        .unwrap_or_default();
-    let by_latency = (Duration::from_millis(limits.learnamp_latency_ms) * learnamp_served as u32
-        + service.learnamp)
-        / limits.concurrency.max(1) as u32;
-    kombo + by_rate.max(by_latency)
+    let learnamp = |calls: u64, service: Duration| {
+        let by_rate = limits
+            .learnamp_rate_limit
+            .map(|r| Duration::from_secs_f64((calls as f64 - r.max(1.0)).max(0.0) / r))
+            .unwrap_or_default();
+        let by_latency = (Duration::from_millis(limits.learnamp_latency_ms) * calls as u32
+            + service)
+            / limits.concurrency.max(1) as u32;
+        by_rate.max(by_latency)
+    };
+    // The server's time is known for all calls together, not for those after Kombo alone.
+    let after_kombo = kombo + learnamp(learnamp_after_kombo, Duration::ZERO);
+    after_kombo.max(learnamp(learnamp_served, service.learnamp))
 }
 
 /// `made / needed`, rounded to 3 decimals; `None` when nothing was needed.
@@ -133,27 +141,44 @@ mod tests {
     #[test]
     fn the_bound_is_kombo_pages_in_series_then_the_slower_of_rate_and_latency() {
         let none = ServiceTime::default();
-        // 40 pages at 20 ms, then 600 calls at 100/s, of which the first 100 are the burst.
-        let b = rate_limit_bound(&limits(Some(100.0), 0), 40, 600, none);
+        // 40 pages at 20 ms, then 600 writes at 100/s, of which the first 100 are the burst.
+        let b = rate_limit_bound(&limits(Some(100.0), 0), 40, 600, 600, none);
         assert_eq!(b, Duration::from_millis(800 + 5_000));
         assert_eq!(
-            rate_limit_bound(&limits(Some(100.0), 0), 0, 60, none),
+            rate_limit_bound(&limits(Some(100.0), 0), 0, 60, 60, none),
             Duration::ZERO,
             "within the burst"
         );
-        // No rate limit: 800 calls of 40 ms, 8 at a time.
-        let b = rate_limit_bound(&limits(None, 40), 40, 800, none);
+        // No rate limit: 800 writes of 40 ms, 8 at a time.
+        let b = rate_limit_bound(&limits(None, 40), 40, 800, 800, none);
         assert_eq!(b, Duration::from_millis(800 + 4_000));
         // Both: the slower one holds.
-        let b = rate_limit_bound(&limits(Some(1_000.0), 40), 0, 800, none);
+        let b = rate_limit_bound(&limits(Some(1_000.0), 40), 0, 800, 800, none);
         assert_eq!(b, Duration::from_millis(4_000));
         // The servers' own time adds to the latency: Kombo's in series, Learn Amp's 8 at a time.
         let service = ServiceTime {
             kombo: Duration::from_millis(300),
             learnamp: Duration::from_millis(800),
         };
-        let b = rate_limit_bound(&limits(None, 40), 40, 800, service);
-        assert_eq!(b, Duration::from_millis(800 + 300 + 4_000 + 100));
+        let b = rate_limit_bound(&limits(None, 40), 40, 800, 800, service);
+        assert_eq!(
+            b,
+            Duration::from_millis(4_000 + 100).max(Duration::from_millis(800 + 300 + 4_000))
+        );
+        assert_eq!(b, Duration::from_millis(5_100));
+        // A reconcile: 400 reads beside Kombo's 40 pages, then 80 writes (480 calls of 40 ms).
+        let b = rate_limit_bound(&limits(None, 40), 40, 480, 80, none);
+        assert_eq!(
+            b,
+            Duration::from_millis(2_400),
+            "all of Learn Amp's calls take longer"
+        );
+        let b = rate_limit_bound(&limits(None, 40), 200, 480, 80, none);
+        assert_eq!(
+            b,
+            Duration::from_millis(4_000 + 400),
+            "Kombo, then the writes"
+        );
     }
 
     #[test]

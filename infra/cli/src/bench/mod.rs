@@ -293,7 +293,7 @@ async fn bench_company(
         };
         let employee_writes = match scenario {
             // Every user the import left in Learn Amp needed its one write.
-            Scenario::Import => synced(&after) - synced(&before),
+            Scenario::Import => synced(&after).saturating_sub(synced(&before)),
             Scenario::Resync => 0,
             Scenario::Churn1 | Scenario::Churn10 => churn.as_ref().map_or(0, Churn::total),
             Scenario::Reconcile => drifted.unwrap_or(0),
@@ -402,9 +402,15 @@ fn figures_of(
         kombo: sandboxes.kombo.faults().service_time(),
         learnamp: sandboxes.learnamp.faults().service_time(),
     };
-    let bound = rate_limit_bound(limits, kombo_received, served_total, service);
-    let writes_needed = minimum.employee_writes + minimum.team_writes;
     let writes_served = la.served_writes();
+    // A reconcile's listing overlaps Kombo's; everything else Learn Amp is asked comes after.
+    let after_kombo = if scenario == Scenario::Reconcile {
+        writes_served
+    } else {
+        served_total
+    };
+    let bound = rate_limit_bound(limits, kombo_received, served_total, after_kombo, service);
+    let writes_needed = minimum.employee_writes + minimum.team_writes;
     ScenarioResult {
         scenario,
         employees: kombo_employees,

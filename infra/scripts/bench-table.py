@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Renders the JSON of `personio-sync bench` as the Markdown table of BENCHMARKS.md.
+
+    personio-sync bench ... > bench.json && python3 infra/scripts/bench-table.py bench.json
+"""
+import json
+import sys
+
+
+def fmt(x, digits=2):
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def main(path):
+    with open(path) as f:
+        out = json.load(f)
+    limits = out["limits"]
+    rate = limits["learnamp_rate_limit"]
+    print(
+        f"Kombo latency {limits['kombo_latency_ms']} ms; Learn Amp latency "
+        f"{limits['learnamp_latency_ms']} ms, rate limit "
+        f"{'none' if rate is None else f'{rate:g} req/s'}; concurrency {limits['concurrency']}; "
+        f"{out['machine']['build']} build, {out['machine']['arch']}, {out['machine']['cores']} cores."
+    )
+    print()
+    print(
+        "| N | scenario | calls made / minimum (ratio) | Learn Amp writes served / needed (ratio) "
+        "| turned away (429) | wall s | bound s (ratio) | planning CPU s | peak RSS MiB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in out["results"]:
+        m = r["minimum"]
+        needed = m["employee_writes"] + m["team_writes"]
+        print(
+            f"| {r['employees']:,} | {r['scenario']} "
+            f"| {r['calls_made']:,} / {m['total']:,} ({fmt(r['calls_ratio'], 3)}) "
+            f"| {r['learnamp']['writes_served']:,} / {needed:,} ({fmt(r['writes_ratio'], 2)}) "
+            f"| {r['learnamp']['turned_away']:,} "
+            f"| {fmt(r['wall_seconds'], 1)} "
+            f"| {fmt(r['rate_limit_bound_seconds'], 1)} ({fmt(r['wall_to_bound_ratio'], 2)}) "
+            f"| {r['timings']['plan_cpu_us'] / 1e6:.3f} "
+            f"| {fmt(r['peak_rss_mib'], 1)} |"
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
