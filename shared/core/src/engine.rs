@@ -20,7 +20,7 @@ use crate::settings::TenantSettings;
 use crate::state::EmployeeState;
 use crate::state::TeamState;
 use chrono::{NaiveDate, Utc};
-use futures::stream::{self, StreamExt};
+use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -528,51 +528,51 @@ impl Engine<'_> {
         &self,
         known: Option<&KnownUsers>,
     ) -> Result<(Vec<ActionRecord>, bool), EngineError> {
-        let applier = self.applier(known);
+        let applier = &self.applier(known);
+        let slots = self.concurrency.max(1);
         let mut records = Vec::new();
         let mut gave_up = false;
+        let mut in_flight = FuturesUnordered::new();
+        let mut queue_empty = false;
         loop {
-            let batch = self.queue.receive(self.concurrency.max(1) * 4).await?;
-            if batch.is_empty() {
-                break;
-            }
-            let results: Vec<_> = stream::iter(batch)
-                .map(|delivery| {
-                    let applier = &applier;
-                    async move {
+            // Every slot busy: a message is taken as soon as another settles, not batch by batch
+            // (a batch waits for its slowest call while the other slots idle).
+            while !queue_empty && in_flight.len() < slots {
+                let batch = self.queue.receive(slots - in_flight.len()).await?;
+                queue_empty = batch.is_empty();
+                for delivery in batch {
+                    in_flight.push(async move {
                         let outcome = applier.apply(&delivery.message).await;
                         (delivery, outcome)
-                    }
-                })
-                .buffer_unordered(self.concurrency.max(1))
-                .collect()
-                .await;
-            for (delivery, outcome) in results {
-                match outcome {
-                    Ok(record) => {
-                        self.queue.ack(&delivery.receipt).await?;
-                        records.push(record);
-                        self.progress.settled_one();
-                    }
-                    Err(ApplyError::Fatal(e)) => return Err(e.into()),
-                    Err(e) if e.is_retryable() && delivery.receive_count < MAX_DELIVERIES => {
-                        tracing::warn!(employee_id = %delivery.message.desired.employee_id, attempt = delivery.receive_count, error = %e, "change will be retried");
-                        self.queue.retry_later(&delivery.receipt).await?;
-                    }
-                    Err(e) => {
-                        self.queue.ack(&delivery.receipt).await?;
-                        gave_up = true;
-                        self.progress.settled_one();
-                        records.push(ActionRecord {
-                            employee_id: delivery.message.desired.employee_id.clone(),
-                            action: ActionKind::Failed,
-                            learnamp_user_id: None,
-                            detail: format!(
-                                "gave up after {} attempts: {e}",
-                                delivery.receive_count
-                            ),
-                        });
-                    }
+                    });
+                }
+            }
+            let Some((delivery, outcome)) = in_flight.next().await else {
+                break;
+            };
+            // What settled may have been handed back: look at the queue again.
+            queue_empty = false;
+            match outcome {
+                Ok(record) => {
+                    self.queue.ack(&delivery.receipt).await?;
+                    records.push(record);
+                    self.progress.settled_one();
+                }
+                Err(ApplyError::Fatal(e)) => return Err(e.into()),
+                Err(e) if e.is_retryable() && delivery.receive_count < MAX_DELIVERIES => {
+                    tracing::warn!(employee_id = %delivery.message.desired.employee_id, attempt = delivery.receive_count, error = %e, "change will be retried");
+                    self.queue.retry_later(&delivery.receipt).await?;
+                }
+                Err(e) => {
+                    self.queue.ack(&delivery.receipt).await?;
+                    gave_up = true;
+                    self.progress.settled_one();
+                    records.push(ActionRecord {
+                        employee_id: delivery.message.desired.employee_id.clone(),
+                        action: ActionKind::Failed,
+                        learnamp_user_id: None,
+                        detail: format!("gave up after {} attempts: {e}", delivery.receive_count),
+                    });
                 }
             }
         }
