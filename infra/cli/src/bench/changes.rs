@@ -26,6 +26,21 @@ impl Churn {
     }
 }
 
+/// `percent` % of `employees`, rounded up: at least one.
+fn share_of(employees: usize, percent: f64) -> usize {
+    ((employees as f64 * percent / 100.0).ceil() as usize).max(1)
+}
+
+/// The Kombo ids of the employees whose Learn Amp user is active.
+fn active_employees(snapshot: &LearnAmpSnapshot) -> HashSet<&str> {
+    snapshot
+        .users
+        .iter()
+        .filter(|u| u.status != "deactivated")
+        .filter_map(|u| u.integration_external_id.as_deref())
+        .collect()
+}
+
 /// Employees with an active Learn Amp user and no reports, in a seeded random order.
 fn candidates(kombo: &KomboSandbox, snapshot: &LearnAmpSnapshot, seed: u64) -> Vec<KomboEmployee> {
     let employees = kombo.employees();
@@ -33,12 +48,7 @@ fn candidates(kombo: &KomboSandbox, snapshot: &LearnAmpSnapshot, seed: u64) -> V
         .iter()
         .filter_map(|e| e.manager_id.as_deref())
         .collect();
-    let active: HashSet<&str> = snapshot
-        .users
-        .iter()
-        .filter(|u| u.status != "deactivated")
-        .filter_map(|u| u.integration_external_id.as_deref())
-        .collect();
+    let active = active_employees(snapshot);
     let mut picked: Vec<KomboEmployee> = employees
         .iter()
         .filter(|e| {
@@ -64,15 +74,10 @@ pub fn churn(
     seed: u64,
 ) -> Churn {
     let snapshot = learnamp.snapshot();
-    let wanted = ((employees as f64 * percent / 100.0).ceil() as usize).max(1);
+    let wanted = share_of(employees, percent);
     let picked = candidates(kombo, &snapshot, seed);
     let departments = departments_with_a_team(kombo, &snapshot);
-    let active: HashSet<&str> = snapshot
-        .users
-        .iter()
-        .filter(|u| u.status != "deactivated")
-        .filter_map(|u| u.integration_external_id.as_deref())
-        .collect();
+    let active = active_employees(&snapshot);
     let midnight = |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"));
     let tag = format!("{seed}-{}", (percent * 10.0) as u64);
     let mut churn = Churn::default();
@@ -167,7 +172,7 @@ pub fn drift(
     seed: u64,
 ) -> u64 {
     let snapshot = learnamp.snapshot();
-    let wanted = ((employees as f64 * percent / 100.0).ceil() as usize).max(1);
+    let wanted = share_of(employees, percent);
     let users: HashMap<&str, u64> = snapshot
         .users
         .iter()
