@@ -73,6 +73,23 @@ pub async fn enabled_tenants(names: &[String]) -> InMemoryTenants {
     tenants
 }
 
+/// The handler's dependencies for Kombo webhooks signed with `secret` (no Personio webhooks).
+pub fn kombo_only<'a>(
+    secret: &[u8],
+    tenants: &'a dyn TenantStore,
+    coordination: &'a dyn sync_core::coordination::Coordination,
+    sync_requests: &'a dyn sync_core::ports::Queue<SyncRequest>,
+) -> WebhookDeps<'a> {
+    WebhookDeps {
+        kombo_secrets: vec![secret.to_vec()],
+        personio_token: None,
+        personio_header: "authorization".into(),
+        tenants,
+        coordination,
+        sync_requests,
+    }
+}
+
 /// Handles `requests` webhooks one after another on the calling thread's runtime.
 pub async fn run(requests: usize) -> WebhookBench {
     let names: Vec<String> = (0..TENANTS)
@@ -81,14 +98,7 @@ pub async fn run(requests: usize) -> WebhookBench {
     let tenants = enabled_tenants(&names).await;
     let coordination = InMemoryCoordination::default();
     let queue = InProcessQueue::<SyncRequest>::new();
-    let deps = WebhookDeps {
-        kombo_secrets: vec![SECRET.to_vec()],
-        personio_token: None,
-        personio_header: "authorization".into(),
-        tenants: &tenants,
-        coordination: &coordination,
-        sync_requests: &queue,
-    };
+    let deps = kombo_only(SECRET, &tenants, &coordination, &queue);
     // Built beforehand: the sender's work, not the handler's.
     let prepared: Vec<LambdaFunctionUrlRequest> = (0..requests).map(request).collect();
     let started = thread_cpu_seconds();

@@ -8,7 +8,7 @@ use sync_core::coordination::InMemoryCoordination;
 use sync_core::intake::SyncRequest;
 use sync_core::queue::InProcessQueue;
 use sync_core::webhook::kombo_signature;
-use webhook_fn::{handle, WebhookDeps};
+use webhook_fn::handle;
 
 const SECRET: &[u8] = b"load-kombo-webhook-secret";
 const BURST: usize = 2_000;
@@ -39,14 +39,7 @@ async fn a_burst_of_2000_webhooks_coalesces_into_one_sync_per_tenant() {
     let tenants = webhook_fn::bench::enabled_tenants(&names).await;
     let coordination = InMemoryCoordination::default();
     let queue = InProcessQueue::<SyncRequest>::new();
-    let deps = WebhookDeps {
-        kombo_secrets: vec![SECRET.to_vec()],
-        personio_token: None,
-        personio_header: "authorization".into(),
-        tenants: &tenants,
-        coordination: &coordination,
-        sync_requests: &queue,
-    };
+    let deps = webhook_fn::bench::kombo_only(SECRET, &tenants, &coordination, &queue);
     let requests: Vec<LambdaFunctionUrlRequest> = (0..BURST)
         .map(|i| request(&format!("evt-{i}"), &names[i % TENANTS]))
         .collect();

@@ -410,7 +410,7 @@ impl Engine<'_> {
             },
             timings: RunTimings {
                 apply_ms,
-                ..planned.timings.clone()
+                ..planned.timings
             },
             apply_failures: Vec::new(),
         };

@@ -103,24 +103,9 @@ impl Field {
         Field::Location,
     ];
 
-    pub fn name(&self) -> String {
-        match self {
-            Self::Email => "email".into(),
-            Self::FirstName => "first_name".into(),
-            Self::LastName => "last_name".into(),
-            Self::JobTitle => "job_title".into(),
-            Self::HireDate => "hire_date".into(),
-            Self::PrimaryTeam => "primary_team".into(),
-            Self::Manager => "manager".into(),
-            Self::Location => "location".into(),
-            Self::Custom(name) => format!("custom:{name}"),
-        }
-    }
-
-    /// Feeds `name()`'s bytes to a hash without building the string (it is hashed for every
-    /// field of every employee of a run).
-    fn hash_name(&self, hasher: &mut Sha256) {
-        let fixed = match self {
+    /// A fixed field's name; `None` for a custom field.
+    fn fixed_name(&self) -> Option<&'static str> {
+        Some(match self {
             Self::Email => "email",
             Self::FirstName => "first_name",
             Self::LastName => "last_name",
@@ -129,27 +114,34 @@ impl Field {
             Self::PrimaryTeam => "primary_team",
             Self::Manager => "manager",
             Self::Location => "location",
+            Self::Custom(_) => return None,
+        })
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Self::Custom(name) => format!("custom:{name}"),
+            fixed => fixed.fixed_name().unwrap_or_default().to_string(),
+        }
+    }
+
+    /// Feeds `name()`'s bytes to a hash without building the string (it is hashed for every
+    /// field of every employee of a run).
+    fn hash_name(&self, hasher: &mut Sha256) {
+        match self {
             Self::Custom(name) => {
                 hasher.update(b"custom:");
                 hasher.update(name.as_bytes());
-                return;
             }
-        };
-        hasher.update(fixed.as_bytes());
+            fixed => hasher.update(fixed.fixed_name().unwrap_or_default().as_bytes()),
+        }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "email" => Self::Email,
-            "first_name" => Self::FirstName,
-            "last_name" => Self::LastName,
-            "job_title" => Self::JobTitle,
-            "hire_date" => Self::HireDate,
-            "primary_team" => Self::PrimaryTeam,
-            "manager" => Self::Manager,
-            "location" => Self::Location,
-            other => Self::Custom(other.strip_prefix("custom:")?.to_string()),
-        })
+        if let Some(fixed) = Self::FIXED.iter().find(|f| f.fixed_name() == Some(name)) {
+            return Some(fixed.clone());
+        }
+        Some(Self::Custom(name.strip_prefix("custom:")?.to_string()))
     }
 }
 

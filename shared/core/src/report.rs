@@ -158,7 +158,7 @@ impl RunReport {
 }
 
 /// Where a run's time went, for operators and benchmarks.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunTimings {
     /// Reading Kombo (and Learn Amp, on a reconcile or a first import) and the stored state.
     pub read_ms: u64,

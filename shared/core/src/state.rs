@@ -73,17 +73,14 @@ pub struct AppliedFields {
 }
 
 impl AppliedFields {
+    /// A fixed field's place in `Field::FIXED`; a custom field's name.
     fn slot(field: &Field) -> Result<usize, &str> {
         match field {
-            Field::Email => Ok(0),
-            Field::FirstName => Ok(1),
-            Field::LastName => Ok(2),
-            Field::JobTitle => Ok(3),
-            Field::HireDate => Ok(4),
-            Field::PrimaryTeam => Ok(5),
-            Field::Manager => Ok(6),
-            Field::Location => Ok(7),
             Field::Custom(name) => Err(name),
+            fixed => Ok(Field::FIXED
+                .iter()
+                .position(|f| f == fixed)
+                .expect("every field but a custom one is in Field::FIXED")),
         }
     }
 

@@ -440,7 +440,7 @@ fn figures_of(
         wall_seconds: round3(run.wall.as_secs_f64()),
         rate_limit_bound_seconds: round3(bound.as_secs_f64()),
         wall_to_bound_ratio: ratio(run.wall.as_secs_f64(), bound.as_secs_f64()),
-        timings: run.report.timings.clone(),
+        timings: run.report.timings,
         process_cpu_seconds: round3(run.cpu.as_secs_f64()),
         peak_rss_mib: run
             .peak_rss_bytes
