@@ -57,6 +57,34 @@ struct State0 {
     stall: Duration,
     rng: SmallRng,
     bucket: Option<Bucket>,
+    hostile: Option<HostileRule>,
+}
+
+/// An answer no correct API gives, served instead of the API's own to the requests a rule
+/// matches: what a broken or malicious server (or a man in the middle) could send.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HostileAnswer {
+    /// A redirect with this status (301, 302, 307, 308) to `location`.
+    Redirect { status: u16, location: String },
+    /// 200 with a JSON content type and a body that never ends.
+    EndlessBody,
+}
+
+/// Which requests get a [`HostileAnswer`]: a method (any when `None`) and a path prefix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostileRule {
+    pub method: Option<String>,
+    pub path_prefix: String,
+    pub answer: HostileAnswer,
+}
+
+impl HostileRule {
+    fn matches(&self, method: &str, path: &str) -> bool {
+        self.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && path.starts_with(&self.path_prefix)
+    }
 }
 
 impl Default for State0 {
@@ -72,6 +100,7 @@ impl Default for State0 {
             stall: Duration::ZERO,
             rng: SmallRng::seed_from_u64(0),
             bucket: None,
+            hostile: None,
         }
     }
 }
@@ -151,6 +180,12 @@ impl FaultKnobs {
         s.stall = stall;
     }
 
+    /// Answers the requests `rule` matches with its hostile answer (`None` removes the rule).
+    /// Checked before every other fault; such requests never reach the API.
+    pub fn set_hostile(&self, rule: Option<HostileRule>) {
+        self.lock().hostile = rule;
+    }
+
     /// Re-seeds the RNG the random faults are drawn from.
     pub fn set_seed(&self, seed: u64) {
         self.lock().rng = SmallRng::seed_from_u64(seed);
@@ -200,6 +235,7 @@ impl FaultKnobs {
         s.rate_reset = 0.0;
         s.rate_stall = 0.0;
         s.bucket = None;
+        s.hostile = None;
     }
 
     /// Decides the fate of one request: the latency to add and the fault, if any.
@@ -263,6 +299,15 @@ pub(crate) async fn middleware(
 ) -> Response {
     if req.uri().path().starts_with("/_sandbox") {
         return next.run(req).await;
+    }
+    let hostile = layer
+        .knobs
+        .lock()
+        .hostile
+        .clone()
+        .filter(|rule| rule.matches(req.method().as_str(), req.uri().path()));
+    if let Some(rule) = hostile {
+        return hostile_response(rule.answer);
     }
     let (latency, decision) = layer.knobs.decide();
     let status_5xx = StatusCode::from_u16(layer.knobs.lock().status_5xx)
@@ -330,6 +375,31 @@ pub(crate) async fn middleware(
             )
                 .into_response(),
         },
+    }
+}
+
+fn hostile_response(answer: HostileAnswer) -> Response {
+    match answer {
+        HostileAnswer::Redirect { status, location } => {
+            let mut resp = StatusCode::from_u16(status)
+                .unwrap_or(StatusCode::TEMPORARY_REDIRECT)
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                resp.headers_mut().insert(axum::http::header::LOCATION, v);
+            }
+            resp
+        }
+        HostileAnswer::EndlessBody => {
+            let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
+            let endless =
+                futures::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+            let mut resp = Response::new(axum::body::Body::from_stream(endless));
+            resp.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            resp
+        }
     }
 }
 

@@ -205,6 +205,8 @@ struct Shared {
     integration_id: String,
     faults: FaultKnobs,
     setup_pending: AtomicBool,
+    /// While on, a page asked for with a cursor answers with that same cursor as `next`.
+    repeat_cursor: AtomicBool,
     fail_after_pages: Mutex<Option<usize>>,
     requests: AtomicU64,
     data: Mutex<Data>,
@@ -440,6 +442,7 @@ impl KomboSandbox {
                 integration_id: integration_id.to_string(),
                 faults: FaultKnobs::default(),
                 setup_pending: AtomicBool::new(false),
+                repeat_cursor: AtomicBool::new(false),
                 fail_after_pages: Mutex::new(None),
                 requests: AtomicU64::new(0),
                 data: Mutex::new(data),
@@ -470,6 +473,12 @@ impl KomboSandbox {
     /// While on, `/hris/*` reads fail with 409 `INTEGRATION.SETUP_SYNC_PENDING`.
     pub fn set_setup_pending(&self, pending: bool) {
         self.shared.setup_pending.store(pending, Ordering::SeqCst);
+    }
+
+    /// While on, every page asked for with a cursor gives that same cursor as its `next`: a
+    /// listing that would never end for a client that trusts the cursor.
+    pub fn set_repeat_cursor(&self, repeat: bool) {
+        self.shared.repeat_cursor.store(repeat, Ordering::SeqCst);
     }
 
     /// `Some(n)`: page `n + 1` and later of every listing fail with 503
@@ -1155,16 +1164,28 @@ fn take_page<T>(
     (out, None)
 }
 
-fn page_response(listing: &str, l: &Listing, results: Vec<Value>, next: Option<usize>) -> Response {
-    let next = next.map(|p| {
+fn page_response(
+    sh: &Shared,
+    listing: &str,
+    l: &Listing,
+    results: Vec<Value>,
+    next: Option<usize>,
+) -> Response {
+    let cursor_to = |p, n| {
         encode_cursor(&Cursor {
             v: 1,
             m: listing.to_string(),
             p,
-            n: l.page + 1,
+            n,
             f: l.filters.clone(),
         })
-    });
+    };
+    let next = if l.page > 1 && sh.repeat_cursor.load(Ordering::SeqCst) {
+        // The cursor this page was asked with.
+        Some(cursor_to(l.pos, l.page))
+    } else {
+        next.map(|p| cursor_to(p, l.page + 1))
+    };
     Json(json!({"status": "success", "data": {"next": next, "results": results}})).into_response()
 }
 
@@ -1204,7 +1225,7 @@ async fn list_employees(
         .into_iter()
         .map(|i| d.employee_wire(&d.employees[i].e))
         .collect();
-    page_response("employees", &l, results, next)
+    page_response(&sh, "employees", &l, results, next)
 }
 
 async fn list_groups(
@@ -1231,7 +1252,7 @@ async fn list_groups(
             .is_none_or(|t| t.contains(g.r#type.as_deref().unwrap_or("null")))
     });
     let results = idx.into_iter().map(|i| group_wire(&d.groups[i])).collect();
-    page_response("groups", &l, results, next)
+    page_response(&sh, "groups", &l, results, next)
 }
 
 async fn list_locations(
@@ -1264,5 +1285,5 @@ async fn list_locations(
         .into_iter()
         .map(|i| location_wire(&d.locations[i]))
         .collect();
-    page_response("locations", &l, results, next)
+    page_response(&sh, "locations", &l, results, next)
 }

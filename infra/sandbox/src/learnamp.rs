@@ -339,6 +339,10 @@ struct Data {
     membership_ids: HashMap<(u64, u64), u64>,
     tokens: HashMap<String, Token>,
     token_ttl: u64,
+    /// What token answers say as `expires_in`, when it is not the true lifetime.
+    reported_token_lifetime: Option<Value>,
+    /// What listings say as `Total` and `Total-Pages`, when not the truth.
+    reported_totals: Option<(u64, u64)>,
     custom_field_defs: BTreeSet<String>,
 }
 
@@ -373,6 +377,8 @@ impl Data {
             membership_ids: HashMap::new(),
             tokens: HashMap::new(),
             token_ttl: 7200,
+            reported_token_lifetime: None,
+            reported_totals: None,
             custom_field_defs: ["Employee ID", "Cost Center"]
                 .iter()
                 .map(|s| s.to_string())
@@ -822,6 +828,18 @@ impl LearnAmpSandbox {
         self.data().token_ttl = secs;
     }
 
+    /// Token answers report this as `expires_in` (any JSON value) while tokens keep their
+    /// real lifetime; `None` reports the truth.
+    pub fn set_reported_token_lifetime(&self, expires_in: Option<Value>) {
+        self.data().reported_token_lifetime = expires_in;
+    }
+
+    /// Listings report these `Total` and `Total-Pages` headers whatever they hold (pages past
+    /// the data are empty); `None` reports the truth.
+    pub fn set_reported_totals(&self, totals: Option<(u64, u64)>) {
+        self.data().reported_totals = totals;
+    }
+
     /// Expires every token issued so far: their next use → 401.
     pub fn expire_all_tokens(&self) {
         let now = Instant::now();
@@ -1256,12 +1274,18 @@ fn validation_failed(prefix: bool, errs: &[(&str, &str, &str)]) -> Response {
     bad_request_full(&msg, &fields)
 }
 
-fn with_pagination(mut resp: Response, total: usize, per_page: usize) -> Response {
-    let pages = total.div_ceil(per_page);
+/// The pagination headers; `reported` replaces `Total` and `Total-Pages` (a fault knob).
+fn with_pagination(
+    mut resp: Response,
+    total: usize,
+    per_page: usize,
+    reported: Option<(u64, u64)>,
+) -> Response {
+    let (total, pages) = reported.unwrap_or((total as u64, total.div_ceil(per_page) as u64));
     let h = resp.headers_mut();
-    h.insert("total", HeaderValue::from(total as u64));
+    h.insert("total", HeaderValue::from(total));
     h.insert("per-page", HeaderValue::from(per_page as u64));
-    h.insert("total-pages", HeaderValue::from(pages as u64));
+    h.insert("total-pages", HeaderValue::from(pages));
     resp
 }
 
@@ -1780,17 +1804,22 @@ impl Shared {
         );
         let mut d = self.data.lock().unwrap_or_else(|e| e.into_inner());
         let ttl = d.token_ttl;
+        let now = Instant::now();
         d.tokens.insert(
             token.clone(),
             Token {
-                expires_at: Instant::now() + Duration::from_secs(ttl),
+                // A lifetime past what an Instant holds is "never".
+                expires_at: now
+                    .checked_add(Duration::from_secs(ttl))
+                    .unwrap_or(now + Duration::from_secs(100 * 365 * 86_400)),
                 scopes: scopes.clone(),
             },
         );
+        let expires_in = d.reported_token_lifetime.clone().unwrap_or(json!(ttl));
         let mut resp = Json(json!({
             "access_token": token,
             "token_type": "Bearer",
-            "expires_in": ttl,
+            "expires_in": expires_in,
             "scope": scopes.join(" "),
             "created_at": Utc::now().timestamp(),
         }))
@@ -2382,6 +2411,7 @@ impl Data {
             Json(json!({"users": users})).into_response(),
             total,
             per_page,
+            self.reported_totals,
         ))
     }
 
@@ -2428,6 +2458,7 @@ impl Data {
             Json(json!({"teams": teams})).into_response(),
             total,
             per_page,
+            self.reported_totals,
         ))
     }
 
@@ -2651,6 +2682,7 @@ impl Data {
             Json(Value::Object(body)).into_response(),
             total,
             per_page,
+            self.reported_totals,
         ))
     }
 

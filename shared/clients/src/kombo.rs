@@ -9,24 +9,37 @@
 
 use crate::retry::{parse_retry_after, RetryPolicy};
 use crate::stats::CallCounter;
+use crate::BodyError;
 use async_trait::async_trait;
 use chrono::SecondsFormat;
 use serde::de::DeserializeOwned;
 use std::time::Instant;
+use sync_core::decode::{decode, from_value, DecodeProblem};
 use sync_core::error::SourceError;
 use sync_core::kombo::{
     Employee, ErrorEnvelope, Group, Location, PageEnvelope, NOT_READY_CODES, TRANSIENT_CODES,
 };
-use sync_core::ports::{CallStats, HrisSource, ListQuery};
+use sync_core::ports::{CallStats, EmployeePage, HrisSource, ListQuery, MalformedRecord};
 
 /// Kombo's maximum `page_size`.
 pub const MAX_PAGE_SIZE: usize = 250;
+/// No listing reads more pages than this (a million records at [`MAX_PAGE_SIZE`]). Kombo
+/// reports no totals to derive a tighter bound from.
+pub const MAX_PAGES: usize = 4_000;
+/// How long one listing may take, its pages' retries included, unless the client is told
+/// otherwise: far more than a 50,000-employee company needs, and well within the sync
+/// function's 15 minutes.
+pub const LISTING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
+/// An error answer is read this far, for its `error.code`.
+const ERROR_BODY_BYTES: usize = 64 * 1024;
 
 pub struct KomboClient {
     http: reqwest::Client,
     base_url: String,
     api_key: String,
     integration_id: String,
+    request_timeout: std::time::Duration,
+    listing_deadline: std::time::Duration,
     retry: RetryPolicy,
     calls: CallCounter,
 }
@@ -39,6 +52,8 @@ impl KomboClient {
             base_url: base_url.trim_end_matches('/').to_string(),
             api_key: api_key.to_string(),
             integration_id: integration_id.to_string(),
+            request_timeout: crate::REQUEST_TIMEOUT,
+            listing_deadline: LISTING_DEADLINE,
             retry: RetryPolicy::default(),
             calls: CallCounter::default(),
         }
@@ -47,6 +62,13 @@ impl KomboClient {
     /// Another timeout for each request (the default is [`crate::REQUEST_TIMEOUT`]).
     pub fn with_request_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.http = crate::http_client_with_timeout(timeout);
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Another bound on one whole listing (the default is [`LISTING_DEADLINE`]).
+    pub fn with_listing_deadline(mut self, deadline: std::time::Duration) -> Self {
+        self.listing_deadline = deadline;
         self
     }
 
@@ -59,26 +81,38 @@ impl KomboClient {
         self.calls.reset();
     }
 
+    /// A whole listing; a record that does not decode fails it (groups and locations: without
+    /// one of them, employees could be mapped to the wrong team).
     async fn list<T: DeserializeOwned + Send + 'static>(
         &self,
         path: &str,
         query: &ListQuery,
     ) -> Result<Vec<T>, SourceError> {
         let mut results = Vec::new();
-        self.each_page(path, query, &mut |page| results.extend(page))
-            .await?;
-        Ok(results)
+        let mut malformed = Vec::new();
+        self.each_page(path, query, &mut |page: DecodedPage<T>| {
+            results.extend(page.records);
+            malformed.extend(page.malformed);
+        })
+        .await?;
+        match malformed.into_iter().next() {
+            Some(bad) => Err(SourceError::Decode(format!("{path}: {bad}"))),
+            None => Ok(results),
+        }
     }
 
     /// Every page of a listing, handed to `on_page` as it is decoded. The pages come one after
     /// the other (each page's cursor comes with the page before), so the next one is fetched
     /// while this one is decoded and handed over: the listing takes about as long as its pages'
     /// round trips, not round trips plus decoding.
+    ///
+    /// The listing always ends: a cursor seen before in it, more than [`MAX_PAGES`] pages or a
+    /// listing longer than the client's listing deadline is an error.
     async fn each_page<T: DeserializeOwned + Send + 'static>(
         &self,
         path: &str,
         query: &ListQuery,
-        on_page: &mut (dyn FnMut(Vec<T>) + Send),
+        on_page: &mut (dyn FnMut(DecodedPage<T>) + Send),
     ) -> Result<(), SourceError> {
         let mut params: Vec<(&str, String)> = vec![
             ("page_size", MAX_PAGE_SIZE.to_string()),
@@ -93,26 +127,29 @@ impl KomboClient {
         if let Some(ids) = &query.ids {
             params.push(("ids", ids.join(",")));
         }
+        let listing_ends = Instant::now() + self.listing_deadline;
+        let mut cursors = CursorTrail::default();
         let mut records = 0usize;
-        let decode_error = |e: serde_json::Error| SourceError::Decode(format!("{path}: {e}"));
-        let mut body = self.fetch_page(path, &params).await?;
+        let mut body = self.fetch_page(path, &params, listing_ends).await?;
         loop {
             // The cursor alone first (the records are skipped over), to ask for the next page.
-            let next = serde_json::from_slice::<CursorOnly>(&body)
-                .map_err(decode_error)?
+            let next = decode::<CursorOnly>(&body)
+                .map_err(|e| SourceError::Decode(format!("{path} page {}: {e}", cursors.pages())))?
                 .data
                 .next
                 .filter(|n| !n.is_empty());
-            let decoding = tokio::task::spawn_blocking(move || {
-                serde_json::from_slice::<PageEnvelope<T>>(&body)
-            });
+            if let Some(cursor) = &next {
+                cursors.follow(path, cursor)?;
+            }
+            let page_number = cursors.pages();
+            let decoding = tokio::task::spawn_blocking(move || decode_page::<T>(&body));
             let hand_over = async {
                 let page = decoding
                     .await
-                    .map_err(|e| SourceError::Decode(format!("{path}: {e}")))?
-                    .map_err(decode_error)?;
-                records += page.data.results.len();
-                on_page(page.data.results);
+                    .map_err(|_| SourceError::Decode(format!("{path}: decoding stopped")))?
+                    .map_err(|e| SourceError::Decode(format!("{path} page {page_number}: {e}")))?;
+                records += page.records.len();
+                on_page(page);
                 Ok::<(), SourceError>(())
             };
             let Some(cursor) = next else {
@@ -122,55 +159,85 @@ impl KomboClient {
             let mut page_params = params.clone();
             page_params.push(("cursor", cursor));
             // A page that fails to decode stops the listing at once, its successor's retries too.
-            let (fetched, ()) = tokio::try_join!(self.fetch_page(path, &page_params), hand_over)?;
+            let (fetched, ()) =
+                tokio::try_join!(self.fetch_page(path, &page_params, listing_ends), hand_over)?;
             body = fetched;
         }
         tracing::debug!(path, records, "kombo listing complete");
         Ok(())
     }
 
-    /// One page's body, retried as the policy allows.
+    /// One page's body, retried as the policy allows, and given up at `listing_ends` (no
+    /// attempt and no wait goes past it).
     async fn fetch_page(
         &self,
         path: &str,
         params: &[(&str, String)],
+        listing_ends: Instant,
     ) -> Result<bytes::Bytes, SourceError> {
         let url = format!("{}{}", self.base_url, path);
         let endpoint = format!("GET {path}");
         let started = Instant::now();
+        let out_of_time = || SourceError::Transient {
+            code: "LISTING_DEADLINE".into(),
+            message: format!(
+                "{path}: the listing did not end within its {} s",
+                self.listing_deadline.as_secs()
+            ),
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let time_left = listing_ends.saturating_duration_since(Instant::now());
+            if time_left.is_zero() {
+                return Err(out_of_time());
+            }
             self.calls.count(&endpoint);
             let response = self
                 .http
                 .get(&url)
+                .timeout(self.request_timeout.min(time_left))
                 .bearer_auth(&self.api_key)
                 .header("X-Integration-Id", &self.integration_id)
                 .query(params)
                 .send()
                 .await;
             let (failure, retry_after) = match response {
+                Ok(r) if r.status().is_redirection() => {
+                    return Err(SourceError::Protocol(format!(
+                        "{endpoint} {}",
+                        crate::describe_redirect(&r)
+                    )))
+                }
                 Ok(r) if r.status().is_success() => {
-                    let bytes = r.bytes().await.map_err(|e| SourceError::Transient {
-                        code: "TRANSPORT".into(),
-                        message: transport_message(e),
-                    });
-                    match bytes {
+                    match crate::read_body(r, crate::MAX_BODY_BYTES).await {
                         Ok(bytes) => return Ok(bytes),
-                        Err(e) => (e, None),
+                        Err(BodyError::TooLarge(limit)) => {
+                            return Err(SourceError::Protocol(format!(
+                                "{endpoint}: the answer is over {limit} bytes"
+                            )))
+                        }
+                        Err(BodyError::Transport(e)) => (
+                            SourceError::Transient {
+                                code: "TRANSPORT".into(),
+                                message: transport_message(e, self.request_timeout),
+                            },
+                            None,
+                        ),
                     }
                 }
                 Ok(r) => {
                     let status = r.status();
                     let retry_after = parse_retry_after(r.headers().get("retry-after"));
-                    let body = r.bytes().await.unwrap_or_default();
+                    let body = crate::read_body(r, ERROR_BODY_BYTES)
+                        .await
+                        .unwrap_or_default();
                     (classify(status.as_u16(), &body), retry_after)
                 }
                 Err(e) => (
                     SourceError::Transient {
                         code: "TRANSPORT".into(),
-                        message: transport_message(e),
+                        message: transport_message(e, self.request_timeout),
                     },
                     None,
                 ),
@@ -179,14 +246,95 @@ impl KomboClient {
                 return Err(failure);
             }
             match self.retry.delay(attempt, started, retry_after) {
+                Some(delay) if Instant::now() + delay >= listing_ends => return Err(out_of_time()),
                 Some(delay) => {
                     tracing::warn!(path, attempt, delay_ms = delay.as_millis() as u64, error = %failure, "kombo call will be retried");
                     tokio::time::sleep(delay).await;
                 }
-                None => return Err(failure),
+                None => return Err(given_up(failure, attempt, started)),
             }
         }
     }
+}
+
+/// The last failure of a page, with how long the retries took, so that the error says what
+/// bound was reached.
+fn given_up(failure: SourceError, attempts: u32, started: Instant) -> SourceError {
+    match failure {
+        SourceError::Transient { code, message } => SourceError::Transient {
+            code,
+            message: format!(
+                "{message} ({attempts} attempts in {:.0} s)",
+                started.elapsed().as_secs_f64()
+            ),
+        },
+        other => other,
+    }
+}
+
+/// The cursors a listing followed: one seen twice means the listing would never end.
+#[derive(Default)]
+struct CursorTrail {
+    seen: std::collections::HashSet<String>,
+}
+
+impl CursorTrail {
+    /// Pages read so far (the first page has no cursor).
+    fn pages(&self) -> usize {
+        self.seen.len() + 1
+    }
+
+    fn follow(&mut self, path: &str, cursor: &str) -> Result<(), SourceError> {
+        if self.seen.len() + 1 >= MAX_PAGES {
+            return Err(SourceError::Protocol(format!(
+                "{path}: the listing did not end after {MAX_PAGES} pages"
+            )));
+        }
+        if !self.seen.insert(cursor.to_string()) {
+            return Err(SourceError::Protocol(format!(
+                "{path}: page {} gave a cursor an earlier page gave; the listing would never end",
+                self.pages()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One page of a listing: the records that decoded, and those that did not.
+pub struct DecodedPage<T> {
+    pub records: Vec<T>,
+    pub malformed: Vec<MalformedRecord>,
+}
+
+/// A page's records. The whole page is decoded at once; only when that fails is each record
+/// decoded alone, so one malformed record is skipped and named instead of failing the page.
+fn decode_page<T: DeserializeOwned>(body: &[u8]) -> Result<DecodedPage<T>, DecodeProblem> {
+    if let Ok(page) = serde_json::from_slice::<PageEnvelope<T>>(body) {
+        return Ok(DecodedPage {
+            records: page.data.results,
+            malformed: Vec::new(),
+        });
+    }
+    let page: PageEnvelope<serde_json::Value> = decode(body)?;
+    let mut decoded = DecodedPage {
+        records: Vec::with_capacity(page.data.results.len()),
+        malformed: Vec::new(),
+    };
+    for (i, value) in page.data.results.into_iter().enumerate() {
+        let id = value
+            .get("id")
+            .and_then(|id| id.as_str())
+            .map(str::to_string);
+        match from_value::<T>(value) {
+            Ok(record) => decoded.records.push(record),
+            Err(problem) => decoded.malformed.push(MalformedRecord {
+                id,
+                position: i,
+                problem: problem.to_string(),
+            }),
+        }
+    }
+    Ok(decoded)
 }
 
 /// A page's envelope without its records.
@@ -202,10 +350,10 @@ struct CursorData {
 }
 
 /// A transport error without its URL, which would otherwise reach logs and reports.
-fn transport_message(e: reqwest::Error) -> String {
+fn transport_message(e: reqwest::Error, timeout: std::time::Duration) -> String {
     let e = e.without_url();
     if e.is_timeout() {
-        "timed out".into()
+        format!("no answer within {} s", timeout.as_secs())
     } else if e.is_connect() {
         format!("connection failed: {e}")
     } else {
@@ -267,9 +415,17 @@ impl HrisSource for KomboClient {
     async fn each_employee_page(
         &self,
         query: &ListQuery,
-        on_page: &mut (dyn FnMut(Vec<Employee>) + Send),
+        on_page: &mut (dyn FnMut(EmployeePage) + Send),
     ) -> Result<(), SourceError> {
-        self.each_page("/hris/employees", query, on_page).await
+        self.each_page("/hris/employees", query, &mut |page: DecodedPage<
+            Employee,
+        >| {
+            on_page(EmployeePage {
+                employees: page.records,
+                malformed: page.malformed,
+            })
+        })
+        .await
     }
 
     async fn list_groups(&self, query: &ListQuery) -> Result<Vec<Group>, SourceError> {

@@ -1,14 +1,19 @@
 //! Learn Amp's public API, exactly as `reference/learnamp-api-docs` documents it: an OAuth2
-//! client-credentials token (cached, renewed a minute before its `expires_in`, and once on a
-//! 401), form-encoded users and teams with camelCase fields, `page`/`perPage` pagination read
-//! from the `Total-Pages` header, and the `by_integration_external_id` / `by_external_id` routes.
+//! client-credentials token (cached, renewed a minute before its `expires_in`, which is clamped
+//! to 60 s – 24 h, and once on a 401), form-encoded users and teams with camelCase fields,
+//! `page`/`perPage` pagination read from the `Total` and `Total-Pages` headers (and ended by an
+//! empty page, whatever they say), and the `by_integration_external_id` / `by_external_id`
+//! routes. A logical call, its retries and a token request included, ends within the retry
+//! policy's deadline.
 
 use crate::retry::{parse_retry_after, RetryPolicy};
 use crate::stats::CallCounter;
+use crate::BodyError;
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use std::time::{Duration, Instant};
+use sync_core::decode::{decode, from_value};
 use sync_core::error::TargetError;
 use sync_core::learnamp::{ApiErrorBody, Team, TokenResponse, User, UserWrite};
 use sync_core::ports::{CallStats, LearnAmp};
@@ -18,6 +23,9 @@ use tokio::sync::Mutex;
 pub const PER_PAGE: u32 = 100;
 /// A token is renewed this long before Learn Amp says it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+/// No listing reads more pages than this (a million users at [`PER_PAGE`]), whatever its
+/// headers say.
+pub const MAX_PAGES: u32 = 10_000;
 
 /// The scopes the sync needs (Learn Amp's granular scopes).
 pub const SCOPES: &str = "users:read users:create users:update users:deactivate users:reactivate teams:read teams:create teams:update";
@@ -33,6 +41,7 @@ pub struct LearnAmpClient {
     client_id: String,
     client_secret: String,
     scope: Option<String>,
+    request_timeout: Duration,
     token: Mutex<Option<CachedToken>>,
     retry: RetryPolicy,
     calls: CallCounter,
@@ -62,6 +71,7 @@ impl LearnAmpClient {
             client_id: client_id.to_string(),
             client_secret: client_secret.to_string(),
             scope: None,
+            request_timeout: crate::REQUEST_TIMEOUT,
             token: Mutex::new(None),
             retry: RetryPolicy::default(),
             calls: CallCounter::default(),
@@ -78,6 +88,7 @@ impl LearnAmpClient {
     /// Another timeout for each request (the default is [`crate::REQUEST_TIMEOUT`]).
     pub fn with_request_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.http = crate::http_client_with_timeout(timeout);
+        self.request_timeout = timeout;
         self
     }
 
@@ -90,8 +101,9 @@ impl LearnAmpClient {
         self.calls.reset();
     }
 
-    /// The cached token, or a new one.
-    async fn token(&self, force_new: bool) -> Result<String, TargetError> {
+    /// The cached token, or a new one. `started` is when the logical call began: the token
+    /// request spends that call's time budget, not a budget of its own.
+    async fn token(&self, force_new: bool, started: Instant) -> Result<String, TargetError> {
         let mut cached = self.token.lock().await;
         if let (false, Some(t)) = (force_new, cached.as_ref()) {
             if Instant::now() < t.renew_at {
@@ -113,6 +125,7 @@ impl LearnAmpClient {
                 "POST /oauth/token",
                 Body::Form(&form),
                 None,
+                started,
             )
             .await?;
         if !answer.status.is_success() {
@@ -127,19 +140,21 @@ impl LearnAmpClient {
                 answer.status.as_u16()
             )));
         }
-        let token: TokenResponse = serde_json::from_slice(&answer.body)
-            .map_err(|e| TargetError::Decode(format!("token: {e}")))?;
-        let lifetime = Duration::from_secs(token.expires_in.unwrap_or(7200));
+        let token: TokenResponse = decode(&answer.body)
+            .map_err(|e| TargetError::Decode(format!("POST /oauth/token: {e}")))?;
+        let lifetime = Duration::from_secs(token.lifetime_secs());
+        // Renewed a minute early, or a quarter early for a short-lived token.
+        let margin = TOKEN_MARGIN.min(lifetime / 4);
         *cached = Some(CachedToken {
             value: token.access_token.clone(),
-            renew_at: Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN),
+            renew_at: Instant::now() + (lifetime - margin),
         });
         tracing::debug!(expires_in = lifetime.as_secs(), "learn amp token obtained");
         Ok(token.access_token)
     }
 
     /// One logical request: retried on 429, 5xx and transport errors, and re-authenticated once
-    /// on a 401.
+    /// on a 401, all within the retry policy's deadline.
     async fn call(
         &self,
         method: Method,
@@ -147,7 +162,8 @@ impl LearnAmpClient {
         endpoint: &str,
         body: Body<'_>,
     ) -> Result<Answer, TargetError> {
-        let mut token = self.token(false).await?;
+        let started = Instant::now();
+        let mut token = self.token(false, started).await?;
         let mut renewed = false;
         loop {
             let answer = self
@@ -157,12 +173,13 @@ impl LearnAmpClient {
                     endpoint,
                     clone_body(&body),
                     Some(&token),
+                    started,
                 )
                 .await?;
             match answer.status {
                 StatusCode::UNAUTHORIZED if !renewed => {
                     tracing::info!(endpoint, "learn amp token refused; renewing it once");
-                    token = self.token(true).await?;
+                    token = self.token(true, started).await?;
                     renewed = true;
                 }
                 StatusCode::UNAUTHORIZED => {
@@ -186,6 +203,10 @@ impl LearnAmpClient {
         }
     }
 
+    /// Sends until an answer that is not 429 or 5xx arrives, or the policy gives up. No attempt
+    /// runs past the policy's deadline (counted from `started`): each one's timeout is cut to
+    /// what is left, so a call that hangs takes the deadline, not the deadline plus a request
+    /// timeout.
     async fn send_with_retries(
         &self,
         method: Method,
@@ -193,16 +214,23 @@ impl LearnAmpClient {
         endpoint: &str,
         body: Body<'_>,
         token: Option<&str>,
+        started: Instant,
     ) -> Result<Answer, TargetError> {
         let url = format!("{}{}", self.base_url, path);
-        let started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let Some(time_left) = self.retry.deadline.checked_sub(started.elapsed()) else {
+                return Err(TargetError::Transient(format!(
+                    "{endpoint}: no answer within the call's {} s",
+                    self.retry.deadline.as_secs()
+                )));
+            };
             self.calls.count(endpoint);
             let mut request = self
                 .http
                 .request(method.clone(), &url)
+                .timeout(self.request_timeout.min(time_left))
                 .header("Accept", "application/json");
             if let Some(token) = token {
                 request = request.bearer_auth(token);
@@ -211,15 +239,21 @@ impl LearnAmpClient {
                 request = request.form(fields);
             }
             let (problem, retry_after) = match request.send().await {
+                Ok(r) if r.status().is_redirection() => {
+                    return Err(TargetError::Protocol(format!(
+                        "{endpoint} {}",
+                        crate::describe_redirect(&r)
+                    )))
+                }
                 Ok(r) => {
                     let status = r.status();
                     let retry_after = parse_retry_after(r.headers().get("retry-after"));
                     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                        let _ = r.bytes().await;
+                        let _ = crate::read_body(r, crate::MAX_BODY_BYTES).await;
                         (format!("HTTP {}", status.as_u16()), retry_after)
                     } else {
                         let headers = r.headers().clone();
-                        match r.bytes().await {
+                        match crate::read_body(r, crate::MAX_BODY_BYTES).await {
                             Ok(body) => {
                                 return Ok(Answer {
                                     status,
@@ -227,13 +261,17 @@ impl LearnAmpClient {
                                     body: body.to_vec(),
                                 })
                             }
+                            Err(BodyError::TooLarge(limit)) => {
+                                return Err(TargetError::Protocol(format!(
+                                    "{endpoint}: the answer is over {limit} bytes"
+                                )))
+                            }
                             // Without the URL: a query string can hold an email address.
-                            Err(e) => (format!("reading the response: {}", e.without_url()), None),
+                            Err(BodyError::Transport(e)) => (transport_problem(e), None),
                         }
                     }
                 }
-                Err(e) if e.is_timeout() => ("timed out".to_string(), None),
-                Err(e) => (format!("connection failed: {}", e.without_url()), None),
+                Err(e) => (transport_problem(e), None),
             };
             match self.retry.delay(attempt, started, retry_after) {
                 Some(delay) => {
@@ -242,7 +280,8 @@ impl LearnAmpClient {
                 }
                 None => {
                     return Err(TargetError::Transient(format!(
-                        "{endpoint}: {problem} after {attempt} attempts"
+                        "{endpoint}: {problem} after {attempt} attempts in {:.1} s",
+                        started.elapsed().as_secs_f64()
                     )))
                 }
             }
@@ -257,11 +296,12 @@ impl LearnAmpClient {
         body: Body<'_>,
     ) -> Result<T, TargetError> {
         let answer = self.call(method, path, endpoint, body).await?;
-        serde_json::from_slice(&answer.body)
-            .map_err(|e| TargetError::Decode(format!("{endpoint}: {e}")))
+        decode(&answer.body).map_err(|e| TargetError::Decode(format!("{endpoint}: {e}")))
     }
 
-    /// Every page of a listing, following `Total-Pages`.
+    /// Every page of a listing. It ends at the first empty page, once the `Total` announced
+    /// has been read, or after `Total-Pages` pages, whichever comes first, and never goes past
+    /// [`MAX_PAGES`]: the headers are remote values and may lie.
     async fn list_all<T: DeserializeOwned>(
         &self,
         path: &str,
@@ -274,30 +314,70 @@ impl LearnAmpClient {
         loop {
             let url = format!("{path}?page={page}&perPage={PER_PAGE}{filters}");
             let answer = self.call(Method::GET, &url, &endpoint, Body::None).await?;
-            let mut body: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_slice(&answer.body)
-                    .map_err(|e| TargetError::Decode(format!("{endpoint}: {e}")))?;
+            let mut body: serde_json::Map<String, serde_json::Value> = decode(&answer.body)
+                .map_err(|e| TargetError::Decode(format!("{endpoint} page {page}: {e}")))?;
             let list = body
                 .remove(key)
                 .unwrap_or(serde_json::Value::Array(Vec::new()));
-            let batch: Vec<T> = serde_json::from_value(list)
-                .map_err(|e| TargetError::Decode(format!("{endpoint}: {e}")))?;
-            let empty = batch.is_empty();
-            items.extend(batch);
-            let total_pages: Option<u32> = answer
-                .headers
-                .get("total-pages")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok());
-            match total_pages {
-                Some(total) if page < total => page += 1,
-                Some(_) => break,
-                // No pagination headers: stop at the first empty page.
-                None if !empty => page += 1,
-                None => break,
+            let batch: Vec<T> = from_value(list)
+                .map_err(|e| TargetError::Decode(format!("{endpoint} page {page}: `{key}` {e}")))?;
+            if batch.is_empty() {
+                break;
             }
+            items.extend(batch);
+            let pages = ListingHeaders::read(&answer.headers);
+            if !pages.has_more(page, items.len()) {
+                break;
+            }
+            if page >= MAX_PAGES {
+                return Err(TargetError::Protocol(format!(
+                    "{endpoint}: the listing did not end after {MAX_PAGES} pages"
+                )));
+            }
+            page += 1;
         }
         Ok(items)
+    }
+}
+
+/// A listing's pagination headers, as far as they can be read: `Total` (records) and
+/// `Total-Pages`. Absent or unreadable ones are `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListingHeaders {
+    pub total: Option<u64>,
+    pub total_pages: Option<u64>,
+}
+
+impl ListingHeaders {
+    pub fn read(headers: &reqwest::header::HeaderMap) -> Self {
+        let number =
+            |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+        Self {
+            total: number("total"),
+            total_pages: number("total-pages"),
+        }
+    }
+
+    /// Whether a page after `page` is worth asking for, with `read` records read so far (the
+    /// page just read was not empty).
+    pub fn has_more(&self, page: u32, read: usize) -> bool {
+        if self.total.is_some_and(|total| read as u64 >= total) {
+            return false;
+        }
+        match self.total_pages {
+            Some(pages) => u64::from(page) < pages,
+            // No pagination headers: ask until an empty page.
+            None => true,
+        }
+    }
+}
+
+/// A transport error without its URL, which could hold an email address in its query.
+fn transport_problem(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".to_string()
+    } else {
+        format!("connection failed: {}", e.without_url())
     }
 }
 

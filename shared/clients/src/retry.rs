@@ -76,10 +76,21 @@ impl RetryPolicy {
     }
 }
 
-/// `Retry-After` in seconds (integer or decimal). HTTP dates are not used by these APIs.
+/// The longest `Retry-After` read as such; a longer one is read as this (and the policy then
+/// gives up rather than wait: see [`RetryPolicy::max_retry_after`]).
+const RETRY_AFTER_CEILING: Duration = Duration::from_secs(24 * 3600);
+
+/// `Retry-After` in seconds (integer or decimal), at most a day. HTTP dates are not used by
+/// these APIs.
 pub fn parse_retry_after(value: Option<&reqwest::header::HeaderValue>) -> Option<Duration> {
     let secs: f64 = value?.to_str().ok()?.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    if !(secs.is_finite() && secs >= 0.0) {
+        return None;
+    }
+    Some(
+        Duration::try_from_secs_f64(secs)
+            .map_or(RETRY_AFTER_CEILING, |d| d.min(RETRY_AFTER_CEILING)),
+    )
 }
 
 #[cfg(test)]
@@ -136,5 +147,13 @@ mod tests {
         );
         let v = reqwest::header::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
         assert_eq!(parse_retry_after(Some(&v)), None);
+        for huge in ["1e30", "18446744073709551616", "99999999999999999999999"] {
+            let v = reqwest::header::HeaderValue::from_static(huge);
+            assert_eq!(
+                parse_retry_after(Some(&v)),
+                Some(RETRY_AFTER_CEILING),
+                "{huge} is clamped, not a panic"
+            );
+        }
     }
 }

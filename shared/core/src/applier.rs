@@ -206,9 +206,7 @@ impl Applier<'_> {
                 self.store.put_employee(self.tenant(), &state).await?;
                 Ok(record)
             }
-            Err(TargetError::Unauthorized(m)) => {
-                Err(ApplyError::Fatal(TargetError::Unauthorized(m)))
-            }
+            Err(e) if e.is_fatal() => Err(ApplyError::Fatal(e)),
             Err(e) if e.is_retryable() => Err(ApplyError::Retryable(e)),
             Err(e) => {
                 let detail = format!("{}: {e}", decision.kind.as_str());

@@ -178,7 +178,8 @@ impl Engine<'_> {
             self.hris
                 .each_employee_page(&query, &mut |page| {
                     let started = thread_cpu_time();
-                    listing.add(&page, self.settings, today);
+                    listing.add(&page.employees, self.settings, today);
+                    listing.add_malformed(page.malformed);
                     mapping_cpu_us += micros_since(started, thread_cpu_time());
                 })
                 .await?;
@@ -509,9 +510,7 @@ impl Engine<'_> {
                         )
                         .await?;
                 }
-                Err(TargetError::Unauthorized(m)) => {
-                    return Err(TargetError::Unauthorized(m).into())
-                }
+                Err(e) if e.is_fatal() => return Err(e.into()),
                 Err(e) => {
                     // Users of this team will fail on it and be reported; the rest goes on.
                     counts.failed += 1;

@@ -18,6 +18,10 @@ pub enum SourceError {
     Rejected { code: String, message: String },
     #[error("Kombo returned a response that could not be decoded: {0}")]
     Decode(String),
+    /// An answer no correct Kombo gives (a redirect, a cursor that repeats, a listing that does
+    /// not end, an oversized body): not retried, the run stops.
+    #[error("Kombo's answer broke the API's contract: {0}")]
+    Protocol(String),
 }
 
 impl SourceError {
@@ -46,11 +50,20 @@ pub enum TargetError {
     Transient(String),
     #[error("Learn Amp returned a response that could not be decoded: {0}")]
     Decode(String),
+    /// An answer no correct Learn Amp gives (a redirect, a listing that does not end, an
+    /// oversized body): fatal for the whole run, like refused credentials.
+    #[error("Learn Amp's answer broke the API's contract: {0}")]
+    Protocol(String),
 }
 
 impl TargetError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Transient(_))
+    }
+
+    /// True when every further call of the run would fail the same way: the run stops.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Self::Unauthorized(_) | Self::Protocol(_))
     }
 
     /// True when the rejection says `field` "has already been taken" (Learn Amp's uniqueness

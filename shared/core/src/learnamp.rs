@@ -91,13 +91,43 @@ pub struct Team {
 pub struct TokenResponse {
     pub access_token: String,
     #[serde(default)]
-    pub token_type: Option<String>,
+    pub token_type: Option<serde_json::Value>,
+    /// Seconds; read leniently and clamped by [`TokenResponse::lifetime_secs`].
     #[serde(default)]
-    pub expires_in: Option<u64>,
+    pub expires_in: Option<serde_json::Value>,
     #[serde(default)]
-    pub scope: Option<String>,
+    pub scope: Option<serde_json::Value>,
     #[serde(default)]
-    pub created_at: Option<i64>,
+    pub created_at: Option<serde_json::Value>,
+}
+
+impl TokenResponse {
+    /// The lifetime Learn Amp documents (7200 s), used when the answer gives none we can read.
+    pub const DEFAULT_LIFETIME_SECS: u64 = 7200;
+    /// A token is kept at least this long, however short a lifetime is announced: a lifetime of
+    /// 0 would otherwise cost a token request before every call.
+    pub const MIN_LIFETIME_SECS: u64 = 60;
+    /// And at most this long: a token answer cannot make the client keep a token for ever (a
+    /// refused token is renewed on its first 401 anyway).
+    pub const MAX_LIFETIME_SECS: u64 = 24 * 3600;
+
+    /// `expires_in` as whole seconds within [`Self::MIN_LIFETIME_SECS`,
+    /// `Self::MAX_LIFETIME_SECS`]: a number or a numeric string (a negative one is the minimum);
+    /// anything else (absent, null, text) gives the default.
+    pub fn lifetime_secs(&self) -> u64 {
+        let secs = self.expires_in.as_ref().and_then(|v| match v {
+            serde_json::Value::Number(n) => n.as_f64(),
+            serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        });
+        match secs {
+            Some(s) if s.is_finite() => s.clamp(
+                Self::MIN_LIFETIME_SECS as f64,
+                Self::MAX_LIFETIME_SECS as f64,
+            ) as u64,
+            _ => Self::DEFAULT_LIFETIME_SECS,
+        }
+    }
 }
 
 /// Learn Amp's error body: `{"error": "...", "fullErrors": {"field": ["msg"]}}`. The token

@@ -6,6 +6,7 @@
 pub mod applier;
 pub mod coordination;
 pub mod cpu;
+pub mod decode;
 pub mod engine;
 pub mod error;
 pub mod idempotency;

@@ -6,6 +6,7 @@
 
 use crate::kombo::{Employee, Group};
 use crate::mapping::{map_employee, name_hash, DesiredUser, Field, Lifecycle, TeamRef};
+use crate::ports::MalformedRecord;
 use crate::report::{ActionKind, ActionRecord, Note};
 use crate::settings::{InvitePolicy, TenantSettings};
 use crate::state::{EmployeeState, TeamState};
@@ -139,6 +140,8 @@ pub struct Plan {
 pub struct Listing {
     desired: BTreeMap<String, DesiredUser>,
     team_names: BTreeMap<String, TeamRef>,
+    /// Records that could not be read: each fails, and the listing is no longer complete.
+    malformed: Vec<MalformedRecord>,
 }
 
 impl Listing {
@@ -169,6 +172,12 @@ impl Listing {
         }
     }
 
+    /// Records of the listing that could not be read. With any, the listing is incomplete: no
+    /// one is deactivated for being missing from it.
+    pub fn add_malformed(&mut self, malformed: Vec<MalformedRecord>) {
+        self.malformed.extend(malformed);
+    }
+
     /// Employees listed (each id once).
     pub fn len(&self) -> usize {
         self.desired.len()
@@ -196,6 +205,22 @@ pub struct PlanInput<'a> {
 pub fn plan(mut input: PlanInput<'_>) -> Plan {
     let settings = input.settings;
     let mut desired = std::mem::take(&mut input.listing.desired);
+    let malformed = std::mem::take(&mut input.listing.malformed);
+    let mut settled = Vec::new();
+    let mut notes = Vec::new();
+    if !malformed.is_empty() {
+        if input.complete_listing {
+            notes.push(Note {
+                employee_id: String::new(),
+                detail: format!(
+                    "{} employee record(s) could not be read from Kombo: no one is deactivated for missing from this run's listing",
+                    malformed.len()
+                ),
+            });
+            input.complete_listing = false;
+        }
+        settled.extend(unreadable_records(malformed, &desired, input.state));
+    }
     let input = &input;
     if input.complete_listing {
         for (id, s) in input.state {
@@ -205,8 +230,6 @@ pub fn plan(mut input: PlanInput<'_>) -> Plan {
         }
     }
 
-    let mut settled = Vec::new();
-    let mut notes = Vec::new();
     let decide_one =
         |d: &DesiredUser| decide(d, input.state.get(&d.employee_id), settings.invite_policy);
     let mut decisions: BTreeMap<String, Decision> = desired
@@ -250,6 +273,31 @@ pub fn plan(mut input: PlanInput<'_>) -> Plan {
         halted,
         notes,
     }
+}
+
+/// A failed record for each employee record Kombo sent that could not be read (unless the
+/// same employee was read well elsewhere in the listing): nothing is changed for them.
+fn unreadable_records(
+    malformed: Vec<MalformedRecord>,
+    desired: &BTreeMap<String, DesiredUser>,
+    state: &HashMap<String, EmployeeState>,
+) -> Vec<ActionRecord> {
+    malformed
+        .into_iter()
+        .filter(|m| m.id.as_ref().is_none_or(|id| !desired.contains_key(id)))
+        .map(|m| {
+            let employee_id = m
+                .id
+                .clone()
+                .unwrap_or_else(|| format!("(unreadable record at page position {})", m.position));
+            ActionRecord {
+                learnamp_user_id: state.get(&employee_id).and_then(|s| s.learnamp_user_id),
+                employee_id,
+                action: ActionKind::Failed,
+                detail: format!("could not be read from Kombo: {}", m.problem),
+            }
+        })
+        .collect()
 }
 
 /// Keeps a manager only when the manager is, or will be after this run, an active Learn Amp

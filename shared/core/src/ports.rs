@@ -21,20 +21,58 @@ pub struct ListQuery {
 /// Counts of API calls, by endpoint ("GET /hris/employees", "POST /v1/users", ...).
 pub type CallStats = BTreeMap<String, u64>;
 
-/// The HR system, read through Kombo. Every listing is complete or an error.
+/// A record of a listing that could not be decoded: skipped, and reported by its Kombo id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedRecord {
+    /// The record's Kombo id, when it could be read.
+    pub id: Option<String>,
+    /// Its place in its page.
+    pub position: usize,
+    /// What was wrong: the field and the expected type, never the value.
+    pub problem: String,
+}
+
+impl std::fmt::Display for MalformedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.id {
+            Some(id) => write!(f, "record {id}: {}", self.problem),
+            None => write!(
+                f,
+                "record at position {} (no readable id): {}",
+                self.position, self.problem
+            ),
+        }
+    }
+}
+
+/// One page of employees: those that decoded, and those that did not.
+#[derive(Debug, Default)]
+pub struct EmployeePage {
+    pub employees: Vec<Employee>,
+    pub malformed: Vec<MalformedRecord>,
+}
+
+/// The HR system, read through Kombo. Every listing is complete or an error, except that an
+/// employee record that does not decode is handed over as malformed rather than failing the
+/// company's sync.
 #[async_trait]
 pub trait HrisSource: Send + Sync {
+    /// Every employee; a malformed record fails the listing.
     async fn list_employees(&self, query: &ListQuery) -> Result<Vec<Employee>, SourceError>;
     /// The same listing, handed over page by page as it arrives, so that an adapter that pages
     /// (Kombo's) never holds a large company whole: the engine keeps what it needs of each
-    /// record and drops the rest. This default hands the whole listing over as one page. On an
-    /// error, the pages handed over so far are of a failed listing and must be thrown away.
+    /// record and drops the rest. Malformed records are handed over with their page. This
+    /// default hands the whole listing over as one page. On an error, the pages handed over so
+    /// far are of a failed listing and must be thrown away.
     async fn each_employee_page(
         &self,
         query: &ListQuery,
-        on_page: &mut (dyn FnMut(Vec<Employee>) + Send),
+        on_page: &mut (dyn FnMut(EmployeePage) + Send),
     ) -> Result<(), SourceError> {
-        on_page(self.list_employees(query).await?);
+        on_page(EmployeePage {
+            employees: self.list_employees(query).await?,
+            malformed: Vec::new(),
+        });
         Ok(())
     }
     async fn list_groups(&self, query: &ListQuery) -> Result<Vec<Group>, SourceError>;
