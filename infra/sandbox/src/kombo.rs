@@ -228,6 +228,8 @@ struct Data {
     locations: Vec<KomboLocation>,
     loc_idx: HashMap<String, usize>,
     last_tick: DateTime<Utc>,
+    /// Wire fields served in place of an employee's own (a fault knob: shapes the spec forbids).
+    wire_overrides: HashMap<String, Map<String, Value>>,
 }
 
 impl Data {
@@ -401,6 +403,9 @@ impl Data {
         }
         m.insert("employments".into(), json!([]));
         m.insert("time_off_balances".into(), json!([]));
+        if let Some(overrides) = self.wire_overrides.get(&e.id) {
+            m.extend(overrides.clone());
+        }
         Value::Object(m)
     }
 }
@@ -479,6 +484,21 @@ impl KomboSandbox {
     /// listing that would never end for a client that trusts the cursor.
     pub fn set_repeat_cursor(&self, repeat: bool) {
         self.shared.repeat_cursor.store(repeat, Ordering::SeqCst);
+    }
+
+    /// Serves `value` as `field` of employee `id`'s records, whatever the spec allows there (a
+    /// string where an object belongs, ...): a malformed record. `None` serves the truth again.
+    pub fn set_wire_field(&self, id: &str, field: &str, value: Option<Value>) {
+        let mut d = self.data();
+        let overrides = d.wire_overrides.entry(id.to_string()).or_default();
+        match value {
+            Some(v) => {
+                overrides.insert(field.to_string(), v);
+            }
+            None => {
+                overrides.remove(field);
+            }
+        }
     }
 
     /// `Some(n)`: page `n + 1` and later of every listing fail with 503
