@@ -302,8 +302,7 @@ async fn a_silent_api_costs_each_call_its_deadline_not_more() {
 }
 
 #[tokio::test]
-async fn a_malformed_employee_is_failed_by_id_and_the_rest_syncs_without_deactivation_by_absence()
-{
+async fn a_malformed_employee_is_failed_by_id_and_the_rest_syncs_without_deactivation_by_absence() {
     let h = Harness::generated(30, 7, Harness::settings(InvitePolicy::Manual)).await;
     let first = h.full().await;
     Harness::assert_converged(&first);
@@ -311,7 +310,11 @@ async fn a_malformed_employee_is_failed_by_id_and_the_rest_syncs_without_deactiv
         .kombo
         .employees()
         .into_iter()
-        .filter(|e| h.users_of(&e.id).first().is_some_and(|u| u.status != "deactivated"))
+        .filter(|e| {
+            h.users_of(&e.id)
+                .first()
+                .is_some_and(|u| u.status != "deactivated")
+        })
         .collect();
     let (broken, gone, mover) = (&active[0], &active[1], &active[2]);
     // A string where an object belongs, holding what a name and an email look like.

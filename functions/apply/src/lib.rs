@@ -45,8 +45,8 @@ async fn process_record(
     deps: &ApplyDeps<'_>,
 ) -> Result<Settled, Failure> {
     let body = record.body.as_deref().ok_or("message without a body")?;
-    let message: ChangeMessage =
-        serde_json::from_str(body).map_err(|e| format!("undecodable change message: {e}"))?;
+    let message: ChangeMessage = sync_core::decode::decode_str(body)
+        .map_err(|e| format!("undecodable change message: {e}"))?;
     let config = deps
         .tenants
         .tenant(&message.tenant)
@@ -82,7 +82,7 @@ async fn process_record(
         Ok(Processed::Done(record) | Processed::Duplicate(Some(record)))
             if record.action == ActionKind::Failed =>
         {
-            tracing::error!(tenant = %message.tenant, run_id = %message.run_id, employee_id = %record.employee_id, learnamp_user_id = ?record.learnamp_user_id, "change rejected by Learn Amp");
+            tracing::error!(tenant = %message.tenant, run_id = %message.run_id, employee_id = %record.employee_id, learnamp_user_id = record.learnamp_user_id, "change rejected by Learn Amp");
             deps.store
                 .put_apply_failure(&message.tenant, &message.run_id, &record)
                 .await
@@ -90,7 +90,7 @@ async fn process_record(
                 .map_err(|e| e.to_string())
         }
         Ok(Processed::Done(record)) => {
-            tracing::info!(tenant = %message.tenant, run_id = %message.run_id, employee_id = %record.employee_id, learnamp_user_id = ?record.learnamp_user_id, action = record.action.as_str(), "change applied");
+            tracing::info!(tenant = %message.tenant, run_id = %message.run_id, employee_id = %record.employee_id, learnamp_user_id = record.learnamp_user_id, action = record.action.as_str(), "change applied");
             Ok(Settled::Applied)
         }
         Ok(Processed::Duplicate(_)) => {

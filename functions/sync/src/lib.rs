@@ -74,7 +74,7 @@ pub enum Trigger {
 /// Which of the three triggers an event is.
 pub fn trigger_of(event: serde_json::Value) -> Result<Trigger, String> {
     if event.get("Records").is_some() {
-        return serde_json::from_value(event)
+        return sync_core::decode::from_value(event)
             .map(Trigger::Queue)
             .map_err(|e| format!("not a sync-request batch: {e}"));
     }
@@ -87,7 +87,7 @@ pub fn trigger_of(event: serde_json::Value) -> Result<Trigger, String> {
         );
         return Ok(Trigger::Schedule { event_id });
     }
-    serde_json::from_value(event)
+    sync_core::decode::from_value(event)
         .map(Trigger::Invoke)
         .map_err(|e| format!("expected {{\"tenant\": ..., \"mode\": \"full\"|\"delta\"|\"reconcile\", \"dry_run\": bool}}: {e}"))
 }

@@ -260,11 +260,66 @@ fn without_end_user(data: &serde_json::Value) -> serde_json::Value {
     data
 }
 
-/// Personio's v2 envelope: dataless notifications.
+/// Personio's v2 envelope: dataless notifications. It has no event id of its own.
 #[derive(Deserialize)]
 struct PersonioEvent {
     company_id: serde_json::Value,
     event_name: String,
+    #[serde(default)]
+    occurred_at: serde_json::Value,
+    #[serde(default)]
+    payload: serde_json::Value,
+}
+
+impl PersonioEvent {
+    /// The event's identity for deduplication: a hash of what says which event it is
+    /// (`company_id`, `event_name`, `occurred_at`, `payload`), with object keys sorted, so a
+    /// redelivery counts as the same event however it is serialised and whatever its `meta`
+    /// (delivery details) says.
+    fn dedupe_key(&self) -> String {
+        let mut canonical = Vec::new();
+        for part in [
+            &self.company_id,
+            &serde_json::Value::String(self.event_name.clone()),
+            &self.occurred_at,
+            &self.payload,
+        ] {
+            write_canonical(part, &mut canonical);
+            canonical.push(b'\n');
+        }
+        format!("personio:{:x}", Sha256::digest(&canonical))
+    }
+}
+
+/// `value` as JSON with every object's keys in order, whatever order they came in.
+fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            let mut keys: Vec<&String> = fields.keys().collect();
+            keys.sort();
+            out.push(b'{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(&serde_json::Value::String(key.clone()), out);
+                out.push(b':');
+                write_canonical(&fields[key], out);
+            }
+            out.push(b'}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+    }
 }
 
 async fn personio(
@@ -297,8 +352,7 @@ async fn personio(
         tracing::warn!(company_id = %company, "Personio webhook for an unknown company: acknowledged, not queued");
         return Ok("unknown_tenant");
     };
-    // The body's hash identifies a delivery whatever the envelope's id field is called.
-    let event_id = format!("personio:{:x}", Sha256::digest(body));
+    let event_id = event.dedupe_key();
     queue_sync(
         SyncRequest::delta(tenant.settings.tenant_id, event_id),
         deps,

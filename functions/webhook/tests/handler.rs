@@ -313,6 +313,21 @@ async fn personio_webhooks_need_the_token_and_map_to_the_tenant() {
         (200, "duplicate".into()),
         "a retried delivery"
     );
+    // Personio's envelope has no id: a redelivery serialised otherwise, with other delivery
+    // details in `meta`, is the same event.
+    let redelivered = br#"{"meta": {"attempt": 2}, "payload": {"id": "abc"}, "occurred_at": "2026-11-22T05:00:00Z",
+        "event_name": "person.updated", "company_id": "12345"}"#;
+    let r = request(
+        "POST",
+        "/personio",
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "Bearer personio-token"),
+        ],
+        redelivered,
+        false,
+    );
+    assert_eq!(world.call(r).await, (200, "duplicate".into()));
     let other = br#"{"company_id": "12345", "event_name": "absence-period.created", "occurred_at": "2026-11-22T05:00:00Z", "payload": {}}"#;
     let r = request(
         "POST",

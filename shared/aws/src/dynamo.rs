@@ -53,7 +53,7 @@ fn decode<T: DeserializeOwned>(item: &HashMap<String, AttributeValue>) -> Result
         .get("data")
         .and_then(|v| v.as_s().ok())
         .ok_or_else(|| StoreError::Corrupt("item without data".into()))?;
-    serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))
+    sync_core::decode::decode_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 impl DynamoStateStore {
@@ -399,8 +399,9 @@ impl Coordination for DynamoStateStore {
 fn decode_tenant(item: &HashMap<String, AttributeValue>) -> Result<TenantConfig, StoreError> {
     let mut config: TenantConfig = decode(item)?;
     if let Some(event) = item.get("last_event").and_then(|v| v.as_s().ok()) {
-        config.last_event =
-            Some(serde_json::from_str(event).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        config.last_event = Some(
+            sync_core::decode::decode_str(event).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        );
     }
     Ok(config)
 }

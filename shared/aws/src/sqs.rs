@@ -117,7 +117,7 @@ impl<M: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<M> for SqsQu
             let (Some(body), Some(receipt)) = (message.body(), message.receipt_handle()) else {
                 continue;
             };
-            let parsed = serde_json::from_str(body)
+            let parsed = sync_core::decode::decode_str(body)
                 .map_err(|e| QueueError::Unavailable(format!("undecodable message: {e}")))?;
             let receive_count = message
                 .attributes()

@@ -213,7 +213,7 @@ impl Applier<'_> {
                 state.last_error = Some(e.to_string());
                 state.updated_at = now;
                 self.store.put_employee(self.tenant(), &state).await?;
-                tracing::warn!(employee_id = %desired.employee_id, learnamp_user_id = ?state.learnamp_user_id, error = %e, "change rejected by Learn Amp");
+                tracing::warn!(employee_id = %desired.employee_id, learnamp_user_id = state.learnamp_user_id, error = %e, "change rejected by Learn Amp");
                 Ok(record(
                     desired,
                     state.learnamp_user_id,

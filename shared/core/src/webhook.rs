@@ -59,7 +59,7 @@ pub fn parse_kombo_webhook(
     signature: Option<&str>,
 ) -> Result<WebhookEvent, WebhookError> {
     verify_kombo_signature(secrets, body, signature)?;
-    serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))
+    crate::decode::decode(body).map_err(|e| WebhookError::Malformed(e.to_string()))
 }
 
 #[cfg(test)]
