@@ -472,4 +472,71 @@ mod tests {
         ));
         assert!(matches!(classify(400, b""), SourceError::Rejected { .. }));
     }
+
+    #[test]
+    fn a_cursor_seen_before_ends_the_listing() {
+        let mut trail = CursorTrail::default();
+        trail.follow("/hris/employees", "a").unwrap();
+        trail.follow("/hris/employees", "b").unwrap();
+        let err = trail.follow("/hris/employees", "a").unwrap_err();
+        assert!(matches!(err, SourceError::Protocol(_)), "{err:?}");
+    }
+
+    mod fuzz {
+        //! Bounded fuzzing (proptest) of the page envelope's cursor and the cursor trail: no
+        //! input panics, and no listing follows more than `MAX_PAGES` pages or a cursor twice.
+
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_page_body_decodes_or_fails_cleanly(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let _ = decode::<CursorOnly>(&body);
+                let _ = decode_page::<Employee>(&body);
+            }
+
+            #[test]
+            fn any_next_value_decodes_or_fails_cleanly(next in prop_oneof![
+                ".{0,40}".prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                Just(serde_json::Value::Null),
+                Just(serde_json::json!({"cursor": "x"})),
+                Just(serde_json::json!(["a"])),
+            ]) {
+                let body = serde_json::to_vec(&serde_json::json!({"status": "success", "data": {"next": next, "results": []}})).unwrap();
+                if let Ok(page) = decode::<CursorOnly>(&body) {
+                    prop_assert!(page.data.next.is_some() == next.is_string());
+                }
+            }
+
+            #[test]
+            fn a_trail_refuses_the_first_repeat(cursors in proptest::collection::vec("[a-c]{1,3}", 1..60)) {
+                let mut trail = CursorTrail::default();
+                let mut seen = std::collections::HashSet::new();
+                for cursor in &cursors {
+                    let fresh = seen.insert(cursor.clone());
+                    let followed = trail.follow("/hris/employees", cursor);
+                    prop_assert_eq!(followed.is_ok(), fresh);
+                    if !fresh {
+                        break;
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn a_trail_ends_at_the_page_ceiling() {
+            let mut trail = CursorTrail::default();
+            let mut followed = 0;
+            while trail
+                .follow("/hris/employees", &followed.to_string())
+                .is_ok()
+            {
+                followed += 1;
+                assert!(followed < 10 * MAX_PAGES);
+            }
+            assert_eq!(followed + 1, MAX_PAGES, "pages read, the first included");
+        }
+    }
 }

@@ -142,14 +142,15 @@ impl LearnAmpClient {
         }
         let token: TokenResponse = decode(&answer.body)
             .map_err(|e| TargetError::Decode(format!("POST /oauth/token: {e}")))?;
-        let lifetime = Duration::from_secs(token.lifetime_secs());
-        // Renewed a minute early, or a quarter early for a short-lived token.
-        let margin = TOKEN_MARGIN.min(lifetime / 4);
+        let keep_for = renew_after(&token);
         *cached = Some(CachedToken {
             value: token.access_token.clone(),
-            renew_at: Instant::now() + (lifetime - margin),
+            renew_at: Instant::now() + keep_for,
         });
-        tracing::debug!(expires_in = lifetime.as_secs(), "learn amp token obtained");
+        tracing::debug!(
+            keep_for_secs = keep_for.as_secs(),
+            "learn amp token obtained"
+        );
         Ok(token.access_token)
     }
 
@@ -321,20 +322,18 @@ impl LearnAmpClient {
                 .unwrap_or(serde_json::Value::Array(Vec::new()));
             let batch: Vec<T> = from_value(list)
                 .map_err(|e| TargetError::Decode(format!("{endpoint} page {page}: `{key}` {e}")))?;
-            if batch.is_empty() {
-                break;
-            }
+            let batch_len = batch.len();
             items.extend(batch);
-            let pages = ListingHeaders::read(&answer.headers);
-            if !pages.has_more(page, items.len()) {
-                break;
+            let headers = ListingHeaders::read(&answer.headers);
+            match headers.after_page(page, batch_len, items.len()) {
+                NextPage::Done => break,
+                NextPage::Page(next) => page = next,
+                NextPage::TooMany => {
+                    return Err(TargetError::Protocol(format!(
+                        "{endpoint}: the listing did not end after {MAX_PAGES} pages"
+                    )))
+                }
             }
-            if page >= MAX_PAGES {
-                return Err(TargetError::Protocol(format!(
-                    "{endpoint}: the listing did not end after {MAX_PAGES} pages"
-                )));
-            }
-            page += 1;
         }
         Ok(items)
     }
@@ -358,18 +357,36 @@ impl ListingHeaders {
         }
     }
 
-    /// Whether a page after `page` is worth asking for, with `read` records read so far (the
-    /// page just read was not empty).
-    pub fn has_more(&self, page: u32, read: usize) -> bool {
-        if self.total.is_some_and(|total| read as u64 >= total) {
-            return false;
-        }
-        match self.total_pages {
-            Some(pages) => u64::from(page) < pages,
-            // No pagination headers: ask until an empty page.
-            None => true,
+    /// What follows page `page`, which held `batch_len` records, with `read` records read in
+    /// all: the end at an empty page, at `Total` records or after `Total-Pages` pages, and an
+    /// error past [`MAX_PAGES`].
+    pub fn after_page(&self, page: u32, batch_len: usize, read: usize) -> NextPage {
+        let more = batch_len > 0
+            && !self.total.is_some_and(|total| read as u64 >= total)
+            // No `Total-Pages`: ask until an empty page.
+            && self.total_pages.is_none_or(|pages| u64::from(page) < pages);
+        match (more, page.checked_add(1)) {
+            (false, _) => NextPage::Done,
+            (true, Some(next)) if next <= MAX_PAGES => NextPage::Page(next),
+            (true, _) => NextPage::TooMany,
         }
     }
+}
+
+/// What a listing does after a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextPage {
+    Done,
+    Page(u32),
+    /// The listing would go past [`MAX_PAGES`].
+    TooMany,
+}
+
+/// How long a token is used: its clamped lifetime, less a minute (a quarter of it for a
+/// short-lived one). Between 45 s and 24 h, whatever the answer says.
+pub fn renew_after(token: &TokenResponse) -> Duration {
+    let lifetime = Duration::from_secs(token.lifetime_secs());
+    lifetime - TOKEN_MARGIN.min(lifetime / 4)
 }
 
 /// A transport error without its URL, which could hold an email address in its query.
@@ -522,5 +539,107 @@ impl LearnAmp for LearnAmpClient {
 
     fn call_stats(&self) -> CallStats {
         self.calls.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    //! Bounded fuzzing (proptest) of what Learn Amp's answers decide: the token's lifetime and
+    //! a listing's end. No input panics, no token is kept outside its bounds, and no listing
+    //! asks for a page past `MAX_PAGES` or the same page twice.
+
+    use super::*;
+    use proptest::prelude::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    fn lifetimes() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            any::<u64>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("JSON has no NaN", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            ".{0,30}".prop_map(serde_json::Value::from),
+            "-?[0-9]{0,40}(\\.[0-9]{0,5})?(e[0-9]{1,3})?".prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+            Just(serde_json::json!({"seconds": 5})),
+            Just(serde_json::json!([7200])),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_token_answer_decodes_or_fails_cleanly(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = sync_core::decode::decode::<TokenResponse>(&body);
+        }
+
+        #[test]
+        fn a_token_is_kept_between_45_s_and_a_day(expires_in in lifetimes()) {
+            let body = serde_json::json!({"access_token": "t", "expires_in": expires_in});
+            let token: TokenResponse = sync_core::decode::from_value(body).unwrap();
+            let keep = renew_after(&token);
+            prop_assert!(keep >= Duration::from_secs(45), "{keep:?}");
+            prop_assert!(keep <= Duration::from_secs(24 * 3600), "{keep:?}");
+            // Never overflows the clock.
+            let _ = Instant::now() + keep;
+        }
+
+        #[test]
+        fn a_listing_always_ends(
+            total in proptest::option::of(".{0,24}|[0-9]{1,25}"),
+            total_pages in proptest::option::of(".{0,24}|[0-9]{1,25}"),
+            batches in proptest::collection::vec(0usize..=200, 1..50),
+            endless in any::<bool>(),
+        ) {
+            let mut headers = HeaderMap::new();
+            for (name, value) in [("total", &total), ("total-pages", &total_pages)] {
+                if let Some(v) = value.as_ref().and_then(|v| HeaderValue::from_str(v).ok()) {
+                    headers.insert(name, v);
+                }
+            }
+            let headers = ListingHeaders::read(&headers);
+            let (mut page, mut read, mut asked) = (1u32, 0usize, 1u32);
+            loop {
+                // Pages of the sizes drawn, then (when `endless`) full pages for ever.
+                let batch = match batches.get(page as usize - 1) {
+                    Some(&b) => b,
+                    None if endless => 100,
+                    None => 0,
+                };
+                read += batch;
+                match headers.after_page(page, batch, read) {
+                    NextPage::Done => break,
+                    NextPage::Page(next) => {
+                        prop_assert_eq!(next, page + 1);
+                        page = next;
+                        asked += 1;
+                    }
+                    NextPage::TooMany => break,
+                }
+                prop_assert!(asked <= MAX_PAGES);
+            }
+        }
+    }
+
+    #[test]
+    fn a_listing_ends_at_an_empty_page_or_the_total() {
+        let lying = ListingHeaders {
+            total: Some(u64::MAX),
+            total_pages: Some(u64::MAX),
+        };
+        assert_eq!(lying.after_page(3, 0, 200), NextPage::Done);
+        assert_eq!(lying.after_page(3, 100, 300), NextPage::Page(4));
+        assert_eq!(lying.after_page(MAX_PAGES, 100, 1), NextPage::TooMany);
+        let honest = ListingHeaders {
+            total: Some(150),
+            total_pages: Some(2),
+        };
+        assert_eq!(honest.after_page(1, 100, 100), NextPage::Page(2));
+        assert_eq!(honest.after_page(2, 50, 150), NextPage::Done);
+        let total_reached = ListingHeaders {
+            total: Some(150),
+            total_pages: Some(9),
+        };
+        assert_eq!(total_reached.after_page(2, 50, 150), NextPage::Done);
     }
 }
