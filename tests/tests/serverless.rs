@@ -585,6 +585,13 @@ async fn a_reconcile_repairs_a_hand_edited_user_through_the_apply_function() {
         (Some(1), Some(0), 0),
         "{status}"
     );
+    let text = serde_json::from_value::<sync_core::status::TenantStatus>(status.clone())
+        .unwrap()
+        .to_text();
+    assert!(
+        text.contains("applied: created 0 updated 1 deactivated 0 reactivated 0 unchanged 0; skipped as duplicates 0"),
+        "{text}"
+    );
 
     // Nothing is left to do: a resync queues nothing and writes nothing.
     let again = stack
