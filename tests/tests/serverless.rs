@@ -496,3 +496,112 @@ async fn webhook_sync_and_apply_reach_the_local_runners_state() {
     learnamp_server.shutdown().await;
     drop(stack.moto);
 }
+
+/// Issue 14: a user edited by hand in Learn Amp is repaired by a reconcile on the deployed shape.
+/// The repair wants the very state the import completed an hour ago at most, so the apply
+/// function's idempotency record must not swallow it; and the run's report must show what the
+/// apply function did, not only what was planned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reconcile_repairs_a_hand_edited_user_through_the_apply_function() {
+    let company: Company = sandbox::generate_company(30, 14, today());
+    let kombo = KomboSandbox::new(KOMBO_KEY, TENANT, company);
+    let learnamp = LearnAmpSandbox::new(CLIENT_ID, CLIENT_SECRET);
+    let kombo_server = kombo.start(0).await.unwrap();
+    let learnamp_server = learnamp.start(0).await.unwrap();
+    let stack = Stack::start(&kombo_server.base_url, &learnamp_server.base_url).await;
+
+    let import = stack
+        .invoke(serde_json::json!({"tenant": TENANT, "mode": "full"}))
+        .await;
+    assert!(import["queued"].as_u64().unwrap() >= 25, "{import}");
+    // Reports wait for their managers (handed back a few times): moto delays nothing here.
+    stack.drain_changes().await;
+
+    // An admin retitles one active user by hand.
+    let edited = learnamp
+        .snapshot()
+        .users
+        .into_iter()
+        .find(|u| {
+            u.integration_external_id.is_some()
+                && u.status != "deactivated"
+                && u.job_title.is_some()
+        })
+        .expect("an active user with a job title");
+    let wanted = edited.job_title.clone();
+    learnamp.admin_update_user(edited.id, |u| u.job_title = Some("Retitled by hand".into()));
+
+    let preview = stack
+        .invoke(serde_json::json!({"tenant": TENANT, "mode": "reconcile", "dry_run": true}))
+        .await;
+    assert_eq!(preview["counts"]["updated"], 1, "{preview}");
+
+    let run = stack
+        .invoke(serde_json::json!({"tenant": TENANT, "mode": "reconcile"}))
+        .await;
+    let run_id = run["run_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        (run["queued"].as_u64(), run["counts"]["updated"].as_u64()),
+        (Some(1), Some(1)),
+        "one repair planned and queued: {run}"
+    );
+    learnamp.reset_calls();
+    assert_eq!(stack.drain_changes().await, 0, "nothing handed back");
+    assert_eq!(
+        learnamp.user(edited.id).unwrap().job_title,
+        wanted,
+        "the hand-edited title is repaired"
+    );
+    assert_eq!(
+        learnamp.calls().writes(),
+        1,
+        "one write: {:?}",
+        learnamp.calls()
+    );
+
+    // The run's report, as stored and as `status` shows it: one update applied, no duplicate.
+    let report = stack
+        .store
+        .reports(TENANT, 5)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.run_id == run_id)
+        .expect("the reconcile's report");
+    let report = serde_json::to_value(&report).unwrap();
+    assert_eq!(report["applied"]["counts"]["updated"], 1, "{report}");
+    assert_eq!(report["applied"]["duplicates"], 0, "{report}");
+    let status = stack
+        .invoke(serde_json::json!({"tenant": TENANT, "status": true}))
+        .await;
+    let summary = &status["runs"][0];
+    assert_eq!(summary["run_id"], run_id.as_str(), "{status}");
+    assert_eq!(
+        (
+            summary["applied"]["updated"].as_u64(),
+            summary["applied"]["created"].as_u64(),
+            summary["duplicates"].as_u64().unwrap_or(0),
+        ),
+        (Some(1), Some(0), 0),
+        "{status}"
+    );
+    let text = serde_json::from_value::<sync_core::status::TenantStatus>(status.clone())
+        .unwrap()
+        .to_text();
+    assert!(
+        text.contains("applied: created 0 updated 1 deactivated 0 reactivated 0 unchanged 0; skipped as duplicates 0"),
+        "{text}"
+    );
+
+    // Nothing is left to do: a resync queues nothing and writes nothing.
+    let again = stack
+        .invoke(serde_json::json!({"tenant": TENANT, "mode": "reconcile"}))
+        .await;
+    assert_eq!(again["queued"], 0, "{again}");
+    stack.drain_changes().await;
+    assert_eq!(learnamp.calls().writes(), 1, "no more writes");
+
+    kombo_server.shutdown().await;
+    learnamp_server.shutdown().await;
+    drop(stack.moto);
+}

@@ -1,8 +1,10 @@
 //! The apply function: drains the changes queue. Each record is processed concurrently, under
-//! its idempotency key (tenant + employee + hash of the desired state), with its errors, and
-//! its panics, caught per message; only retryable failures are returned in
-//! `batchItemFailures`. A permanent Learn Amp rejection is recorded on the employee's state (and
-//! reported by the run) and acknowledged, so it is not retried forever.
+//! its idempotency key (tenant + employee + hash of the desired state, and the run for a
+//! reconcile's repair), with its errors, and its panics, caught per message; only retryable
+//! failures are returned in `batchItemFailures`. A permanent Learn Amp rejection is recorded on
+//! the employee's state (and reported by the run) and acknowledged, so it is not retried
+//! forever. What became of each change (applied, or skipped as a duplicate) is recorded against
+//! its run, so the run's report says what was done, not only what was planned.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
@@ -14,7 +16,7 @@ use std::panic::AssertUnwindSafe;
 use sync_core::applier::{Applier, ChangeMessage};
 use sync_core::idempotency::IdempotencyStore;
 use sync_core::ports::StateStore;
-use sync_core::report::ActionKind;
+use sync_core::report::{ActionKind, ApplyOutcome, Settled as ReportSettled};
 use sync_core::tenants::TenantStore;
 use sync_core::worker::{process_change, Processed};
 
@@ -79,9 +81,11 @@ async fn process_record(
         // A permanent failure is acknowledged, so it is not retried forever: the employee's
         // state holds the error, and the run's report shows it. A redelivery records it again
         // (one item per run and employee), in case the first record did not make it.
-        Ok(Processed::Done(record) | Processed::Duplicate(Some(record)))
-            if record.action == ActionKind::Failed =>
-        {
+        Ok(
+            Processed::Done(record)
+            | Processed::Redelivered(record)
+            | Processed::Duplicate(Some(record)),
+        ) if record.action == ActionKind::Failed => {
             tracing::error!(tenant = %message.tenant, run_id = %message.run_id, employee_id = %record.employee_id, learnamp_user_id = record.learnamp_user_id, "change rejected by Learn Amp");
             deps.store
                 .put_apply_failure(&message.tenant, &message.run_id, &record)
@@ -89,17 +93,42 @@ async fn process_record(
                 .map(|()| Settled::Rejected)
                 .map_err(|e| e.to_string())
         }
+        // The outcome is recorded against the run, so that its report says what was done and
+        // never counts a skipped change as made. If that record cannot be written, the message
+        // is handed back: its redelivery finds the change completed and records it then.
         Ok(Processed::Done(record)) => {
             tracing::info!(tenant = %message.tenant, run_id = %message.run_id, employee_id = %record.employee_id, learnamp_user_id = record.learnamp_user_id, action = record.action.as_str(), "change applied");
+            record_outcome(deps, &message, ReportSettled::Applied(record.action)).await?;
             Ok(Settled::Applied)
         }
+        Ok(Processed::Redelivered(record)) => {
+            tracing::info!(tenant = %message.tenant, run_id = %message.run_id, employee_id = %record.employee_id, "change already applied: redelivery skipped");
+            record_outcome(deps, &message, ReportSettled::Applied(record.action)).await?;
+            Ok(Settled::Duplicate)
+        }
         Ok(Processed::Duplicate(_)) => {
-            tracing::info!(tenant = %message.tenant, employee_id = %message.desired.employee_id, "duplicate change skipped");
+            tracing::info!(tenant = %message.tenant, run_id = %message.run_id, employee_id = %message.desired.employee_id, "duplicate change skipped");
+            record_outcome(deps, &message, ReportSettled::Duplicate).await?;
             Ok(Settled::Duplicate)
         }
         Ok(Processed::Retry(reason)) => Err(reason),
         Err(e) => Err(e.to_string()),
     }
+}
+
+async fn record_outcome(
+    deps: &ApplyDeps<'_>,
+    message: &ChangeMessage,
+    settled: ReportSettled,
+) -> Result<(), Failure> {
+    let outcome = ApplyOutcome {
+        employee_id: message.desired.employee_id.clone(),
+        settled,
+    };
+    deps.store
+        .put_apply_outcome(&message.tenant, &message.run_id, &outcome)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 pub async fn handle(event: SqsEvent, deadline_ms: i64, deps: &ApplyDeps<'_>) -> SqsBatchResponse {

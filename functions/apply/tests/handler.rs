@@ -144,6 +144,52 @@ async fn a_batch_is_applied_once_and_a_redelivery_is_a_duplicate() {
     let response = deliver(&world, &world.clients, again).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(world.learnamp.calls().writes(), 0, "duplicates are skipped");
+
+    // The run's report counts each change applied once: a redelivery is not a second
+    // application, nor a skip.
+    let run_id = messages[0].run_id.clone();
+    let report = |run_id: String| {
+        let store = &world.store;
+        async move {
+            let reports = store.reports(TENANT, 10).await.unwrap();
+            let report = reports.into_iter().find(|r| r.run_id == run_id).unwrap();
+            serde_json::to_value(report).unwrap()
+        }
+    };
+    let import = report(run_id.clone()).await;
+    assert_eq!(
+        (
+            import["applied"]["counts"]["created"].as_u64(),
+            import["applied"]["duplicates"].as_u64()
+        ),
+        (Some(messages.len() as u64), Some(0)),
+        "{import}"
+    );
+
+    // Another run (a webhook's beside the schedule's) wants a state completed by the import:
+    // skipped, and its report says so instead of counting an update nobody made.
+    let mut other = import.clone();
+    other["run_id"] = "webhook-run".into();
+    other.as_object_mut().unwrap().remove("applied");
+    let other: sync_core::report::RunReport = serde_json::from_value(other).unwrap();
+    world.store.put_report(TENANT, &other).await.unwrap();
+    let mut copy = messages[0].clone();
+    copy.run_id = "webhook-run".into();
+    let response = deliver(
+        &world,
+        &world.clients,
+        vec![("copy".into(), serde_json::to_string(&copy).unwrap(), 1)],
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(
+        world.learnamp.calls().writes(),
+        0,
+        "a duplicate writes nothing"
+    );
+    let webhook = report("webhook-run".into()).await;
+    assert_eq!(webhook["applied"]["duplicates"], 1, "{webhook}");
+    assert_eq!(webhook["applied"]["counts"]["created"], 0, "{webhook}");
     world.stop().await;
 }
 

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use sync_core::coordination::{Activity, Coordination, EVENT_RETENTION, PENDING_SYNC_LAPSE};
 use sync_core::error::StoreError;
 use sync_core::ports::{EmployeeStates, StateStore};
-use sync_core::report::{ActionRecord, RunReport};
+use sync_core::report::{ActionRecord, ApplyOutcome, RunReport, Settled};
 use sync_core::state::{EmployeeState, TeamState};
 use sync_core::tenants::{TenantConfig, TenantEvent, TenantStore};
 
@@ -209,6 +209,11 @@ impl StateStore for DynamoStateStore {
             for failure in failures {
                 report.absorb_apply_failure(failure);
             }
+            let prefix = format!("outcome#{}#", report.run_id);
+            let outcomes: Vec<ApplyOutcome> = self.query(tenant, &prefix, false, None).await?;
+            for outcome in outcomes {
+                report.absorb_apply_outcome(outcome);
+            }
         }
         Ok(reports)
     }
@@ -223,6 +228,23 @@ impl StateStore for DynamoStateStore {
         let sk = format!("failure#{run_id}#{}", failure.employee_id);
         let expires_at = (Utc::now() + chrono::Duration::days(REPORT_TTL_DAYS)).timestamp();
         self.put(tenant, sk, failure, Some(expires_at)).await
+    }
+
+    async fn put_apply_outcome(
+        &self,
+        tenant: &str,
+        run_id: &str,
+        outcome: &ApplyOutcome,
+    ) -> Result<(), StoreError> {
+        // One item per employee and kind of outcome: a redelivery rewrites its own item, and
+        // a skip never overwrites an application (the report counts the application).
+        let kind = match outcome.settled {
+            Settled::Applied(_) => "applied",
+            Settled::Duplicate => "duplicate",
+        };
+        let sk = format!("outcome#{run_id}#{}#{kind}", outcome.employee_id);
+        let expires_at = (Utc::now() + chrono::Duration::days(REPORT_TTL_DAYS)).timestamp();
+        self.put(tenant, sk, outcome, Some(expires_at)).await
     }
 }
 

@@ -4,7 +4,7 @@
 //! The local runner drives all of it in one process; on AWS the same `Engine::plan_and_enqueue`
 //! runs in the sync function and `Applier` in the apply function.
 
-use crate::applier::{Applier, ApplyError, ChangeMessage, KnownUsers};
+use crate::applier::{Applier, ApplyError, ChangeMessage, ChangeReason, KnownUsers};
 use crate::cpu::{micros_since, process_cpu_time, thread_cpu_time};
 use crate::error::{QueueError, SourceError, StoreError, TargetError};
 use crate::kombo::Group;
@@ -22,7 +22,7 @@ use crate::state::TeamState;
 use chrono::{NaiveDate, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::BTreeMap;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -333,18 +333,30 @@ impl Engine<'_> {
             }
             teams = self.apply_teams(&planned.plan).await?;
             let mut waves: BTreeMap<u32, Vec<ChangeMessage>> = BTreeMap::new();
+            // A change of an employee whose Learn Amp user drifted is a repair: it may want a
+            // state completed before, and must not be skipped as a duplicate of it.
+            let drifted: HashSet<&str> = planned
+                .observed
+                .iter()
+                .flat_map(|(employees, _)| employees.iter().map(|s| s.employee_id.as_str()))
+                .collect();
             // The messages take the desired users over from the plan: one copy, not two.
             for change in std::mem::take(&mut planned.plan.changes) {
-                waves
-                    .entry(change.wave)
-                    .or_default()
-                    .push(ChangeMessage::new(
+                let reason = if drifted.contains(change.desired.employee_id.as_str()) {
+                    ChangeReason::Repair
+                } else {
+                    ChangeReason::SourceChange
+                };
+                waves.entry(change.wave).or_default().push(
+                    ChangeMessage::new(
                         self.tenant(),
                         &planned.run_id,
                         change.desired,
                         planned.today,
                         change.wave,
-                    ));
+                    )
+                    .with_reason(reason),
+                );
             }
             for (wave, messages) in waves {
                 queued += messages.len() as u64;
@@ -414,6 +426,7 @@ impl Engine<'_> {
                 ..planned.timings
             },
             apply_failures: Vec::new(),
+            applied: None,
         };
         if !options.dry_run {
             // The next delta reads from this run's start, unless changes are still owed that a

@@ -4,7 +4,7 @@
 use crate::error::{QueueError, SourceError, StoreError, TargetError};
 use crate::kombo::{Employee, Group, Location};
 use crate::learnamp::{Team, User, UserWrite};
-use crate::report::{ActionRecord, RunReport};
+use crate::report::{ActionRecord, ApplyOutcome, RunReport};
 use crate::state::{EmployeeState, TeamState};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -134,6 +134,14 @@ pub trait StateStore: Send + Sync {
         tenant: &str,
         run_id: &str,
         failure: &ActionRecord,
+    ) -> Result<(), StoreError>;
+    /// Records what the apply function made of a change of run `run_id` (applied, or skipped
+    /// as a duplicate), after the run returned; merged in when the report is read.
+    async fn put_apply_outcome(
+        &self,
+        tenant: &str,
+        run_id: &str,
+        outcome: &ApplyOutcome,
     ) -> Result<(), StoreError>;
     /// Makes everything written so far durable (a no-op where every write already is).
     async fn flush(&self) -> Result<(), StoreError> {

@@ -136,6 +136,58 @@ pub struct RunReport {
     /// errors), recorded after the run returned and merged in when the report is read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apply_failures: Vec<ActionRecord>,
+    /// What the apply function made of the changes this run queued (AWS runs): recorded after
+    /// the run returned and merged in when the report is read; absent until one settles. The
+    /// `counts` above are then the plan, and these say what was really done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<Applied>,
+}
+
+/// What the apply function made of one queued change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Settled {
+    /// Applied, with the action made (`unchanged` when nothing was left to write by then).
+    Applied(ActionKind),
+    /// Skipped: another run's change had completed the same desired state; nothing written.
+    Duplicate,
+}
+
+/// One change of a run, settled by the apply function. Ids only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyOutcome {
+    pub employee_id: String,
+    pub settled: Settled,
+}
+
+/// The apply side of an AWS run: its queued changes as they settled.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    /// The changes applied, by the action made.
+    pub counts: Counts,
+    /// The changes skipped as duplicates of another run's: nothing was written for them.
+    pub duplicates: u64,
+    /// Each settled employee's outcome, so that a redelivery is counted once.
+    pub employees: BTreeMap<String, Settled>,
+}
+
+impl Applied {
+    /// Counts one outcome: an employee's first application stands; a change that was both
+    /// skipped and applied (by a redelivery) counts as applied.
+    fn absorb(&mut self, outcome: ApplyOutcome) {
+        match (self.employees.get(&outcome.employee_id), outcome.settled) {
+            (Some(Settled::Applied(_)), _) | (Some(Settled::Duplicate), Settled::Duplicate) => {
+                return
+            }
+            (Some(Settled::Duplicate), Settled::Applied(kind)) => {
+                self.duplicates -= 1;
+                self.counts.add(kind);
+            }
+            (None, Settled::Applied(kind)) => self.counts.add(kind),
+            (None, Settled::Duplicate) => self.duplicates += 1,
+        }
+        self.employees.insert(outcome.employee_id, outcome.settled);
+    }
 }
 
 impl RunReport {
@@ -150,6 +202,13 @@ impl RunReport {
         }
         self.counts.failed += 1;
         self.apply_failures.push(failure);
+    }
+
+    /// Merges one apply outcome in; a redelivered change is counted once.
+    pub fn absorb_apply_outcome(&mut self, outcome: ApplyOutcome) {
+        self.applied
+            .get_or_insert_with(Applied::default)
+            .absorb(outcome);
     }
 
     pub fn converged(&self) -> bool {
@@ -197,5 +256,41 @@ impl ApiCalls {
             .filter(|(k, _)| !k.starts_with("GET ") && !k.contains("/oauth/token"))
             .map(|(_, v)| v)
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(employee_id: &str, settled: Settled) -> ApplyOutcome {
+        ApplyOutcome {
+            employee_id: employee_id.into(),
+            settled,
+        }
+    }
+
+    #[test]
+    fn apply_outcomes_count_each_change_once_and_an_application_beats_a_skip() {
+        let mut applied = Applied::default();
+        for o in [
+            outcome("E1", Settled::Duplicate),
+            outcome("E1", Settled::Applied(ActionKind::Update)),
+            outcome("E1", Settled::Duplicate),
+            outcome("E2", Settled::Applied(ActionKind::Create)),
+            outcome("E2", Settled::Applied(ActionKind::Create)),
+            outcome("E3", Settled::Duplicate),
+            outcome("E3", Settled::Duplicate),
+        ] {
+            applied.absorb(o);
+        }
+        assert_eq!((applied.counts.updated, applied.counts.created), (1, 1));
+        assert_eq!(applied.duplicates, 1);
+        // The stored shape of an outcome.
+        let json = serde_json::json!({"employee_id": "E1", "settled": {"applied": "update"}});
+        assert_eq!(
+            serde_json::from_value::<ApplyOutcome>(json).unwrap(),
+            outcome("E1", Settled::Applied(ActionKind::Update))
+        );
     }
 }

@@ -24,6 +24,16 @@ pub struct RunSummary {
     /// Change messages handed to the apply function.
     pub queued: u64,
     pub halted: Option<String>,
+    /// AWS runs: the queued changes the apply function applied, by the action made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<Counts>,
+    /// AWS runs: the queued changes skipped as duplicates (nothing written).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub duplicates: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl From<&RunReport> for RunSummary {
@@ -38,6 +48,8 @@ impl From<&RunReport> for RunSummary {
             counts: r.counts.clone(),
             queued: r.queued,
             halted: r.halted.clone(),
+            applied: r.applied.as_ref().map(|a| a.counts.clone()),
+            duplicates: r.applied.as_ref().map_or(0, |a| a.duplicates),
         }
     }
 }
@@ -132,6 +144,12 @@ impl TenantStatus {
                     .map(|h| format!("\n      HALTED: {h}"))
                     .unwrap_or_default(),
             ));
+            if let Some(a) = &r.applied {
+                out.push_str(&format!(
+                    "      applied: created {} updated {} deactivated {} reactivated {} unchanged {}; skipped as duplicates {}\n",
+                    a.created, a.updated, a.deactivated, a.reactivated, a.unchanged, r.duplicates
+                ));
+            }
         }
         out.push_str(&format!(
             "\nemployees in error: {}\n",

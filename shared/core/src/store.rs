@@ -9,7 +9,7 @@
 
 use crate::error::StoreError;
 use crate::ports::{EmployeeStates, StateStore};
-use crate::report::{ActionRecord, RunReport};
+use crate::report::{ActionRecord, ApplyOutcome, RunReport};
 use crate::state::{EmployeeState, TeamState};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -32,6 +32,10 @@ enum Entry {
     ApplyFailure {
         run_id: String,
         failure: ActionRecord,
+    },
+    ApplyOutcome {
+        run_id: String,
+        outcome: ApplyOutcome,
     },
 }
 
@@ -66,6 +70,11 @@ impl TenantData {
                 // A failure of a run no longer kept is dropped with it.
                 if let Some(report) = self.reports.iter_mut().find(|r| r.run_id == run_id) {
                     report.absorb_apply_failure(failure);
+                }
+            }
+            Entry::ApplyOutcome { run_id, outcome } => {
+                if let Some(report) = self.reports.iter_mut().find(|r| r.run_id == run_id) {
+                    report.absorb_apply_outcome(outcome);
                 }
             }
         }
@@ -304,6 +313,20 @@ impl StateStore for EmbeddedStore {
             d.record(Entry::ApplyFailure {
                 run_id: run_id.to_string(),
                 failure: failure.clone(),
+            })
+        })
+    }
+
+    async fn put_apply_outcome(
+        &self,
+        tenant: &str,
+        run_id: &str,
+        outcome: &ApplyOutcome,
+    ) -> Result<(), StoreError> {
+        self.with_tenant(tenant, |d| {
+            d.record(Entry::ApplyOutcome {
+                run_id: run_id.to_string(),
+                outcome: outcome.clone(),
             })
         })
     }

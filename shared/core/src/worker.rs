@@ -1,18 +1,22 @@
 //! The apply function's work for one change message, without Lambda: claim the idempotency key
-//! (tenant + employee + desired-state hash), take the employee's in-flight lease, apply, then
+//! (tenant + employee + desired-state hash; a repair's also names its run), take the employee's in-flight lease, apply, then
 //! complete the record (or release it, so a retry runs again) and give the lease back.
 
 use crate::applier::{Applier, ApplyError, ChangeMessage};
 use crate::error::StoreError;
 use crate::idempotency::{Claim, IdempotencyStore};
 use crate::report::{ActionKind, ActionRecord};
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug)]
 pub enum Processed {
     /// Applied now (the record says how), or failed permanently (recorded on the employee).
     Done(ActionRecord),
-    /// The same change was completed before: nothing done. The first attempt's record, when
-    /// it can be read.
+    /// This very change (its run's message, delivered again) was completed before: nothing
+    /// done now. The first attempt's record.
+    Redelivered(ActionRecord),
+    /// Another run's change completed the same desired state before: nothing done. The first
+    /// attempt's record, when it can be read.
     Duplicate(Option<ActionRecord>),
     /// Try again later: another worker holds the change, or a retryable error occurred.
     Retry(String),
@@ -34,7 +38,7 @@ pub async fn process_change(
     let mut claim = idempotency.claim(&key, now_ms, deadline_ms).await?;
     if let Claim::Completed(data) = &claim {
         if !superseded(applier, message, data).await? {
-            return Ok(Processed::Duplicate(serde_json::from_str(data).ok()));
+            return Ok(completed_before(message, data));
         }
         // This state was applied, then another one, and now this one is wanted again (A, B,
         // A within the record's life): the old completion must not hide the change.
@@ -43,9 +47,7 @@ pub async fn process_change(
     }
     match claim {
         Claim::Acquired => {}
-        Claim::Completed(data) => {
-            return Ok(Processed::Duplicate(serde_json::from_str(&data).ok()))
-        }
+        Claim::Completed(data) => return Ok(completed_before(message, &data)),
         Claim::InProgress => {
             return Ok(Processed::Retry("another worker holds this change".into()))
         }
@@ -64,6 +66,27 @@ pub async fn process_change(
     let outcome = apply_claimed(applier, idempotency, message, &key, receive_count, now_ms).await;
     idempotency.release(&lease).await?;
     outcome
+}
+
+/// What a completed record stores: the attempt's record, and the run whose change it was
+/// (absent in records written before it was stored).
+#[derive(Serialize, Deserialize)]
+struct Completion {
+    #[serde(flatten)]
+    record: ActionRecord,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    run_id: Option<String>,
+}
+
+/// A completed record found for `message`: its own redelivery, or another run's duplicate.
+fn completed_before(message: &ChangeMessage, data: &str) -> Processed {
+    match serde_json::from_str::<Completion>(data) {
+        Ok(c) if c.run_id.as_deref() == Some(message.run_id.as_str()) => {
+            Processed::Redelivered(c.record)
+        }
+        Ok(c) => Processed::Duplicate(Some(c.record)),
+        Err(_) => Processed::Duplicate(None),
+    }
 }
 
 /// Whether a completed record of this change was overtaken: the employee's state now holds
@@ -114,7 +137,12 @@ async fn apply_claimed(
     }
     match applier.apply(message).await {
         Ok(record) => {
-            let data = serde_json::to_string(&record).unwrap_or_default();
+            let completion = Completion {
+                record,
+                run_id: Some(message.run_id.clone()),
+            };
+            let data = serde_json::to_string(&completion).unwrap_or_default();
+            let record = completion.record;
             idempotency.complete(key, now_ms, &data).await?;
             Ok(Processed::Done(record))
         }
@@ -126,5 +154,217 @@ async fn apply_claimed(
             idempotency.release(key).await?;
             Ok(Processed::Retry(e.to_string()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::applier::KnownUsers;
+    use crate::error::TargetError;
+    use crate::idempotency::InMemoryIdempotency;
+    use crate::learnamp::{Team, User, UserWrite};
+    use crate::mapping::{DesiredUser, Lifecycle};
+    use crate::ports::{LearnAmp, StateStore};
+    use crate::reconcile::observe_employees;
+    use crate::settings::TenantSettings;
+    use crate::store::EmbeddedStore;
+    use async_trait::async_trait;
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::Mutex;
+
+    const TENANT: &str = "personio:worker-tests";
+
+    /// Learn Amp as a map of users; counts the writes.
+    #[derive(Default)]
+    struct FakeLearnAmp {
+        users: Mutex<HashMap<u64, User>>,
+        writes: Mutex<Vec<UserWrite>>,
+    }
+
+    impl FakeLearnAmp {
+        fn write(&self, id: u64, w: &UserWrite) -> User {
+            self.writes.lock().unwrap().push(w.clone());
+            let mut users = self.users.lock().unwrap();
+            let user = users.entry(id).or_insert_with(|| User {
+                id,
+                email: None,
+                first_name: None,
+                last_name: None,
+                job_title: None,
+                integration_external_id: None,
+                hire_date: None,
+                location: None,
+                status: None,
+                primary_team: None,
+                manager: None,
+                custom_fields: None,
+            });
+            let fields = [
+                (&mut user.email, &w.email),
+                (&mut user.first_name, &w.first_name),
+                (&mut user.last_name, &w.last_name),
+                (&mut user.job_title, &w.job_title),
+                (
+                    &mut user.integration_external_id,
+                    &w.integration_external_id,
+                ),
+            ];
+            for (slot, value) in fields {
+                if value.is_some() {
+                    slot.clone_from(value);
+                }
+            }
+            user.clone()
+        }
+    }
+
+    #[async_trait]
+    impl LearnAmp for FakeLearnAmp {
+        async fn user_by_external_id(&self, _: &str) -> Result<Option<User>, TargetError> {
+            Ok(None)
+        }
+        async fn users_by_email(&self, _: &str) -> Result<Vec<User>, TargetError> {
+            Ok(Vec::new())
+        }
+        async fn list_users(&self) -> Result<Vec<User>, TargetError> {
+            Ok(self.users.lock().unwrap().values().cloned().collect())
+        }
+        async fn list_teams(&self) -> Result<Vec<Team>, TargetError> {
+            Ok(Vec::new())
+        }
+        async fn create_user(&self, write: &UserWrite) -> Result<User, TargetError> {
+            Ok(self.write(7, write))
+        }
+        async fn update_user(&self, id: u64, write: &UserWrite) -> Result<User, TargetError> {
+            Ok(self.write(id, write))
+        }
+        async fn deactivate_user(&self, _: u64) -> Result<(), TargetError> {
+            unimplemented!("not used here")
+        }
+        async fn reactivate_user(&self, _: u64) -> Result<(), TargetError> {
+            unimplemented!("not used here")
+        }
+        async fn team_by_external_id(&self, _: &str) -> Result<Option<Team>, TargetError> {
+            Ok(None)
+        }
+        async fn create_team(&self, _: &str, _: &str) -> Result<Team, TargetError> {
+            unimplemented!("not used here")
+        }
+        async fn rename_team(&self, _: u64, _: &str) -> Result<Team, TargetError> {
+            unimplemented!("not used here")
+        }
+    }
+
+    fn desired() -> DesiredUser {
+        DesiredUser {
+            employee_id: "E1".into(),
+            email: Some("e1@example.test".into()),
+            first_name: Some("Ada".into()),
+            last_name: Some("Example".into()),
+            job_title: Some("Engineer".into()),
+            hire_date: None,
+            primary_team: None,
+            manager_employee_id: None,
+            location: None,
+            custom_fields: BTreeMap::new(),
+            lifecycle: Lifecycle::Active,
+            source_version: None,
+        }
+    }
+
+    /// The message a reconcile sends for a drifted user; built from JSON, as the apply
+    /// function decodes it.
+    fn repair(run_id: &str) -> ChangeMessage {
+        let mut json = serde_json::to_value(ChangeMessage::new(
+            TENANT,
+            run_id,
+            desired(),
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            0,
+        ))
+        .unwrap();
+        json["reason"] = "repair".into();
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn source_change(run_id: &str) -> ChangeMessage {
+        ChangeMessage::new(
+            TENANT,
+            run_id,
+            desired(),
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            0,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_repair_of_a_completed_state_is_applied_and_a_source_duplicate_is_not() {
+        let learnamp = FakeLearnAmp::default();
+        let store = EmbeddedStore::in_memory();
+        let idempotency = InMemoryIdempotency::default();
+        let settings = TenantSettings::new(TENANT);
+        let applier = Applier {
+            learnamp: &learnamp,
+            store: &store,
+            settings: &settings,
+            known: None,
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+        let process = |message: ChangeMessage| {
+            let (applier, idempotency) = (&applier, &idempotency);
+            async move {
+                process_change(applier, idempotency, &message, 1, now, now + 60_000)
+                    .await
+                    .unwrap()
+            }
+        };
+        let written = || learnamp.writes.lock().unwrap().len();
+
+        // The import creates the user and completes its desired state.
+        let import = process(source_change("import")).await;
+        assert!(
+            matches!(&import, Processed::Done(r) if r.action == ActionKind::Create),
+            "{import:?}"
+        );
+        assert_eq!(written(), 1);
+
+        // An admin retitles the user by hand; a reconcile observes it and records the drift.
+        learnamp
+            .users
+            .lock()
+            .unwrap()
+            .get_mut(&7)
+            .unwrap()
+            .job_title = Some("Retitled by hand".into());
+        let stored = store.employees(TENANT).await.unwrap();
+        let users = KnownUsers::new(learnamp.list_users().await.unwrap());
+        let drifted = observe_employees(&stored, &users, &[], &settings);
+        assert_eq!(drifted.len(), 1, "the drift is seen");
+        store.put_employee(TENANT, &drifted[0]).await.unwrap();
+
+        // The repair wants the state the import completed: it is applied all the same.
+        let repaired = process(repair("reconcile")).await;
+        assert!(
+            matches!(&repaired, Processed::Done(r) if r.action == ActionKind::Update),
+            "{repaired:?}"
+        );
+        assert_eq!(written(), 2);
+        assert_eq!(
+            learnamp.users.lock().unwrap()[&7].job_title.as_deref(),
+            Some("Engineer"),
+            "the title is repaired"
+        );
+
+        // A source change with the same desired state (the webhook's and the schedule's
+        // copies) is still a duplicate; the repair's own redelivery is known as such.
+        let outcome = process(source_change("webhook")).await;
+        assert!(matches!(outcome, Processed::Duplicate(_)), "{outcome:?}");
+        let outcome = process(repair("reconcile")).await;
+        assert!(
+            matches!(&outcome, Processed::Redelivered(r) if r.action == ActionKind::Update),
+            "{outcome:?}"
+        );
+        assert_eq!(written(), 2, "nothing more written");
     }
 }
