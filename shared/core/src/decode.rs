@@ -171,7 +171,7 @@ mod tests {
             ),
             (
                 r#"{"id":"e1","address":{"city":"Berlin"}} "Jane""#,
-                "not valid JSON (line 1 column 44)",
+                "not valid JSON (line 1 column 41)",
             ),
             (
                 r#"{"id":"e1","address":{"ci"#,
