@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use sync_clients::{KomboClient, LearnAmpClient, RetryPolicy};
 use sync_core::error::{SourceError, TargetError};
 use sync_core::learnamp::UserWrite;
-use sync_core::ports::{HrisSource, LearnAmp, ListQuery};
+use sync_core::ports::{HrisSource, LearnAmp, ListQuery, UserDetail};
 use sync_core::report::ActionKind;
 use sync_core::{EngineError, InvitePolicy, RunOptions};
 
@@ -72,7 +72,7 @@ async fn a_redirect_to_another_host_receives_nothing_and_names_the_host() {
                     .update_user(existing, &a_user("e-existing"))
                     .await
                     .map(|_| ()),
-                _ => client.list_users().await.map(|_| ()),
+                _ => client.list_users(UserDetail::Basic).await.map(|_| ()),
             };
             let err = result.expect_err("a redirect is an error");
             assert!(
@@ -184,17 +184,34 @@ async fn a_learn_amp_listing_ends_whatever_its_headers_say() {
     let all = h.learnamp.snapshot().users.len();
     let full_pages = all.div_ceil(sync_clients::learnamp::PER_PAGE as usize) as u64;
     assert_eq!(full_pages, 2, "the sandbox's own admin and the 150");
-    let users = h.learnamp_client.list_users().await.unwrap();
-    assert_eq!(users.len(), all);
+    let users = h
+        .learnamp_client
+        .list_users(UserDetail::Basic)
+        .await
+        .unwrap();
+    assert_eq!(users.users.len(), all);
     let pages = h.learnamp.calls().by_endpoint["GET /v1/users"];
-    assert_eq!(pages, full_pages + 1, "the full pages, then one empty page");
+    assert_eq!(
+        pages,
+        full_pages + 1 + 1,
+        "the full pages, then one empty page; the deactivated users' listing: one empty page"
+    );
 
     // A `Total` that was reached ends it without asking for an empty page.
     h.learnamp
         .set_reported_totals(Some((all as u64, u64::from(u32::MAX))));
     h.learnamp.reset_calls();
-    assert_eq!(h.learnamp_client.list_users().await.unwrap().len(), all);
-    assert_eq!(h.learnamp.calls().by_endpoint["GET /v1/users"], full_pages);
+    let users = h
+        .learnamp_client
+        .list_users(UserDetail::Basic)
+        .await
+        .unwrap();
+    assert_eq!(users.users.len(), all);
+    assert_eq!(
+        h.learnamp.calls().by_endpoint["GET /v1/users"],
+        full_pages + 1,
+        "no empty page asked for; the deactivated users' listing: one (empty) page"
+    );
     h.stop().await;
 }
 
@@ -243,7 +260,11 @@ async fn an_endless_body_fails_the_call_at_the_size_bound() {
         })
     };
     h.learnamp.faults().set_hostile(endless("GET", "/v1/users"));
-    let err = h.learnamp_client.list_users().await.unwrap_err();
+    let err = h
+        .learnamp_client
+        .list_users(UserDetail::Basic)
+        .await
+        .unwrap_err();
     assert!(matches!(err, TargetError::Protocol(_)), "{err:?}");
     assert!(
         err.to_string()

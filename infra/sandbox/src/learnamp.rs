@@ -177,6 +177,18 @@ pub struct SeedUser {
     pub deactivated: bool,
 }
 
+/// Shapes of the user object the docs allow and the sandbox can answer in: the docs show no
+/// schema, only examples.
+#[derive(Debug, Clone, Default)]
+pub struct UserShape {
+    /// "No manager" as `{}` (as the docs' examples show it), not `null`.
+    pub empty_manager: bool,
+    /// `customFields` of every expanded user replaced by this value (the docs never show it).
+    pub custom_fields: Option<Value>,
+    /// One more key on every expanded user.
+    pub extra_field: Option<(String, Value)>,
+}
+
 /// A user as the sandbox stores it.
 #[derive(Serialize, Clone, Debug)]
 pub struct SandboxUser {
@@ -343,6 +355,8 @@ struct Data {
     reported_token_lifetime: Option<Value>,
     /// What listings say as `Total` and `Total-Pages`, when not the truth.
     reported_totals: Option<(u64, u64)>,
+    /// Other shapes of the user object that the docs allow (see [`UserShape`]).
+    user_shape: UserShape,
     custom_field_defs: BTreeSet<String>,
 }
 
@@ -379,6 +393,7 @@ impl Data {
             token_ttl: 7200,
             reported_token_lifetime: None,
             reported_totals: None,
+            user_shape: UserShape::default(),
             custom_field_defs: ["Employee ID", "Cost Center"]
                 .iter()
                 .map(|s| s.to_string())
@@ -665,9 +680,14 @@ impl Data {
     }
 
     fn manager_json(&self, id: Option<u64>) -> Value {
+        let none = if self.user_shape.empty_manager {
+            json!({})
+        } else {
+            Value::Null
+        };
         id.and_then(|id| self.users.get(&id))
             .map(|r| Value::Object(self.user_summary(r)))
-            .unwrap_or(Value::Null)
+            .unwrap_or(none)
     }
 
     fn user_full(&self, r: &URec) -> Value {
@@ -697,13 +717,18 @@ impl Data {
         );
         m.insert(
             "customFields".into(),
-            Value::Array(
-                u.custom_fields
-                    .iter()
-                    .map(|(k, v)| json!({"name": k, "value": v}))
-                    .collect(),
-            ),
+            self.user_shape.custom_fields.clone().unwrap_or_else(|| {
+                Value::Array(
+                    u.custom_fields
+                        .iter()
+                        .map(|(k, v)| json!({"name": k, "value": v}))
+                        .collect(),
+                )
+            }),
         );
+        if let Some((key, value)) = &self.user_shape.extra_field {
+            m.insert(key.clone(), value.clone());
+        }
         Value::Object(m)
     }
 
@@ -838,6 +863,11 @@ impl LearnAmpSandbox {
     /// the data are empty); `None` reports the truth.
     pub fn set_reported_totals(&self, totals: Option<(u64, u64)>) {
         self.data().reported_totals = totals;
+    }
+
+    /// Renders users in another shape the docs allow (or do not rule out) from now on.
+    pub fn set_user_shape(&self, shape: UserShape) {
+        self.data().user_shape = shape;
     }
 
     /// Expires every token issued so far: their next use → 401.

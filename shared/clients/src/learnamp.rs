@@ -12,11 +12,12 @@ use crate::BodyError;
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use std::time::{Duration, Instant};
 use sync_core::decode::{decode, from_value};
 use sync_core::error::TargetError;
 use sync_core::learnamp::{ApiErrorBody, Team, TokenResponse, User, UserWrite};
-use sync_core::ports::{CallStats, LearnAmp};
+use sync_core::ports::{CallStats, LearnAmp, MalformedRecord, UserDetail, UserListing};
 use tokio::sync::Mutex;
 
 /// Page size for listings. Learn Amp documents no maximum; 100 is the common Rails cap.
@@ -28,7 +29,7 @@ const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 pub const MAX_PAGES: u32 = 10_000;
 
 /// The scopes the sync needs (Learn Amp's granular scopes).
-pub const SCOPES: &str = "users:read users:create users:update users:deactivate users:reactivate teams:read teams:create teams:update";
+pub const SCOPES: &str = sync_core::learnamp::SYNC_SCOPES;
 
 struct CachedToken {
     value: String,
@@ -189,6 +190,12 @@ impl LearnAmpClient {
                         answer.status,
                     )))
                 }
+                StatusCode::FORBIDDEN => {
+                    return Err(TargetError::Forbidden(format!(
+                        "{endpoint}: {}",
+                        error_message(&answer.body, answer.status)
+                    )))
+                }
                 StatusCode::NOT_FOUND => return Err(TargetError::NotFound),
                 s if s.is_success() => return Ok(answer),
                 s => {
@@ -308,9 +315,10 @@ impl LearnAmpClient {
         path: &str,
         filters: &str,
         key: &str,
-    ) -> Result<Vec<T>, TargetError> {
+    ) -> Result<(Vec<T>, Vec<MalformedRecord>), TargetError> {
         let endpoint = format!("GET {path}");
         let mut items = Vec::new();
+        let mut skipped = Vec::new();
         let mut page = 1u32;
         loop {
             let url = format!("{path}?page={page}&perPage={PER_PAGE}{filters}");
@@ -320,12 +328,30 @@ impl LearnAmpClient {
             let list = body
                 .remove(key)
                 .unwrap_or(serde_json::Value::Array(Vec::new()));
-            let batch: Vec<T> = from_value(list)
-                .map_err(|e| TargetError::Decode(format!("{endpoint} page {page}: `{key}` {e}")))?;
-            let batch_len = batch.len();
-            items.extend(batch);
+            let serde_json::Value::Array(list) = list else {
+                return Err(TargetError::Decode(format!(
+                    "{endpoint} page {page}: `{key}` is not a list"
+                )));
+            };
+            // Each record alone: one that cannot be read is skipped and named, not fatal.
+            let batch_len = list.len();
+            for (position, value) in list.into_iter().enumerate() {
+                let id = match value.get("id") {
+                    Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                    Some(serde_json::Value::String(s)) => Some(s.clone()),
+                    _ => None,
+                };
+                match from_value::<T>(value) {
+                    Ok(item) => items.push(item),
+                    Err(problem) => skipped.push(MalformedRecord {
+                        id,
+                        position,
+                        problem: problem.to_string(),
+                    }),
+                }
+            }
             let headers = ListingHeaders::read(&answer.headers);
-            match headers.after_page(page, batch_len, items.len()) {
+            match headers.after_page(page, batch_len, items.len() + skipped.len()) {
                 NextPage::Done => break,
                 NextPage::Page(next) => page = next,
                 NextPage::TooMany => {
@@ -335,7 +361,21 @@ impl LearnAmpClient {
                 }
             }
         }
-        Ok(items)
+        Ok((items, skipped))
+    }
+
+    /// A listing whose every record must be read (teams).
+    async fn list_strict<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        filters: &str,
+        key: &str,
+    ) -> Result<Vec<T>, TargetError> {
+        let (items, skipped) = self.list_all(path, filters, key).await?;
+        match skipped.first() {
+            Some(bad) => Err(TargetError::Decode(format!("GET {path}: {bad}"))),
+            None => Ok(items),
+        }
     }
 }
 
@@ -389,6 +429,25 @@ pub fn renew_after(token: &TokenResponse) -> Duration {
     lifetime - TOKEN_MARGIN.min(lifetime / 4)
 }
 
+/// The documented status filter, for the deactivated users alone.
+const DEACTIVATED_FILTER: &str = "&filters%5Bstatus%5D%5B%5D=deactivated";
+
+/// What is read from a write's answer, and from the deactivated users' listing: the id.
+#[derive(Deserialize)]
+struct UserIdOnly {
+    #[serde(deserialize_with = "numeric_id")]
+    id: u64,
+}
+
+fn numeric_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| serde::de::Error::custom("expected a numeric id"))
+}
+
 /// A transport error without its URL, which could hold an email address in its query.
 fn transport_problem(e: reqwest::Error) -> String {
     if e.is_timeout() {
@@ -440,37 +499,58 @@ impl LearnAmp for LearnAmpClient {
 
     async fn users_by_email(&self, email: &str) -> Result<Vec<User>, TargetError> {
         let filter = format!("&filters%5Bemail%5D={}", urlencoding::encode(email));
-        self.list_all("/v1/users", &filter, "users").await
+        let (users, _unreadable) = self.list_all("/v1/users", &filter, "users").await?;
+        Ok(users)
     }
 
-    async fn list_users(&self) -> Result<Vec<User>, TargetError> {
-        self.list_all("/v1/users", "&expanded=true", "users").await
+    /// Every user, and, from a second listing filtered by the documented status `deactivated`,
+    /// which of them are deactivated (the display label of `status` is not a documented value).
+    async fn list_users(&self, detail: UserDetail) -> Result<UserListing, TargetError> {
+        let expanded = match detail {
+            UserDetail::Basic => "",
+            UserDetail::Expanded => "&expanded=true",
+        };
+        let (mut users, skipped) = self
+            .list_all::<User>("/v1/users", expanded, "users")
+            .await?;
+        let (deactivated, _) = self
+            .list_all::<UserIdOnly>("/v1/users", DEACTIVATED_FILTER, "users")
+            .await?;
+        let deactivated: std::collections::HashSet<u64> =
+            deactivated.into_iter().map(|u| u.id).collect();
+        for user in &mut users {
+            user.listed_deactivated = Some(deactivated.contains(&user.id));
+        }
+        Ok(UserListing { users, skipped })
     }
 
     async fn list_teams(&self) -> Result<Vec<Team>, TargetError> {
-        self.list_all("/v1/teams", "", "teams").await
+        self.list_strict("/v1/teams", "", "teams").await
     }
 
-    async fn create_user(&self, write: &UserWrite) -> Result<User, TargetError> {
+    async fn create_user(&self, write: &UserWrite) -> Result<u64, TargetError> {
         let form = write.form_fields();
-        self.json(
-            Method::POST,
-            "/v1/users",
-            "POST /v1/users",
-            Body::Form(&form),
-        )
-        .await
+        let created: UserIdOnly = self
+            .json(
+                Method::POST,
+                "/v1/users",
+                "POST /v1/users",
+                Body::Form(&form),
+            )
+            .await?;
+        Ok(created.id)
     }
 
-    async fn update_user(&self, user_id: u64, write: &UserWrite) -> Result<User, TargetError> {
+    async fn update_user(&self, user_id: u64, write: &UserWrite) -> Result<(), TargetError> {
         let form = write.form_fields();
-        self.json(
+        self.call(
             Method::PUT,
             &format!("/v1/users/{user_id}"),
             "PUT /v1/users/{id}",
             Body::Form(&form),
         )
         .await
+        .map(|_| ())
     }
 
     async fn deactivate_user(&self, user_id: u64) -> Result<(), TargetError> {

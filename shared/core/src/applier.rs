@@ -120,9 +120,27 @@ pub struct KnownUsers {
     users: Vec<User>,
     by_external_id: HashMap<String, usize>,
     by_email: HashMap<String, Vec<usize>>,
+    /// Users the listing could not read: they exist, though they are not held here.
+    unreadable: std::collections::HashSet<u64>,
 }
 
 impl KnownUsers {
+    /// A listing's users, with the ids of those it could not read.
+    pub fn from_listing(listing: crate::ports::UserListing) -> Self {
+        let mut known = Self::new(listing.users);
+        known.unreadable = listing
+            .skipped
+            .iter()
+            .filter_map(|m| m.id.as_deref()?.parse().ok())
+            .collect();
+        known
+    }
+
+    /// Whether the listing held this user but could not read it.
+    pub fn is_unreadable(&self, user_id: u64) -> bool {
+        self.unreadable.contains(&user_id)
+    }
+
     pub fn new(users: Vec<User>) -> Self {
         let mut known = Self::default();
         for (i, user) in users.iter().enumerate() {
@@ -323,40 +341,53 @@ impl Applier<'_> {
         Ok((write, written))
     }
 
-    /// Sends a create or an update. An unknown custom field name makes Learn Amp answer 404;
-    /// the write is then sent again without custom fields and the note says which were dropped,
-    /// so they are reported once and not retried until their values change.
+    /// Sends a create or an update; the user's id. An update always carries `email`,
+    /// `firstName` and `lastName` from the desired state (the docs mark them required on update).
+    /// A refusal that blames custom fields does not sink the rest of the write: an unknown
+    /// custom field name (404), or a 400 that names a custom field (a presence validation on a
+    /// clear). The write is sent again without the custom fields blamed, and the note says which
+    /// were left out, so they are reported once and not retried until their values change.
     async fn send(
         &self,
         target: Target,
+        desired: &DesiredUser,
         write: &UserWrite,
-    ) -> Result<(User, Option<String>), TargetError> {
-        let attempt = match target {
-            Target::Create => self.learnamp.create_user(write).await,
-            Target::Update(id) => self.learnamp.update_user(id, write).await,
+    ) -> Result<(u64, Option<String>), TargetError> {
+        let mut write = write.clone();
+        if let Target::Update(_) = target {
+            write.email = write.email.or_else(|| desired.email.clone());
+            write.first_name = write.first_name.or_else(|| desired.first_name.clone());
+            write.last_name = write.last_name.or_else(|| desired.last_name.clone());
+        }
+        let refused = match self.send_once(target, &write).await {
+            Err(e) if !write.custom_fields.is_empty() => e,
+            other => return other.map(|id| (id, None)),
         };
-        match attempt {
-            Err(TargetError::NotFound) if !write.custom_fields.is_empty() => {
-                let mut plain = write.clone();
-                plain.custom_fields.clear();
-                let user = match target {
-                    Target::Create => self.learnamp.create_user(&plain).await?,
-                    Target::Update(id) => self.learnamp.update_user(id, &plain).await?,
-                };
-                let names: Vec<String> = write
-                    .custom_fields
-                    .iter()
-                    .map(|(n, _)| format!("'{n}'"))
-                    .collect();
-                Ok((
-                    user,
-                    Some(format!(
-                        "custom field {} unknown to Learn Amp: not written (check the tenant's custom field mapping)",
-                        names.join(", ")
-                    )),
-                ))
-            }
-            other => other.map(|user| (user, None)),
+        let (blamed, why) = match &refused {
+            TargetError::NotFound => (
+                write.custom_fields.iter().map(|(n, _)| n.clone()).collect(),
+                "unknown to Learn Amp: not written (check the tenant's custom field mapping)",
+            ),
+            TargetError::Rejected { .. } => match blamed_custom_fields(&refused, &write) {
+                blamed if blamed.is_empty() => return Err(refused),
+                blamed => (
+                    blamed,
+                    "refused by Learn Amp: not written, the rest of the change was",
+                ),
+            },
+            _ => return Err(refused),
+        };
+        write.custom_fields.retain(|(n, _)| !blamed.contains(n));
+        let id = self.send_once(target, &write).await?;
+        let names: Vec<String> = blamed.iter().map(|n| format!("'{n}'")).collect();
+        tracing::warn!(employee_id = %desired.employee_id, fields = blamed.len(), "custom fields left out of a write Learn Amp refused");
+        Ok((id, Some(format!("custom field {} {why}", names.join(", ")))))
+    }
+
+    async fn send_once(&self, target: Target, write: &UserWrite) -> Result<u64, TargetError> {
+        match target {
+            Target::Create => self.learnamp.create_user(write).await,
+            Target::Update(id) => self.learnamp.update_user(id, write).await.map(|()| id),
         }
     }
 
@@ -409,16 +440,16 @@ impl Applier<'_> {
         // Someone invited once (a user deleted by hand and now created again) is not invited again.
         let skip_invitation = self.settings.invite_policy == InvitePolicy::Manual || state.invited;
         write.skip_invitation = Some(skip_invitation);
-        match self.send(Target::Create, &write).await {
-            Ok((user, note)) => {
-                state.learnamp_user_id = Some(user.id);
+        match self.send(Target::Create, desired, &write).await {
+            Ok((user_id, note)) => {
+                state.learnamp_user_id = Some(user_id);
                 state.active = true;
                 state.invited |= !skip_invitation;
                 Self::mark_applied(state, desired, &written);
-                tracing::info!(employee_id = %desired.employee_id, learnamp_user_id = user.id, invited = !skip_invitation, "user created");
+                tracing::info!(employee_id = %desired.employee_id, learnamp_user_id = user_id, invited = !skip_invitation, "user created");
                 Ok(record(
                     desired,
-                    Some(user.id),
+                    Some(user_id),
                     ActionKind::Create,
                     &with_note(detail, note),
                 ))
@@ -518,8 +549,9 @@ impl Applier<'_> {
         if user.integration_external_id.as_deref() != Some(desired.employee_id.as_str()) {
             write.integration_external_id = Some(desired.employee_id.clone());
         }
-        write.reactivate = user.is_deactivated();
-        let (_, note) = self.send(Target::Update(user.id), &write).await?;
+        // Always: whatever Learn Amp's status label said, the employee wants an active user.
+        write.reactivate = true;
+        let (_, note) = self.send(Target::Update(user.id), desired, &write).await?;
         if let Some(previous) = &previous {
             if let Ok(Some(mut old)) = self.store.employee(self.tenant(), previous).await {
                 old.learnamp_user_id = None;
@@ -567,7 +599,7 @@ impl Applier<'_> {
             .await?;
         let mut note = None;
         if !write.is_empty() {
-            match self.send(Target::Update(user_id), &write).await {
+            match self.send(Target::Update(user_id), desired, &write).await {
                 Ok((_, n)) => note = n,
                 Err(TargetError::NotFound) => return self.relink(desired, state).await,
                 Err(e) => return Err(e),
@@ -639,7 +671,7 @@ impl Applier<'_> {
             .write_for(desired, &desired.fields(), Target::Update(user_id))
             .await?;
         write.reactivate = true;
-        let note = match self.send(Target::Update(user_id), &write).await {
+        let note = match self.send(Target::Update(user_id), desired, &write).await {
             Ok((_, note)) => note,
             Err(TargetError::NotFound) => return self.relink(desired, state).await,
             Err(e) => return Err(e),
@@ -678,6 +710,49 @@ impl Applier<'_> {
             ActionKind::Deactivate,
             detail,
         ))
+    }
+}
+
+/// The custom fields of `write` that a rejection blames: those it names (in its message or
+/// its field errors, case-insensitively), or, when it blames `customFields` without naming one,
+/// the fields the write clears (the documented presence validation), else all of them.
+fn blamed_custom_fields(refusal: &TargetError, write: &UserWrite) -> Vec<String> {
+    let TargetError::Rejected {
+        message,
+        field_errors,
+        ..
+    } = refusal
+    else {
+        return Vec::new();
+    };
+    let mut said = message.to_lowercase();
+    for (key, messages) in field_errors {
+        said.push(' ');
+        said.push_str(&key.to_lowercase());
+        for m in messages {
+            said.push(' ');
+            said.push_str(&m.to_lowercase());
+        }
+    }
+    let named: Vec<String> = write
+        .custom_fields
+        .iter()
+        .filter(|(n, _)| said.contains(&n.to_lowercase()))
+        .map(|(n, _)| n.clone())
+        .collect();
+    if !named.is_empty() || !(said.contains("customfield") || said.contains("custom field")) {
+        return named;
+    }
+    let clears: Vec<String> = write
+        .custom_fields
+        .iter()
+        .filter(|(_, v)| v.is_empty())
+        .map(|(n, _)| n.clone())
+        .collect();
+    if clears.is_empty() {
+        write.custom_fields.iter().map(|(n, _)| n.clone()).collect()
+    } else {
+        clears
     }
 }
 

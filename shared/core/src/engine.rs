@@ -10,10 +10,10 @@ use crate::error::{QueueError, SourceError, StoreError, TargetError};
 use crate::kombo::Group;
 use crate::mapping::{name_hash, today_in};
 use crate::planner::{plan, Listing, Plan, PlanInput};
-use crate::ports::{HrisSource, LearnAmp, ListQuery, Queue, StateStore};
+use crate::ports::{HrisSource, LearnAmp, ListQuery, Queue, StateStore, UserDetail};
 use crate::reconcile::{observe_employees, observe_teams};
 use crate::report::{
-    ActionKind, ActionRecord, ApiCalls, Counts, RunReport, RunTimings, RunTrigger, SyncMode,
+    ActionKind, ActionRecord, ApiCalls, Counts, Note, RunReport, RunTimings, RunTrigger, SyncMode,
     TeamCounts,
 };
 use crate::settings::TenantSettings;
@@ -205,7 +205,7 @@ impl Engine<'_> {
             if mode != SyncMode::Reconcile {
                 return Ok::<_, EngineError>(None);
             }
-            let users = self.learnamp.list_users().await?;
+            let users = self.learnamp.list_users(UserDetail::Expanded).await?;
             let teams = self.learnamp.list_teams().await?;
             Ok(Some((users, teams)))
         };
@@ -217,8 +217,10 @@ impl Engine<'_> {
         let in_learnamp = in_learnamp?;
         let mut known_users = None;
         let mut observed = None;
-        if let Some((users, la_teams)) = in_learnamp {
-            let users = KnownUsers::new(users);
+        let mut unreadable_users = Vec::new();
+        if let Some((listing, la_teams)) = in_learnamp {
+            unreadable_users = listing.skipped.clone();
+            let users = KnownUsers::from_listing(listing);
             let drifted = observe_employees(&state, &users, &la_teams, self.settings);
             if !drifted.is_empty() {
                 // In place where this run holds the only copy (DynamoDB's); the embedded store
@@ -237,13 +239,15 @@ impl Engine<'_> {
         {
             // A first import: users may exist in Learn Amp already (made by hand, or by an
             // earlier tool). One listing finds them all, instead of a lookup per employee.
-            known_users = Some(KnownUsers::new(self.learnamp.list_users().await?));
+            let listing = self.learnamp.list_users(UserDetail::Basic).await?;
+            unreadable_users = listing.skipped.clone();
+            known_users = Some(KnownUsers::from_listing(listing));
         }
         let read_ms = read_clock.elapsed().as_millis() as u64;
         let read_cpu_us = micros_since(read_cpu, process_cpu_time());
         let plan_cpu = thread_cpu_time();
         let listed = listing.len();
-        let plan = plan(PlanInput {
+        let mut plan = plan(PlanInput {
             settings: self.settings,
             today,
             listing,
@@ -253,6 +257,12 @@ impl Engine<'_> {
             teams: &teams,
             allow_mass_deactivation: options.allow_mass_deactivation,
         });
+        plan.notes.extend(unreadable_users.iter().map(|m| Note {
+            employee_id: String::new(),
+            detail: format!(
+                "Learn Amp {m}: this user could not be read and was left out of this run"
+            ),
+        }));
         let plan_cpu_us = mapping_cpu_us + micros_since(plan_cpu, thread_cpu_time());
         tracing::info!(
             tenant = %self.tenant(),

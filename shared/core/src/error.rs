@@ -42,6 +42,10 @@ pub enum TargetError {
     },
     #[error("Learn Amp has no such record")]
     NotFound,
+    /// 403: the credentials lack a scope (Learn Amp names it): fatal for the whole run, as every
+    /// further call of that kind would be refused too.
+    #[error("Learn Amp refused the request for lack of permission ({0}). Give the API credentials every scope the sync needs (Company Settings → API): {scopes}", scopes = crate::learnamp::SYNC_SCOPES)]
+    Forbidden(String),
     /// The credentials are wrong: fatal for the whole run.
     #[error("Learn Amp refused the credentials: {0}. Check LEARNAMP_CLIENT_ID and LEARNAMP_CLIENT_SECRET")]
     Unauthorized(String),
@@ -63,7 +67,10 @@ impl TargetError {
 
     /// True when every further call of the run would fail the same way: the run stops.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, Self::Unauthorized(_) | Self::Protocol(_))
+        matches!(
+            self,
+            Self::Unauthorized(_) | Self::Forbidden(_) | Self::Protocol(_)
+        )
     }
 
     /// True when the rejection says `field` "has already been taken" (Learn Amp's uniqueness

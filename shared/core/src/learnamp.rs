@@ -4,34 +4,90 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A user as Learn Amp returns it. Only the keys the sync reads; the rest is ignored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The granular scopes the sync needs: users read, created, updated, deactivated and
+/// reactivated; teams read, created and renamed.
+pub const SYNC_SCOPES: &str = "users:read users:create users:update users:deactivate users:reactivate teams:read teams:create teams:update";
+
+/// A user as Learn Amp returns it. Only the keys the sync reads; the rest is ignored. Read
+/// leniently: the docs show no schema, only examples (`"manager": {}` for no manager, no shape
+/// at all for `customFields`), so a key in an unexpected shape reads as absent instead of failing
+/// the user. Only `id` is required.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
+    #[serde(deserialize_with = "lenient_id")]
     pub id: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub email: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub first_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub last_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub job_title: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub integration_external_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub hire_date: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub location: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub status: Option<StatusLabel>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub primary_team: Option<TeamSummary>,
-    #[serde(default)]
+    /// `{}` (the docs' "no manager") and any other shape without an id read as no manager.
+    #[serde(default, deserialize_with = "lenient")]
     pub manager: Option<UserSummary>,
-    /// Present on expanded users.
-    #[serde(default)]
+    /// Present on expanded users, in a shape the docs never show: a list of `{name, value}`
+    /// (the shape the write takes) or a `{name: value}` map are read; anything else is `None`,
+    /// "not known", which a reconcile does not take for drift.
+    #[serde(default, deserialize_with = "lenient_custom_fields")]
     pub custom_fields: Option<Vec<CustomFieldValue>>,
+    /// Whether the user is deactivated, when a listing filtered by status said so (more
+    /// reliable than the display label).
+    #[serde(skip)]
+    pub listed_deactivated: Option<bool>,
+}
+
+/// A value of the expected shape, or `None` for any other (never an error).
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+/// An id as a number or a numeric string.
+fn lenient_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| serde::de::Error::custom("expected a numeric id"))
+}
+
+fn lenient_custom_fields<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<CustomFieldValue>>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(serde_json::from_value::<CustomFieldValue>)
+            .collect::<Result<Vec<_>, _>>()
+            .ok(),
+        serde_json::Value::Object(map) => Some(
+            map.into_iter()
+                .map(|(name, value)| CustomFieldValue {
+                    name,
+                    value: Some(value),
+                })
+                .collect(),
+        ),
+        _ => None,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,12 +98,14 @@ pub struct CustomFieldValue {
 }
 
 impl User {
-    /// Learn Amp reports status as a display label (`{"status": "Deactivated", ...}`), not an
-    /// enum; this is the one reading of it the sync needs.
+    /// Whether the user is deactivated: as a status-filtered listing said, or else by the
+    /// display label (`{"status": "Deactivated", ...}`) the examples show.
     pub fn is_deactivated(&self) -> bool {
-        self.status
-            .as_ref()
-            .is_some_and(|s| s.status.eq_ignore_ascii_case("deactivated"))
+        self.listed_deactivated.unwrap_or_else(|| {
+            self.status
+                .as_ref()
+                .is_some_and(|s| s.status.eq_ignore_ascii_case("deactivated"))
+        })
     }
 }
 
@@ -228,6 +286,30 @@ mod tests {
         assert!(user.is_deactivated());
         assert_eq!(user.manager.map(|m| m.id), Some(1));
         assert_eq!(user.primary_team, None);
+    }
+
+    #[test]
+    fn odd_shapes_the_docs_allow_read_as_absent_not_as_errors() {
+        let odd = r#"{"id": "1383", "email": "ada@example.com", "manager": {},
+            "customFields": "unexpected", "status": "Confirmed", "location": {"name": "Berlin"},
+            "primaryTeam": {"id": 379, "name": "Team 1", "manager": {}}, "newKey": [1, 2]}"#;
+        let user: User = crate::decode::decode_str(odd).unwrap();
+        assert_eq!(user.id, 1383);
+        assert_eq!(user.manager, None);
+        assert_eq!(user.custom_fields, None);
+        assert_eq!(user.status, None);
+        assert_eq!(user.location, None);
+        assert_eq!(user.primary_team.map(|t| t.id), Some(379));
+        let as_map: User =
+            serde_json::from_str(r#"{"id": 1, "customFields": {"Cost Center": "CC-1"}}"#).unwrap();
+        assert_eq!(
+            as_map.custom_fields,
+            Some(vec![CustomFieldValue {
+                name: "Cost Center".into(),
+                value: Some(serde_json::json!("CC-1"))
+            }])
+        );
+        assert!(crate::decode::decode_str::<User>(r#"{"email": "x@example.com"}"#).is_err());
     }
 
     #[test]

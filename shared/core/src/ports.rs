@@ -82,16 +82,34 @@ pub trait HrisSource: Send + Sync {
     }
 }
 
+/// How much of each user a listing asks Learn Amp for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserDetail {
+    /// Ids, names, email, external id, status: enough to link and adopt.
+    Basic,
+    /// With teams, manager, location and custom fields: what a reconcile compares.
+    Expanded,
+}
+
+/// Every user of a listing that could be read, and those that could not (named by id when
+/// their id could be read): one odd user never fails the listing.
+#[derive(Debug, Default)]
+pub struct UserListing {
+    pub users: Vec<User>,
+    pub skipped: Vec<MalformedRecord>,
+}
+
 /// Learn Amp's users and teams.
 #[async_trait]
 pub trait LearnAmp: Send + Sync {
     async fn user_by_external_id(&self, external_id: &str) -> Result<Option<User>, TargetError>;
     async fn users_by_email(&self, email: &str) -> Result<Vec<User>, TargetError>;
-    /// Every user, expanded (teams, manager, location, custom fields).
-    async fn list_users(&self) -> Result<Vec<User>, TargetError>;
+    /// Every user, with whether each is deactivated.
+    async fn list_users(&self, detail: UserDetail) -> Result<UserListing, TargetError>;
     async fn list_teams(&self) -> Result<Vec<Team>, TargetError>;
-    async fn create_user(&self, write: &UserWrite) -> Result<User, TargetError>;
-    async fn update_user(&self, user_id: u64, write: &UserWrite) -> Result<User, TargetError>;
+    /// Creates a user; its new id. Nothing else is read from the answer.
+    async fn create_user(&self, write: &UserWrite) -> Result<u64, TargetError>;
+    async fn update_user(&self, user_id: u64, write: &UserWrite) -> Result<(), TargetError>;
     async fn deactivate_user(&self, user_id: u64) -> Result<(), TargetError>;
     async fn reactivate_user(&self, user_id: u64) -> Result<(), TargetError>;
     async fn team_by_external_id(&self, external_id: &str) -> Result<Option<Team>, TargetError>;

@@ -109,11 +109,18 @@ pub fn observe_employees(
             ),
             (Field::Location, user.location.clone()),
         ];
+        let remembered = stored.get(employee_id);
         for mapping in &settings.custom_fields {
-            fields.push((
-                Field::Custom(mapping.target.clone()),
-                custom_value(user, &mapping.target),
-            ));
+            let field = Field::Custom(mapping.target.clone());
+            if user.custom_fields.is_none() {
+                // Custom fields in a shape the sync cannot read: what Learn Amp holds is not
+                // known, so what was applied stands (no drift is claimed, none is repaired).
+                if let Some(hash) = remembered.and_then(|p| p.applied_fields.get(&field)) {
+                    state.applied_fields.insert(field, *hash);
+                }
+                continue;
+            }
+            fields.push((field, custom_value(user, &mapping.target)));
         }
         for (field, value) in fields {
             let hash = field_hash(employee_id, &field, value.as_deref());
@@ -131,7 +138,12 @@ pub fn observe_employees(
     }
     let unlinked: Vec<EmployeeState> = stored
         .values()
-        .filter(|s| s.is_linked() && !seen.contains_key(s.employee_id.as_str()))
+        .filter(|s| {
+            s.is_linked()
+                && !seen.contains_key(s.employee_id.as_str())
+                // A user the listing could not read still exists: keep what was remembered.
+                && !s.learnamp_user_id.is_some_and(|id| users.is_unreadable(id))
+        })
         .map(|s| {
             let mut s = s.clone();
             s.learnamp_user_id = None;

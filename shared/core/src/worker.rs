@@ -188,17 +188,7 @@ mod tests {
             let mut users = self.users.lock().unwrap();
             let user = users.entry(id).or_insert_with(|| User {
                 id,
-                email: None,
-                first_name: None,
-                last_name: None,
-                job_title: None,
-                integration_external_id: None,
-                hire_date: None,
-                location: None,
-                status: None,
-                primary_team: None,
-                manager: None,
-                custom_fields: None,
+                ..User::default()
             });
             let fields = [
                 (&mut user.email, &w.email),
@@ -227,17 +217,24 @@ mod tests {
         async fn users_by_email(&self, _: &str) -> Result<Vec<User>, TargetError> {
             Ok(Vec::new())
         }
-        async fn list_users(&self) -> Result<Vec<User>, TargetError> {
-            Ok(self.users.lock().unwrap().values().cloned().collect())
+        async fn list_users(
+            &self,
+            _: crate::ports::UserDetail,
+        ) -> Result<crate::ports::UserListing, TargetError> {
+            Ok(crate::ports::UserListing {
+                users: self.users.lock().unwrap().values().cloned().collect(),
+                skipped: Vec::new(),
+            })
         }
         async fn list_teams(&self) -> Result<Vec<Team>, TargetError> {
             Ok(Vec::new())
         }
-        async fn create_user(&self, write: &UserWrite) -> Result<User, TargetError> {
-            Ok(self.write(7, write))
+        async fn create_user(&self, write: &UserWrite) -> Result<u64, TargetError> {
+            Ok(self.write(7, write).id)
         }
-        async fn update_user(&self, id: u64, write: &UserWrite) -> Result<User, TargetError> {
-            Ok(self.write(id, write))
+        async fn update_user(&self, id: u64, write: &UserWrite) -> Result<(), TargetError> {
+            self.write(id, write);
+            Ok(())
         }
         async fn deactivate_user(&self, _: u64) -> Result<(), TargetError> {
             unimplemented!("not used here")
@@ -338,7 +335,13 @@ mod tests {
             .unwrap()
             .job_title = Some("Retitled by hand".into());
         let stored = store.employees(TENANT).await.unwrap();
-        let users = KnownUsers::new(learnamp.list_users().await.unwrap());
+        let users = KnownUsers::new(
+            learnamp
+                .list_users(crate::ports::UserDetail::Basic)
+                .await
+                .unwrap()
+                .users,
+        );
         let drifted = observe_employees(&stored, &users, &[], &settings);
         assert_eq!(drifted.len(), 1, "the drift is seen");
         store.put_employee(TENANT, &drifted[0]).await.unwrap();
