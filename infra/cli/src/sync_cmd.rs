@@ -5,6 +5,7 @@ use crate::output;
 use crate::progress::StderrProgress;
 pub use crate::settings_args::ConfigError;
 use crate::settings_args::{learnamp_account, required, url, SettingsArgs};
+use crate::state_dir::{self, StateDirLock};
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -123,7 +124,7 @@ impl SyncArgs {
         let today = self
             .today
             .map(|t| {
-                NaiveDate::parse_from_str(&t, "%Y-%m-%d").map_err(|_| {
+                strict_date(&t).ok_or_else(|| {
                     ConfigError(format!("--today must be a date as YYYY-MM-DD, got '{t}'"))
                 })
             })
@@ -163,6 +164,19 @@ impl SyncArgs {
     }
 }
 
+/// A date written exactly as `YYYY-MM-DD` (chrono alone also takes `2026-3-2`).
+pub fn strict_date(text: &str) -> Option<NaiveDate> {
+    let shape = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shape {
+        return None;
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
 /// The clients, store and queue of one tenant's local runs.
 pub struct LocalRunner {
     pub kombo: KomboClient,
@@ -172,12 +186,26 @@ pub struct LocalRunner {
     pub settings: TenantSettings,
     pub concurrency: usize,
     pub progress: Box<dyn Progress>,
+    /// One run per state directory, held until the runner is dropped.
+    _lock: Option<StateDirLock>,
 }
 
 impl LocalRunner {
     pub fn new(config: &SyncConfig) -> Result<Self, ConfigError> {
+        // Before anything is read or written: a run that could not record what it did in
+        // Learn Amp must not start, and neither may a second run on the same state.
+        let lock = if config.options.dry_run {
+            state_dir::lock_for_reading(&config.state_dir)
+        } else {
+            state_dir::lock_for_writing(&config.state_dir).map(Some)
+        }
+        .map_err(|e| ConfigError(e.to_string()))?;
         let store = EmbeddedStore::open(&config.state_dir)
             .map_err(|e| ConfigError(format!("--state: {e}")))?;
+        // A log this build cannot read stops the run here, before Kombo or Learn Amp is called.
+        store
+            .preload(&config.settings.tenant_id)
+            .map_err(|e| ConfigError(e.to_string()))?;
         Ok(Self {
             kombo: KomboClient::new(
                 &config.kombo_url,
@@ -195,6 +223,7 @@ impl LocalRunner {
             settings: config.settings.clone(),
             concurrency: config.concurrency,
             progress: Box::new(NoProgress),
+            _lock: lock,
         })
     }
 

@@ -57,6 +57,10 @@ impl Env {
     }
 
     fn sync(&self, extra: &[&str]) -> Command {
+        self.sync_in(self.state.path(), extra)
+    }
+
+    fn sync_in(&self, state: &std::path::Path, extra: &[&str]) -> Command {
         let mut cmd = command();
         cmd.arg("sync")
             .env("KOMBO_BASE_URL", &self.servers[0].base_url)
@@ -65,12 +69,7 @@ impl Env {
             .env("LEARNAMP_BASE_URL", &self.servers[1].base_url)
             .env("LEARNAMP_CLIENT_ID", "id")
             .env("LEARNAMP_CLIENT_SECRET", "secret")
-            .args([
-                "--state",
-                self.state.path().to_str().unwrap(),
-                "--today",
-                "2026-11-22",
-            ])
+            .args(["--state", state.to_str().unwrap(), "--today", "2026-11-22"])
             .args(extra);
         cmd
     }
@@ -175,6 +174,45 @@ fn bad_values_exit_2_naming_the_flag() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn flag_errors_are_one_line_naming_the_flag() {
+    let base = [
+        "sync",
+        "--kombo-url",
+        "http://127.0.0.1:1/v1",
+        "--kombo-api-key",
+        "k",
+        "--integration-id",
+        "personio:x",
+        "--learnamp-url",
+        "http://127.0.0.1:1",
+        "--learnamp-client-id",
+        "i",
+        "--learnamp-client-secret",
+        "s",
+    ];
+    for (extra, flag) in [
+        (vec!["--concurrency", "-1"], "--concurrency"),
+        (vec!["--concurrency", "many"], "--concurrency"),
+        (vec!["--max-run-seconds", "-5"], "--max-run-seconds"),
+        (vec!["--today", "2026-3-2"], "--today"),
+        (vec!["--today", "26-03-02"], "--today"),
+        (vec!["--mode", "sometimes"], "--mode"),
+        (vec!["--no-such-flag"], "--no-such-flag"),
+    ] {
+        let out = command().args(base).args(&extra).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{extra:?}: one line: {err}");
+        assert!(err.starts_with("personio-sync: "), "{extra:?}: {err}");
+        assert!(err.contains(flag), "{extra:?}: names {flag}: {err}");
+    }
+    // Help is still help.
+    let out = command().args(["sync", "--help"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--concurrency"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -467,5 +505,83 @@ async fn a_run_over_its_deadline_stops_and_the_next_goes_on() {
     );
     let bad = env.output(&["--max-run-seconds", "0"]).await;
     assert_eq!(bad.status.code(), Some(2));
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_run_on_the_same_state_refuses_at_once_with_exit_2() {
+    let env = Env::start(60).await;
+    env.learnamp
+        .faults()
+        .set_latency(Duration::from_millis(100));
+    let mut first = env
+        .sync(&[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.learnamp.calls().writes() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first run never started writing"
+        );
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = Instant::now();
+    let second = env.output(&["--report", "json"]).await;
+    let err = stderr(&second);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("is in use by another personio-sync run")
+            && err.contains(env.state.path().to_str().unwrap()),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused at once"
+    );
+    assert!(second.stdout.is_empty(), "no report from the refused run");
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the second was refused while the first was still running"
+    );
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    // Once the first is done, the directory is free again.
+    env.learnamp.faults().clear();
+    let again = env.output(&["--report", "json"]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(report(&again)["counts"]["created"], 0);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unwritable_state_directory_exits_2_before_any_learn_amp_call() {
+    let env = Env::start(10).await;
+    // Tests run as root, for whom a chmod 555 directory is still writable: these truly are not.
+    let file = env.state.path().join("a-regular-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let proc_dir = std::path::PathBuf::from("/proc");
+    for dir in [file.join("state"), file.clone(), proc_dir] {
+        let mut cmd = env.sync_in(&dir, &["--report", "json"]);
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", dir.display());
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains(&format!("--state {} is not writable", dir.display())),
+            "{err}"
+        );
+        assert_eq!(
+            env.learnamp.calls().total,
+            0,
+            "{}: no Learn Amp call before the state is known to be writable",
+            dir.display()
+        );
+    }
     env.stop().await;
 }
