@@ -93,7 +93,7 @@ fn check(dir: &Path) -> u8 {
         code = EXIT_CONFIG;
         if !check.undecodable.is_empty() {
             println!(
-                "{}: {} {} not {} this personio-sync can read{torn}; `personio-sync state repair --state {}` keeps a backup and drops {}",
+                "{}: {} {} {} not records this personio-sync can read{torn}; `personio-sync state repair --state {}` keeps a backup and drops {}",
                 name(&log),
                 if check.undecodable.len() == 1 { "line" } else { "lines" },
                 numbers(&check.undecodable),

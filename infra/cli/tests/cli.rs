@@ -585,3 +585,150 @@ async fn an_unwritable_state_directory_exits_2_before_any_learn_amp_call() {
     }
     env.stop().await;
 }
+
+fn state_command(sub: &str, dir: &std::path::Path) -> Output {
+    command()
+        .args(["state", sub, "--state", dir.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
+/// What an older build sees after a newer one added a record type.
+const UNKNOWN_RECORD: &str = r#"{"format":1,"t":"employee_note","v":{"employee_id":"e9"}}"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_state_line_stops_the_run_until_repaired() {
+    let env = Env::start(20).await;
+    assert_eq!(env.output(&[]).await.status.code(), Some(0));
+    let log = env.state.path().join("personio_3acli.jsonl");
+    let mut lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let total = lines.len();
+    assert!(total > 5);
+    // A record shape this build does not know, as the 4th and as the last complete line.
+    lines.insert(3, UNKNOWN_RECORD.into());
+    lines.push(UNKNOWN_RECORD.into());
+    let text = lines.join("\n") + "\n";
+    std::fs::write(&log, &text).unwrap();
+    let last = total + 2;
+
+    // A change is waiting, so a run that went on would write.
+    let someone = env.kombo.employees()[0].id.clone();
+    env.kombo
+        .update_employee(&someone, |e| e.job_title = Some("Chief Tester".into()));
+    env.learnamp.reset_calls();
+    let out = env.output(&["--report", "json"]).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains(&format!("lines 4, {last} are not records")),
+        "{err}"
+    );
+    assert!(err.contains("personio-sync state repair --state"), "{err}");
+    assert!(!err.contains("employee_note"), "no line content: {err}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        text,
+        "nothing appended"
+    );
+    assert_eq!(env.learnamp.calls().total, 0, "no Learn Amp call");
+
+    let check = state_command("check", env.state.path());
+    assert_eq!(check.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(said.contains(&format!("lines 4, {last} are not")), "{said}");
+    assert!(!said.contains("employee_note"), "{said}");
+
+    let repair = state_command("repair", env.state.path());
+    let said = String::from_utf8_lossy(&repair.stdout).into_owned();
+    assert_eq!(repair.status.code(), Some(0), "{said}{}", stderr(&repair));
+    assert!(
+        said.contains(&format!("dropped 2 unreadable lines (lines 4, {last})")),
+        "{said}"
+    );
+    assert!(!said.contains("employee_note"), "{said}");
+    let backups: Vec<_> = std::fs::read_dir(env.state.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("personio_3acli.jsonl.backup-"))
+        .collect();
+    assert_eq!(backups.len(), 1, "one backup");
+    assert_eq!(std::fs::read_to_string(&backups[0]).unwrap(), text);
+    assert!(said.contains(backups[0].to_str().unwrap()), "{said}");
+    assert_eq!(
+        state_command("check", env.state.path()).status.code(),
+        Some(0)
+    );
+
+    let out = env.output(&["--report", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(r["counts"]["updated"], 1, "{}", r["counts"]);
+    assert_eq!(r["counts"]["created"], 0, "{}", r["counts"]);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_record_of_a_newer_format_is_refused_and_not_repaired() {
+    let env = Env::start(10).await;
+    assert_eq!(env.output(&[]).await.status.code(), Some(0));
+    let log = env.state.path().join("personio_3acli.jsonl");
+    let text =
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .replacen(r#"{"format":1,"#, r#"{"format":7,"#, 1);
+    std::fs::write(&log, &text).unwrap();
+    env.learnamp.reset_calls();
+    let out = env.output(&[]).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("line 1 was written by a newer personio-sync (format 7")
+            && err.contains("upgrade"),
+        "{err}"
+    );
+    assert_eq!(env.learnamp.calls().total, 0);
+    assert_eq!(
+        state_command("check", env.state.path()).status.code(),
+        Some(2)
+    );
+    let repair = state_command("repair", env.state.path());
+    assert_eq!(repair.status.code(), Some(2), "{}", stderr(&repair));
+    assert!(
+        stderr(&repair).contains("newer personio-sync"),
+        "{}",
+        stderr(&repair)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        text,
+        "left as it was"
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_torn_last_state_line_is_still_dropped_silently() {
+    let env = Env::start(10).await;
+    assert_eq!(env.output(&[]).await.status.code(), Some(0));
+    let log = env.state.path().join("personio_3acli.jsonl");
+    let mut bytes = std::fs::read(&log).unwrap();
+    // A kill in the middle of writing one more record.
+    bytes.extend_from_slice(&UNKNOWN_RECORD.as_bytes()[..25]);
+    std::fs::write(&log, &bytes).unwrap();
+    let check = state_command("check", env.state.path());
+    assert_eq!(check.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("torn last line"));
+    let out = env.output(&["--report", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(report(&out)["counts"]["created"], 0);
+    assert!(
+        std::fs::read(&log).unwrap().ends_with(b"\n"),
+        "a clean log again"
+    );
+    env.stop().await;
+}
