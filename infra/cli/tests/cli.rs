@@ -732,3 +732,98 @@ async fn a_torn_last_state_line_is_still_dropped_silently() {
     );
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_run_stops_gracefully_records_and_the_next_run_converges() {
+    let env = Env::start(160).await;
+    // About 150 changes, 8 at a time, 100 ms each: a run of about 2 s.
+    env.learnamp
+        .faults()
+        .set_latency(Duration::from_millis(100));
+    let child = env
+        .sync(&["--invite-policy", "immediately", "--report", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.learnamp.calls().writes() < 30 {
+        assert!(Instant::now() < deadline, "the run never got that far");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let signalled = Instant::now();
+    // SAFETY: a signal to the child this test started.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let took = signalled.elapsed();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(took < Duration::from_secs(8), "bounded: {took:?}");
+    let said: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.starts_with("progress: "))
+        .collect();
+    assert_eq!(said.len(), 1, "one line: {err}");
+    assert!(
+        said[0].starts_with("personio-sync: stopped by SIGTERM: ")
+            && said[0].ends_with(" not started; run again to finish"),
+        "{err}"
+    );
+    let r = report(&out);
+    let stopped = &r["stopped"];
+    assert_eq!(stopped["reason"], "SIGTERM", "{r}");
+    let applied = stopped["applied"].as_u64().unwrap();
+    let not_started = stopped["not_started"].as_u64().unwrap();
+    assert!(applied >= 30 && not_started > 0, "{stopped}");
+    assert!(
+        said[0].contains(&format!(
+            "{applied} changes applied, {not_started} not started"
+        )),
+        "{err}"
+    );
+    // The state holds what was applied, and the report.
+    let log = std::fs::read_to_string(env.state.path().join("personio_3acli.jsonl")).unwrap();
+    let run_id = r["run_id"].as_str().unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(r#""t":"report""#) && l.contains(run_id)),
+        "the report is in the state"
+    );
+    let employees = log
+        .lines()
+        .filter(|l| l.contains(r#""t":"employee""#))
+        .count();
+    assert!(
+        employees as u64 >= applied,
+        "{employees} employees for {applied} applied"
+    );
+
+    env.learnamp.faults().clear();
+    let out = env
+        .output(&["--invite-policy", "immediately", "--report", "json"])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let snapshot = env.learnamp.snapshot();
+    let mut seen = std::collections::HashSet::new();
+    for user in &snapshot.users {
+        if let Some(id) = &user.integration_external_id {
+            assert!(seen.insert(id.clone()), "two users for employee {id}");
+        }
+        assert!(user.invitations_sent <= 1, "user {} invited twice", user.id);
+    }
+    let again = report(&env.output(&["--report", "json"]).await);
+    assert_eq!(
+        again["counts"]["created"].as_u64().unwrap()
+            + again["counts"]["updated"].as_u64().unwrap()
+            + again["counts"]["failed"].as_u64().unwrap(),
+        0,
+        "converged: {}",
+        again["counts"]
+    );
+    env.stop().await;
+}

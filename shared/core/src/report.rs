@@ -136,6 +136,20 @@ pub struct RunReport {
     /// errors), recorded after the run returned and merged in when the report is read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apply_failures: Vec<ActionRecord>,
+    /// The run was stopped before it had applied every change (a signal, or its deadline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
+}
+
+/// How far a stopped run got. The changes not started are planned again by the next run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stopped {
+    /// What stopped it: `SIGTERM`, `SIGINT`, `--max-run-seconds (S s)`.
+    pub reason: String,
+    /// Changes applied (created, updated, deactivated, reactivated) before it stopped.
+    pub applied: u64,
+    /// Changes not started, or cut off in flight after the grace period.
+    pub not_started: u64,
 }
 
 impl RunReport {
@@ -153,7 +167,7 @@ impl RunReport {
     }
 
     pub fn converged(&self) -> bool {
-        self.counts.failed == 0
+        self.counts.failed == 0 && self.stopped.is_none()
     }
 }
 
