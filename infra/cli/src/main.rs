@@ -12,6 +12,8 @@ mod output;
 mod progress;
 mod sandbox_cmd;
 mod settings_args;
+mod state_cmd;
+mod state_dir;
 mod status_cmd;
 mod sync_cmd;
 mod tenants_cmd;
@@ -46,6 +48,9 @@ enum Command {
     /// one JSON line: the engine's side of `bench`.
     #[command(hide = true)]
     BenchEngine(Box<sync_cmd::SyncArgs>),
+    /// The local runner's state logs: `check` finds lines a run could not read, `repair`
+    /// drops them (keeping a backup).
+    State(state_cmd::StateArgs),
     /// The tenants of the AWS deployment (its DynamoDB state table).
     Tenants(tenants_cmd::TenantsArgs),
     /// A tenant of the AWS deployment at a glance: last runs, activity, employees in error.
@@ -64,8 +69,53 @@ fn init_logging() {
         .try_init();
 }
 
+/// A flag error as one line naming the flag, like every other configuration error; help and
+/// version go out as clap prints them.
+fn flag_error(error: &clap::Error, args: &[String]) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let rendered = error.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let mut message = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    // `--concurrency -1`: clap reads "-1" as an unknown flag; name the flag it was given to.
+    if error.kind() == ErrorKind::UnknownArgument {
+        if let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) {
+            let negative_number =
+                arg.len() > 1 && arg.starts_with('-') && arg[1..].parse::<f64>().is_ok();
+            let flag = args
+                .iter()
+                .position(|a| a == arg)
+                .and_then(|i| i.checked_sub(1))
+                .map(|i| &args[i])
+                .filter(|f| f.starts_with("--"));
+            if let (true, Some(flag)) = (negative_number, flag) {
+                message = format!("invalid value '{arg}' for '{flag}': must not be negative");
+            }
+        }
+    }
+    if let Some(ContextValue::String(tip)) = error.get(ContextKind::SuggestedArg) {
+        message.push_str(&format!(" (did you mean '{tip}'?)"));
+    }
+    format!("personio-sync: {message}")
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<String> = std::env::args().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                error.exit();
+            }
+            eprintln!("{}", flag_error(&error, &args));
+            return ExitCode::from(sync_cmd::EXIT_CONFIG);
+        }
+    };
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -78,6 +128,7 @@ fn main() -> ExitCode {
             Command::Sandbox(args) => sandbox_cmd::run(args).await,
             Command::Sync(args) => sync_cmd::run(*args).await,
             Command::BenchEngine(args) => bench::engine_process::run(*args).await,
+            Command::State(args) => state_cmd::run(args),
             Command::Tenants(args) => tenants_cmd::run(args).await,
             Command::Status(args) => status_cmd::run(args).await,
             Command::Dlq(args) => dlq_cmd::run(args).await,

@@ -41,6 +41,12 @@ pub fn summary(report: &RunReport, settings: &TenantSettings, shown: usize) -> S
     if let Some(reason) = &report.halted {
         out.push_str(&format!("  HALTED: {reason}\n"));
     }
+    if let Some(s) = &report.stopped {
+        out.push_str(&format!(
+            "  STOPPED by {}: {} applied, {} not started (run again to finish)\n",
+            s.reason, s.applied, s.not_started
+        ));
+    }
     for action in report.actions.iter().take(shown) {
         let user = action
             .learnamp_user_id

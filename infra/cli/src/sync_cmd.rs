@@ -5,6 +5,7 @@ use crate::output;
 use crate::progress::StderrProgress;
 pub use crate::settings_args::ConfigError;
 use crate::settings_args::{learnamp_account, required, url, SettingsArgs};
+use crate::state_dir::{self, StateDirLock};
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use sync_core::ports::StateStore;
 use sync_core::queue::InProcessQueue;
 use sync_core::report::{RunReport, RunTrigger, SyncMode};
 use sync_core::store::EmbeddedStore;
-use sync_core::{Engine, EngineError, NoProgress, Progress, RunOptions, TenantSettings};
+use sync_core::{Engine, EngineError, NoProgress, Progress, RunOptions, Stop, TenantSettings};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
@@ -123,7 +124,7 @@ impl SyncArgs {
         let today = self
             .today
             .map(|t| {
-                NaiveDate::parse_from_str(&t, "%Y-%m-%d").map_err(|_| {
+                strict_date(&t).ok_or_else(|| {
                     ConfigError(format!("--today must be a date as YYYY-MM-DD, got '{t}'"))
                 })
             })
@@ -163,6 +164,19 @@ impl SyncArgs {
     }
 }
 
+/// A date written exactly as `YYYY-MM-DD` (chrono alone also takes `2026-3-2`).
+pub fn strict_date(text: &str) -> Option<NaiveDate> {
+    let shape = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shape {
+        return None;
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
 /// The clients, store and queue of one tenant's local runs.
 pub struct LocalRunner {
     pub kombo: KomboClient,
@@ -172,12 +186,26 @@ pub struct LocalRunner {
     pub settings: TenantSettings,
     pub concurrency: usize,
     pub progress: Box<dyn Progress>,
+    /// One run per state directory, held until the runner is dropped.
+    _lock: Option<StateDirLock>,
 }
 
 impl LocalRunner {
     pub fn new(config: &SyncConfig) -> Result<Self, ConfigError> {
+        // Before anything is read or written: a run that could not record what it did in
+        // Learn Amp must not start, and neither may a second run on the same state.
+        let lock = if config.options.dry_run {
+            state_dir::lock_for_reading(&config.state_dir)
+        } else {
+            state_dir::lock_for_writing(&config.state_dir).map(Some)
+        }
+        .map_err(|e| ConfigError(e.to_string()))?;
         let store = EmbeddedStore::open(&config.state_dir)
             .map_err(|e| ConfigError(format!("--state: {e}")))?;
+        // A log this build cannot read stops the run here, before Kombo or Learn Amp is called.
+        store
+            .preload(&config.settings.tenant_id)
+            .map_err(|e| ConfigError(e.to_string()))?;
         Ok(Self {
             kombo: KomboClient::new(
                 &config.kombo_url,
@@ -195,6 +223,7 @@ impl LocalRunner {
             settings: config.settings.clone(),
             concurrency: config.concurrency,
             progress: Box::new(NoProgress),
+            _lock: lock,
         })
     }
 
@@ -203,7 +232,7 @@ impl LocalRunner {
         self
     }
 
-    pub async fn run(&self, options: &RunOptions) -> Result<RunReport, EngineError> {
+    fn engine(&self) -> Engine<'_> {
         self.kombo.reset_call_stats();
         self.learnamp.reset_call_stats();
         Engine {
@@ -215,14 +244,27 @@ impl LocalRunner {
             concurrency: self.concurrency,
             progress: self.progress.as_ref(),
         }
-        .run(options)
-        .await
+    }
+
+    pub async fn run(&self, options: &RunOptions) -> Result<RunReport, EngineError> {
+        self.engine().run(options).await
+    }
+
+    /// A run that stops gracefully when `stop` fires.
+    pub async fn run_until(
+        &self,
+        options: &RunOptions,
+        stop: &Stop,
+    ) -> Result<RunReport, EngineError> {
+        self.engine().run_until(options, stop).await
     }
 }
 
 /// The exit code a finished run earns.
 pub fn exit_code(report: &RunReport) -> u8 {
-    if report.halted.is_some() {
+    if report.stopped.is_some() {
+        EXIT_FAILED
+    } else if report.halted.is_some() {
         EXIT_HALTED
     } else if report.converged() {
         EXIT_OK
@@ -254,24 +296,94 @@ pub fn prepare(args: SyncArgs) -> Result<(SyncConfig, Option<ReportFormat>, Loca
     Ok((config, format, runner))
 }
 
-/// One run, stopped at `--max-run-seconds`. A failure is reported on stderr; its exit code
-/// comes back.
-pub async fn run_to_deadline(runner: &LocalRunner, config: &SyncConfig) -> Result<RunReport, u8> {
-    let Ok(result) = tokio::time::timeout(config.max_run, runner.run(&config.options)).await else {
-        // What was applied is recorded as it happens; keep it, and let the next run go on.
-        if let Err(e) = runner.store.flush().await {
-            eprintln!("personio-sync: the state could not be flushed: {e}");
-        }
-        eprintln!(
-            "personio-sync: the run was stopped after --max-run-seconds ({} s); run it again: it goes on where it stopped",
-            config.max_run.as_secs()
-        );
-        return Err(EXIT_FAILED);
+/// How long the calls in flight get to finish once a run is asked to stop.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// Past the grace period, how long recording the state and the report may take before the run
+/// is dropped where it is (a stop while Kombo is still being read lands here too).
+const STOP_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The next SIGTERM or SIGINT, by name.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // No signal handling: only the deadline stops the run.
+        return std::future::pending().await;
     };
-    result.map_err(|error| {
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+/// One run, stopped gracefully at `--max-run-seconds` or on SIGTERM or SIGINT: no new change is
+/// started, the calls in flight get `STOP_GRACE`, the state and the report are recorded, and
+/// one line says how far it got. A failure is reported on stderr; its exit code comes back.
+pub async fn run_to_deadline(runner: &LocalRunner, config: &SyncConfig) -> Result<RunReport, u8> {
+    let stop = Stop::new(STOP_GRACE);
+    let run = runner.run_until(&config.options, &stop);
+    tokio::pin!(run);
+    let deadline = format!("--max-run-seconds ({} s)", config.max_run.as_secs());
+    let result = tokio::select! {
+        result = &mut run => result,
+        () = tokio::time::sleep(config.max_run) => {
+            stop.fire(deadline.clone());
+            stopping(&mut run, runner, &stop).await?
+        }
+        signal = stop_signal() => {
+            stop.fire(signal);
+            stopping(&mut run, runner, &stop).await?
+        }
+    };
+    let report = result.map_err(|error| {
         eprintln!("personio-sync: sync failed: {error}");
         error_exit_code(&error)
-    })
+    })?;
+    if let Some(stopped) = &report.stopped {
+        let progress = format!(
+            "{} {} applied, {} not started",
+            stopped.applied,
+            if stopped.applied == 1 {
+                "change"
+            } else {
+                "changes"
+            },
+            stopped.not_started
+        );
+        if stopped.reason == deadline {
+            eprintln!("personio-sync: the run was stopped after {deadline}; run it again: it goes on where it stopped ({progress})");
+        } else {
+            eprintln!(
+                "personio-sync: stopped by {}: {progress}; run again to finish",
+                stopped.reason
+            );
+        }
+    }
+    Ok(report)
+}
+
+/// The run, asked to stop, finishing: bounded, and cut short by a second signal.
+async fn stopping(
+    run: &mut std::pin::Pin<&mut impl std::future::Future<Output = Result<RunReport, EngineError>>>,
+    runner: &LocalRunner,
+    stop: &Stop,
+) -> Result<Result<RunReport, EngineError>, u8> {
+    let reason = stop.reason().unwrap_or_default();
+    tokio::select! {
+        result = run.as_mut() => return Ok(result),
+        () = tokio::time::sleep(STOP_GRACE + STOP_BACKSTOP) => {}
+        signal = stop_signal() => {
+            eprintln!("personio-sync: {signal} again: stopping at once");
+        }
+    }
+    // What was applied is recorded as it happens; keep it, and let the next run go on.
+    if let Err(e) = runner.store.flush().await {
+        eprintln!("personio-sync: the state could not be flushed: {e}");
+    }
+    eprintln!("personio-sync: stopped by {reason} before the run could record its report; run again to finish");
+    Err(EXIT_FAILED)
 }
 
 pub async fn run(args: SyncArgs) -> u8 {

@@ -57,6 +57,10 @@ impl Env {
     }
 
     fn sync(&self, extra: &[&str]) -> Command {
+        self.sync_in(self.state.path(), extra)
+    }
+
+    fn sync_in(&self, state: &std::path::Path, extra: &[&str]) -> Command {
         let mut cmd = command();
         cmd.arg("sync")
             .env("KOMBO_BASE_URL", &self.servers[0].base_url)
@@ -65,12 +69,7 @@ impl Env {
             .env("LEARNAMP_BASE_URL", &self.servers[1].base_url)
             .env("LEARNAMP_CLIENT_ID", "id")
             .env("LEARNAMP_CLIENT_SECRET", "secret")
-            .args([
-                "--state",
-                self.state.path().to_str().unwrap(),
-                "--today",
-                "2026-11-22",
-            ])
+            .args(["--state", state.to_str().unwrap(), "--today", "2026-11-22"])
             .args(extra);
         cmd
     }
@@ -175,6 +174,45 @@ fn bad_values_exit_2_naming_the_flag() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn flag_errors_are_one_line_naming_the_flag() {
+    let base = [
+        "sync",
+        "--kombo-url",
+        "http://127.0.0.1:1/v1",
+        "--kombo-api-key",
+        "k",
+        "--integration-id",
+        "personio:x",
+        "--learnamp-url",
+        "http://127.0.0.1:1",
+        "--learnamp-client-id",
+        "i",
+        "--learnamp-client-secret",
+        "s",
+    ];
+    for (extra, flag) in [
+        (vec!["--concurrency", "-1"], "--concurrency"),
+        (vec!["--concurrency", "many"], "--concurrency"),
+        (vec!["--max-run-seconds", "-5"], "--max-run-seconds"),
+        (vec!["--today", "2026-3-2"], "--today"),
+        (vec!["--today", "26-03-02"], "--today"),
+        (vec!["--mode", "sometimes"], "--mode"),
+        (vec!["--no-such-flag"], "--no-such-flag"),
+    ] {
+        let out = command().args(base).args(&extra).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{extra:?}: one line: {err}");
+        assert!(err.starts_with("personio-sync: "), "{extra:?}: {err}");
+        assert!(err.contains(flag), "{extra:?}: names {flag}: {err}");
+    }
+    // Help is still help.
+    let out = command().args(["sync", "--help"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--concurrency"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -467,5 +505,326 @@ async fn a_run_over_its_deadline_stops_and_the_next_goes_on() {
     );
     let bad = env.output(&["--max-run-seconds", "0"]).await;
     assert_eq!(bad.status.code(), Some(2));
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_run_on_the_same_state_refuses_at_once_with_exit_2() {
+    let env = Env::start(60).await;
+    env.learnamp
+        .faults()
+        .set_latency(Duration::from_millis(100));
+    let mut first = env
+        .sync(&[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.learnamp.calls().writes() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first run never started writing"
+        );
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = Instant::now();
+    let second = env.output(&["--report", "json"]).await;
+    let err = stderr(&second);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("is in use by another personio-sync run")
+            && err.contains(env.state.path().to_str().unwrap()),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused at once"
+    );
+    assert!(second.stdout.is_empty(), "no report from the refused run");
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the second was refused while the first was still running"
+    );
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    // Once the first is done, the directory is free again.
+    env.learnamp.faults().clear();
+    let again = env.output(&["--report", "json"]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(report(&again)["counts"]["created"], 0);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unwritable_state_directory_exits_2_before_any_learn_amp_call() {
+    let env = Env::start(10).await;
+    // Tests run as root, for whom a chmod 555 directory is still writable: these truly are not.
+    let file = env.state.path().join("a-regular-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let proc_dir = std::path::PathBuf::from("/proc");
+    for dir in [file.join("state"), file.clone(), proc_dir] {
+        let mut cmd = env.sync_in(&dir, &["--report", "json"]);
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", dir.display());
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains(&format!("--state {} is not writable", dir.display())),
+            "{err}"
+        );
+        assert_eq!(
+            env.learnamp.calls().total,
+            0,
+            "{}: no Learn Amp call before the state is known to be writable",
+            dir.display()
+        );
+    }
+    env.stop().await;
+}
+
+fn state_command(sub: &str, dir: &std::path::Path) -> Output {
+    command()
+        .args(["state", sub, "--state", dir.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
+/// What an older build sees after a newer one added a record type.
+const UNKNOWN_RECORD: &str = r#"{"format":1,"t":"employee_note","v":{"employee_id":"e9"}}"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_state_line_stops_the_run_until_repaired() {
+    let env = Env::start(20).await;
+    assert_eq!(env.output(&[]).await.status.code(), Some(0));
+    let log = env.state.path().join("personio_3acli.jsonl");
+    let mut lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let total = lines.len();
+    assert!(total > 5);
+    // A record shape this build does not know, as the 4th and as the last complete line.
+    lines.insert(3, UNKNOWN_RECORD.into());
+    lines.push(UNKNOWN_RECORD.into());
+    let text = lines.join("\n") + "\n";
+    std::fs::write(&log, &text).unwrap();
+    let last = total + 2;
+
+    // A change is waiting, so a run that went on would write.
+    let someone = env.kombo.employees()[0].id.clone();
+    env.kombo
+        .update_employee(&someone, |e| e.job_title = Some("Chief Tester".into()));
+    env.learnamp.reset_calls();
+    let out = env.output(&["--report", "json"]).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains(&format!("lines 4, {last} are not records")),
+        "{err}"
+    );
+    assert!(err.contains("personio-sync state repair --state"), "{err}");
+    assert!(!err.contains("employee_note"), "no line content: {err}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        text,
+        "nothing appended"
+    );
+    assert_eq!(env.learnamp.calls().total, 0, "no Learn Amp call");
+
+    let check = state_command("check", env.state.path());
+    assert_eq!(check.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(said.contains(&format!("lines 4, {last} are not")), "{said}");
+    assert!(!said.contains("employee_note"), "{said}");
+
+    let repair = state_command("repair", env.state.path());
+    let said = String::from_utf8_lossy(&repair.stdout).into_owned();
+    assert_eq!(repair.status.code(), Some(0), "{said}{}", stderr(&repair));
+    assert!(
+        said.contains(&format!("dropped 2 unreadable lines (lines 4, {last})")),
+        "{said}"
+    );
+    assert!(!said.contains("employee_note"), "{said}");
+    let backups: Vec<_> = std::fs::read_dir(env.state.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("personio_3acli.jsonl.backup-"))
+        .collect();
+    assert_eq!(backups.len(), 1, "one backup");
+    assert_eq!(std::fs::read_to_string(&backups[0]).unwrap(), text);
+    assert!(said.contains(backups[0].to_str().unwrap()), "{said}");
+    assert_eq!(
+        state_command("check", env.state.path()).status.code(),
+        Some(0)
+    );
+
+    let out = env.output(&["--report", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(r["counts"]["updated"], 1, "{}", r["counts"]);
+    assert_eq!(r["counts"]["created"], 0, "{}", r["counts"]);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_record_of_a_newer_format_is_refused_and_not_repaired() {
+    let env = Env::start(10).await;
+    assert_eq!(env.output(&[]).await.status.code(), Some(0));
+    let log = env.state.path().join("personio_3acli.jsonl");
+    let text =
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .replacen(r#"{"format":1,"#, r#"{"format":7,"#, 1);
+    std::fs::write(&log, &text).unwrap();
+    env.learnamp.reset_calls();
+    let out = env.output(&[]).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("line 1 was written by a newer personio-sync (format 7")
+            && err.contains("upgrade"),
+        "{err}"
+    );
+    assert_eq!(env.learnamp.calls().total, 0);
+    assert_eq!(
+        state_command("check", env.state.path()).status.code(),
+        Some(2)
+    );
+    let repair = state_command("repair", env.state.path());
+    assert_eq!(repair.status.code(), Some(2), "{}", stderr(&repair));
+    assert!(
+        stderr(&repair).contains("newer personio-sync"),
+        "{}",
+        stderr(&repair)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        text,
+        "left as it was"
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_torn_last_state_line_is_still_dropped_silently() {
+    let env = Env::start(10).await;
+    assert_eq!(env.output(&[]).await.status.code(), Some(0));
+    let log = env.state.path().join("personio_3acli.jsonl");
+    let mut bytes = std::fs::read(&log).unwrap();
+    // A kill in the middle of writing one more record.
+    bytes.extend_from_slice(&UNKNOWN_RECORD.as_bytes()[..25]);
+    std::fs::write(&log, &bytes).unwrap();
+    let check = state_command("check", env.state.path());
+    assert_eq!(check.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("torn last line"));
+    let out = env.output(&["--report", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(report(&out)["counts"]["created"], 0);
+    assert!(
+        std::fs::read(&log).unwrap().ends_with(b"\n"),
+        "a clean log again"
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_run_stops_gracefully_records_and_the_next_run_converges() {
+    let env = Env::start(160).await;
+    // About 150 changes, 8 at a time, 100 ms each: a run of about 2 s.
+    env.learnamp
+        .faults()
+        .set_latency(Duration::from_millis(100));
+    let child = env
+        .sync(&["--invite-policy", "immediately", "--report", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.learnamp.calls().writes() < 30 {
+        assert!(Instant::now() < deadline, "the run never got that far");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let signalled = Instant::now();
+    // SAFETY: a signal to the child this test started.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let took = signalled.elapsed();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(took < Duration::from_secs(8), "bounded: {took:?}");
+    let said: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.starts_with("progress: "))
+        .collect();
+    assert_eq!(said.len(), 1, "one line: {err}");
+    assert!(
+        said[0].starts_with("personio-sync: stopped by SIGTERM: ")
+            && said[0].ends_with(" not started; run again to finish"),
+        "{err}"
+    );
+    let r = report(&out);
+    let stopped = &r["stopped"];
+    assert_eq!(stopped["reason"], "SIGTERM", "{r}");
+    let applied = stopped["applied"].as_u64().unwrap();
+    let not_started = stopped["not_started"].as_u64().unwrap();
+    // Writes counted teams too: some users were applied, many were not started.
+    assert!(applied > 0 && not_started > 0, "{stopped}");
+    assert!(
+        said[0].contains(&format!(
+            "{applied} changes applied, {not_started} not started"
+        )),
+        "{err}"
+    );
+    // The state holds what was applied, and the report.
+    let log = std::fs::read_to_string(env.state.path().join("personio_3acli.jsonl")).unwrap();
+    let run_id = r["run_id"].as_str().unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(r#""t":"report""#) && l.contains(run_id)),
+        "the report is in the state"
+    );
+    let employees = log
+        .lines()
+        .filter(|l| l.contains(r#""t":"employee""#))
+        .count();
+    assert!(
+        employees as u64 >= applied,
+        "{employees} employees for {applied} applied"
+    );
+
+    env.learnamp.faults().clear();
+    let out = env
+        .output(&["--invite-policy", "immediately", "--report", "json"])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let snapshot = env.learnamp.snapshot();
+    let mut seen = std::collections::HashSet::new();
+    for user in &snapshot.users {
+        if let Some(id) = &user.integration_external_id {
+            assert!(seen.insert(id.clone()), "two users for employee {id}");
+        }
+        assert!(user.invitations_sent <= 1, "user {} invited twice", user.id);
+    }
+    let again = report(&env.output(&["--report", "json"]).await);
+    assert_eq!(
+        again["counts"]["created"].as_u64().unwrap()
+            + again["counts"]["updated"].as_u64().unwrap()
+            + again["counts"]["failed"].as_u64().unwrap(),
+        0,
+        "converged: {}",
+        again["counts"]
+    );
     env.stop().await;
 }

@@ -13,8 +13,8 @@ use crate::planner::{plan, Listing, Plan, PlanInput};
 use crate::ports::{HrisSource, LearnAmp, ListQuery, Queue, StateStore, UserDetail};
 use crate::reconcile::{observe_employees, observe_teams};
 use crate::report::{
-    ActionKind, ActionRecord, ApiCalls, Counts, Note, RunReport, RunTimings, RunTrigger, SyncMode,
-    TeamCounts,
+    ActionKind, ActionRecord, ApiCalls, Counts, Note, RunReport, RunTimings, RunTrigger, Stopped,
+    SyncMode, TeamCounts,
 };
 use crate::settings::TenantSettings;
 use crate::state::EmployeeState;
@@ -89,6 +89,59 @@ impl EngineError {
             Self::Target(e) => e.is_retryable(),
         }
     }
+}
+
+/// A request to stop a run gracefully: take no new change, give the calls in flight `grace` to
+/// finish, then record the state and the report. Fired once (the first reason wins); the local
+/// runner fires it on SIGTERM or SIGINT and at its deadline.
+pub struct Stop {
+    reason: tokio::sync::watch::Sender<Option<String>>,
+    grace: std::time::Duration,
+}
+
+impl Stop {
+    pub fn new(grace: std::time::Duration) -> Self {
+        Self {
+            reason: tokio::sync::watch::channel(None).0,
+            grace,
+        }
+    }
+
+    /// Asks the run to stop; a second request keeps the first reason.
+    pub fn fire(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.reason.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.reason.borrow().clone()
+    }
+
+    pub fn grace(&self) -> std::time::Duration {
+        self.grace
+    }
+
+    /// Resolves once the stop is fired.
+    pub async fn fired(&self) {
+        let mut rx = self.reason.subscribe();
+        // The sender lives as long as `self`, so this only returns once a reason is set.
+        let _ = rx.wait_for(Option::is_some).await;
+    }
+}
+
+/// What a drain did: its records, whether a change was given up on, and how many changes it
+/// did not start (or cut off) because the run was stopped.
+struct Drained {
+    records: Vec<ActionRecord>,
+    gave_up: bool,
+    not_started: u64,
 }
 
 pub struct Engine<'a> {
@@ -294,21 +347,33 @@ impl Engine<'_> {
     /// A whole run in one process: plan, and unless `dry_run`, apply (draining the queue wave
     /// by wave) and record. The local runner's run.
     pub async fn run(&self, options: &RunOptions) -> Result<RunReport, EngineError> {
-        self.execute(options, Delivery::Drain).await
+        self.execute(options, Delivery::Drain, None).await
+    }
+
+    /// `run`, stopped gracefully when `stop` fires: the report then says how far it got, and
+    /// the delta cursor stays where it was so that the next run plans what was not done.
+    pub async fn run_until(
+        &self,
+        options: &RunOptions,
+        stop: &Stop,
+    ) -> Result<RunReport, EngineError> {
+        self.execute(options, Delivery::Drain, Some(stop)).await
     }
 
     /// The sync function's run: plan, create or rename teams, and queue one change message per
     /// employee that differs, for the apply function. Managers' waves are queued with a delay so
     /// that they are usually applied before their reports.
     pub async fn plan_and_enqueue(&self, options: &RunOptions) -> Result<RunReport, EngineError> {
-        self.execute(options, Delivery::Enqueue).await
+        self.execute(options, Delivery::Enqueue, None).await
     }
 
     async fn execute(
         &self,
         options: &RunOptions,
         delivery: Delivery,
+        stop: Option<&Stop>,
     ) -> Result<RunReport, EngineError> {
+        let stopped = || stop.and_then(Stop::reason).is_some();
         let started_at = Utc::now();
         let mut planned = self.plan(options).await?;
         // Progress is of changes applied here; a dry run or a queueing run applies none.
@@ -321,6 +386,7 @@ impl Engine<'_> {
         let mut retry_pending = false;
         let apply_clock = std::time::Instant::now();
         let mut queued = 0u64;
+        let mut not_started = 0u64;
 
         if options.dry_run || delivery == Delivery::Enqueue {
             actions.extend(planned.plan.changes.iter().map(|c| ActionRecord {
@@ -341,7 +407,9 @@ impl Engine<'_> {
             if let Some((employees, observed_teams)) = &planned.observed {
                 self.record_observed(employees, observed_teams).await?;
             }
-            teams = self.apply_teams(&planned.plan).await?;
+            if !stopped() {
+                teams = self.apply_teams(&planned.plan).await?;
+            }
             let mut waves: BTreeMap<u32, Vec<ChangeMessage>> = BTreeMap::new();
             // A change of an employee whose Learn Amp user drifted is a repair: it may want a
             // state completed before, and must not be skipped as a duplicate of it.
@@ -371,11 +439,13 @@ impl Engine<'_> {
             for (wave, messages) in waves {
                 queued += messages.len() as u64;
                 match delivery {
+                    Delivery::Drain if stopped() => not_started += messages.len() as u64,
                     Delivery::Drain => {
                         self.queue.send_batch(messages).await?;
-                        let (records, gave_up) = self.drain(planned.known_users.as_ref()).await?;
-                        retry_pending |= gave_up;
-                        actions.extend(records);
+                        let drained = self.drain(planned.known_users.as_ref(), stop).await?;
+                        retry_pending |= drained.gave_up;
+                        not_started += drained.not_started;
+                        actions.extend(drained.records);
                     }
                     Delivery::Enqueue => {
                         let delay = (wave * WAVE_DELAY_SECONDS).min(MAX_DELAY_SECONDS);
@@ -385,6 +455,24 @@ impl Engine<'_> {
             }
         }
 
+        let stopped = stop.and_then(Stop::reason).map(|reason| Stopped {
+            reason,
+            applied: actions
+                .iter()
+                .filter(|a| {
+                    matches!(
+                        a.action,
+                        ActionKind::Create
+                            | ActionKind::Update
+                            | ActionKind::Deactivate
+                            | ActionKind::Reactivate
+                    )
+                })
+                .count() as u64,
+            not_started,
+        });
+        // Changes are still owed: the next delta must read from where this one did.
+        retry_pending |= stopped.is_some();
         let apply_ms = apply_clock.elapsed().as_millis() as u64;
         let mut counts = Counts::default();
         for record in planned.plan.settled.iter().chain(actions.iter()) {
@@ -437,6 +525,7 @@ impl Engine<'_> {
             },
             apply_failures: Vec::new(),
             applied: None,
+            stopped,
         };
         if !options.dry_run {
             // The next delta reads from this run's start, unless changes are still owed that a
@@ -544,22 +633,30 @@ impl Engine<'_> {
         Ok(counts)
     }
 
-    /// Applies everything in the queue. Returns the records, and whether some change was given
-    /// up on after retries (so it is owed to the next run).
+    /// Applies everything in the queue, or, once `stop` fires, takes no more: the calls in flight
+    /// get the stop's grace period, and what is left in the queue is counted as not started.
     async fn drain(
         &self,
         known: Option<&KnownUsers>,
-    ) -> Result<(Vec<ActionRecord>, bool), EngineError> {
+        stop: Option<&Stop>,
+    ) -> Result<Drained, EngineError> {
         let applier = &self.applier(known);
         let slots = self.concurrency.max(1);
         let mut records = Vec::new();
         let mut gave_up = false;
+        let mut not_started = 0u64;
         let mut in_flight = FuturesUnordered::new();
         let mut queue_empty = false;
+        let mut grace_ends: Option<tokio::time::Instant> = None;
         loop {
+            if let (None, Some(stop)) = (grace_ends, stop) {
+                if stop.reason().is_some() {
+                    grace_ends = Some(tokio::time::Instant::now() + stop.grace());
+                }
+            }
             // Every slot busy: a message is taken as soon as another settles, not batch by batch
             // (a batch waits for its slowest call while the other slots idle).
-            while !queue_empty && in_flight.len() < slots {
+            while grace_ends.is_none() && !queue_empty && in_flight.len() < slots {
                 let batch = self.queue.receive(slots - in_flight.len()).await?;
                 queue_empty = batch.is_empty();
                 for delivery in batch {
@@ -569,7 +666,25 @@ impl Engine<'_> {
                     });
                 }
             }
-            let Some((delivery, outcome)) = in_flight.next().await else {
+            let next = match (grace_ends, stop) {
+                (Some(deadline), _) => {
+                    match tokio::time::timeout_at(deadline, in_flight.next()).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            // Cut off: recorded by nobody, so the next run re-decides them (a
+                            // user Learn Amp made meanwhile is linked, not created again).
+                            not_started += in_flight.len() as u64;
+                            break;
+                        }
+                    }
+                }
+                (None, Some(stop)) => tokio::select! {
+                    next = in_flight.next() => next,
+                    () = stop.fired() => continue,
+                },
+                (None, None) => in_flight.next().await,
+            };
+            let Some((delivery, outcome)) = next else {
                 break;
             };
             // What settled may have been handed back: look at the queue again.
@@ -598,6 +713,24 @@ impl Engine<'_> {
                 }
             }
         }
-        Ok((records, gave_up))
+        drop(in_flight);
+        if grace_ends.is_some() {
+            // Stopped: what is still queued was not started; the queue is left empty.
+            loop {
+                let batch = self.queue.receive(slots.max(64)).await?;
+                if batch.is_empty() {
+                    break;
+                }
+                for delivery in batch {
+                    self.queue.ack(&delivery.receipt).await?;
+                    not_started += 1;
+                }
+            }
+        }
+        Ok(Drained {
+            records,
+            gave_up,
+            not_started,
+        })
     }
 }

@@ -122,6 +122,35 @@ pub enum StoreError {
     Corrupt(String),
     #[error("state store is unavailable: {0}")]
     Unavailable(String),
+    /// Complete lines of the embedded store's log that hold no record this build can read
+    /// (damage, or a record type added by a newer build). Nothing was written.
+    #[error("{path}: {} not {} this personio-sync can read; nothing was written. `personio-sync state repair --state {dir}` keeps a backup of the log and drops {}, or restore the log from a backup", lines_text(.lines), if .lines.len() == 1 { "a record" } else { "records" }, if .lines.len() == 1 { "that line" } else { "those lines" })]
+    Undecodable {
+        path: String,
+        dir: String,
+        lines: Vec<usize>,
+    },
+    /// A record of a format newer than this build's: refused, never skipped.
+    #[error("{path}: line {line} was written by a newer personio-sync (format {format}; this one reads up to format {supported}); upgrade personio-sync")]
+    NewerFormat {
+        path: String,
+        line: usize,
+        format: u32,
+        supported: u32,
+    },
+}
+
+/// "line 21 is", "lines 3, 21 are": numbers only, never a line's content.
+fn lines_text(lines: &[usize]) -> String {
+    const SHOWN: usize = 20;
+    let mut numbers: Vec<String> = lines.iter().take(SHOWN).map(|n| n.to_string()).collect();
+    if lines.len() > SHOWN {
+        numbers.push(format!("and {} more", lines.len() - SHOWN));
+    }
+    match lines.len() {
+        1 => format!("line {} is", numbers[0]),
+        _ => format!("lines {} are", numbers.join(", ")),
+    }
 }
 
 /// The queue failed.

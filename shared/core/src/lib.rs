@@ -27,5 +27,5 @@ pub mod tenants;
 pub mod webhook;
 pub mod worker;
 
-pub use engine::{Engine, EngineError, NoProgress, Progress, RunOptions};
+pub use engine::{Engine, EngineError, NoProgress, Progress, RunOptions, Stop};
 pub use settings::{InvitePolicy, TenantSettings};

@@ -141,6 +141,20 @@ pub struct RunReport {
     /// `counts` above are then the plan, and these say what was really done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<Applied>,
+    /// The run was stopped before it had applied every change (a signal, or its deadline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
+}
+
+/// How far a stopped run got. The changes not started are planned again by the next run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stopped {
+    /// What stopped it: `SIGTERM`, `SIGINT`, `--max-run-seconds (S s)`.
+    pub reason: String,
+    /// Changes applied (created, updated, deactivated, reactivated) before it stopped.
+    pub applied: u64,
+    /// Changes not started, or cut off in flight after the grace period.
+    pub not_started: u64,
 }
 
 /// What the apply function made of one queued change.
@@ -212,7 +226,7 @@ impl RunReport {
     }
 
     pub fn converged(&self) -> bool {
-        self.counts.failed == 0
+        self.counts.failed == 0 && self.stopped.is_none()
     }
 }
 
