@@ -39,6 +39,7 @@ async fn webhook(name: &str) -> (i64, Vec<SyncRequest>) {
             learnamp_base_url: "https://api.learnamp.com".into(),
             learnamp_client_id: "client".into(),
             learnamp_client_secret_ref: "/personio-sync/tenants/acme/learnamp-client-secret".into(),
+            learnamp_scope: None,
             personio_company_id: Some(PERSONIO_COMPANY.into()),
             enabled: true,
             last_event: None,

@@ -79,6 +79,7 @@ impl Stack {
                 learnamp_base_url: learnamp_url.to_string(),
                 learnamp_client_id: CLIENT_ID.to_string(),
                 learnamp_client_secret_ref: SECRET_REF.to_string(),
+                learnamp_scope: None,
                 personio_company_id: None,
                 enabled: true,
                 last_event: None,

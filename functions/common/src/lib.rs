@@ -86,15 +86,16 @@ struct CachedClients {
     clients: TenantClients,
     /// The Learn Amp account the clients were built for: another one (the tenant was
     /// re-registered) means new clients.
-    account: (String, String, String),
+    account: (String, String, String, Option<String>),
     built_at: std::time::Instant,
 }
 
-fn account_of(tenant: &TenantConfig) -> (String, String, String) {
+fn account_of(tenant: &TenantConfig) -> (String, String, String, Option<String>) {
     (
         tenant.learnamp_base_url.clone(),
         tenant.learnamp_client_id.clone(),
         tenant.learnamp_client_secret_ref.clone(),
+        tenant.learnamp_scope.clone(),
     )
 }
 
@@ -150,6 +151,7 @@ impl ClientFactory for HttpClients {
                     &tenant.learnamp_client_id,
                     &secret,
                 )
+                .with_scope(tenant.learnamp_scope.clone())
                 .with_retry(self.retry.clone()),
             ),
         };
@@ -210,6 +212,7 @@ mod tests {
             learnamp_base_url: "https://api.learnamp.com".into(),
             learnamp_client_id: client_id.into(),
             learnamp_client_secret_ref: "/personio-sync/tenants/cache/secret".into(),
+            learnamp_scope: None,
             personio_company_id: None,
             enabled: true,
             last_event: None,

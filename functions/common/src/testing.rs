@@ -83,6 +83,7 @@ impl TestWorld {
             learnamp_base_url: self.learnamp_server.base_url.clone(),
             learnamp_client_id: CLIENT_ID.into(),
             learnamp_client_secret_ref: SECRET_REF.into(),
+            learnamp_scope: None,
             personio_company_id: None,
             enabled: true,
             last_event: None,

@@ -63,6 +63,7 @@ pub async fn enabled_tenants(names: &[String]) -> InMemoryTenants {
                 learnamp_base_url: "https://api.learnamp.com".into(),
                 learnamp_client_id: "id".into(),
                 learnamp_client_secret_ref: "/personio-sync/bench/secret".into(),
+                learnamp_scope: None,
                 personio_company_id: None,
                 enabled: true,
                 last_event: None,

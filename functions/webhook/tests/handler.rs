@@ -33,6 +33,7 @@ impl World {
                 learnamp_base_url: "https://api.learnamp.com".into(),
                 learnamp_client_id: "id".into(),
                 learnamp_client_secret_ref: "/personio-sync/acme/learnamp-secret".into(),
+                learnamp_scope: None,
                 personio_company_id: Some("12345".into()),
                 enabled: true,
                 last_event: None,

@@ -46,6 +46,12 @@ enum TenantsCommand {
         integration_id: String,
         policy: String,
     },
+    /// Changes the scopes the Learn Amp token is asked for (space-separated, quoted), or
+    /// `default` for the scopes the sync needs (none for legacy credentials that refuse them).
+    SetScope {
+        integration_id: String,
+        scope: String,
+    },
 }
 
 #[derive(Args)]
@@ -68,6 +74,10 @@ struct AddArgs {
     /// Personio's company id, for Personio's own webhooks
     #[arg(long)]
     personio_company_id: Option<String>,
+    /// The scopes the Learn Amp token is asked for, space-separated; default: the scopes the
+    /// sync needs (none for legacy credentials that refuse them)
+    #[arg(long, env = "LEARNAMP_SCOPE")]
+    learnamp_scope: Option<String>,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -100,12 +110,19 @@ impl AddArgs {
             learnamp_base_url,
             learnamp_client_id,
             learnamp_client_secret_ref: secret_ref,
+            learnamp_scope: self.learnamp_scope.and_then(scope_setting),
             personio_company_id: self.personio_company_id.filter(|c| !c.trim().is_empty()),
             enabled: true,
             last_event: None,
         };
         Ok((config, self.learnamp_client_secret))
     }
+}
+
+/// A scope as given: space-separated scopes, or `default` (or nothing) for the default.
+fn scope_setting(scope: String) -> Option<String> {
+    let scope = scope.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!scope.is_empty() && scope != "default").then_some(scope)
 }
 
 pub async fn sdk_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
@@ -151,6 +168,10 @@ pub async fn run(args: TenantsArgs) -> u8 {
                 return EXIT_CONFIG;
             }
         },
+        TenantsCommand::SetScope {
+            integration_id,
+            scope,
+        } => Action::Scope(integration_id, scope_setting(scope)),
         TenantsCommand::SetInvitePolicy {
             integration_id,
             policy,
@@ -188,6 +209,13 @@ pub async fn run(args: TenantsArgs) -> u8 {
             )
             .await
         }
+        Action::Scope(id, scope) => {
+            let said = format!(
+                "learn amp scope {}",
+                scope.as_deref().unwrap_or("default (the sync's scopes)")
+            );
+            change(&store, &id, |t| t.learnamp_scope = scope, &said).await
+        }
         Action::InvitePolicy(id, policy) => {
             change(
                 &store,
@@ -218,6 +246,7 @@ enum Action {
     Enabled(String, bool),
     Secret(String, String),
     InvitePolicy(String, InvitePolicy),
+    Scope(String, Option<String>),
 }
 
 enum Failure {

@@ -93,13 +93,16 @@ fn every_scenario_makes_exactly_the_calls_it_needs() {
         u(reconcile, "/drifted_users")
     );
     assert!(u(reconcile, "/drifted_users") >= 1, "{reconcile}");
-    // Pages of at most 100 users, and one of teams: the import's users and the joiners since.
+    // Pages of at most 100 users, of the deactivated users (the leavers since the import; one
+    // page at least), and one of teams: the import's users and the joiners since.
+    let churn1 = scenario(&output, "churn1");
     let users = u(import, "/minimum/employee_writes")
-        + u(scenario(&output, "churn1"), "/churn/joiners")
+        + u(churn1, "/churn/joiners")
         + u(churn10, "/churn/joiners");
+    let leavers = u(churn1, "/churn/leavers") + u(churn10, "/churn/leavers");
     assert_eq!(
         u(reconcile, "/minimum/learnamp_listing_pages"),
-        users.div_ceil(100) + 1,
+        users.div_ceil(100) + leavers.div_ceil(100).max(1) + 1,
         "{reconcile}"
     );
     assert_eq!(u(reconcile, "/kombo/received"), 2, "{reconcile}");

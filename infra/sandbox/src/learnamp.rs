@@ -187,6 +187,8 @@ pub struct UserShape {
     pub custom_fields: Option<Value>,
     /// One more key on every expanded user.
     pub extra_field: Option<(String, Value)>,
+    /// Status labels in another language (the label is display text, not an enum).
+    pub localized_status: bool,
 }
 
 /// A user as the sandbox stores it.
@@ -357,6 +359,13 @@ struct Data {
     reported_totals: Option<(u64, u64)>,
     /// Other shapes of the user object that the docs allow (see [`UserShape`]).
     user_shape: UserShape,
+    /// The scopes the credentials were provisioned with (`None`: any known scope). Legacy
+    /// credentials hold `public` alone; granular ones lack it.
+    granted_scopes: Option<Vec<String>>,
+    /// Custom fields with a presence validation: clearing one is refused (400).
+    required_custom_fields: BTreeSet<String>,
+    /// Updates must carry `email`, `firstName` and `lastName` (the docs mark them required).
+    names_required_on_update: bool,
     custom_field_defs: BTreeSet<String>,
 }
 
@@ -394,6 +403,9 @@ impl Data {
             reported_token_lifetime: None,
             reported_totals: None,
             user_shape: UserShape::default(),
+            granted_scopes: None,
+            required_custom_fields: BTreeSet::new(),
+            names_required_on_update: false,
             custom_field_defs: ["Employee ID", "Cost Center"]
                 .iter()
                 .map(|s| s.to_string())
@@ -650,6 +662,17 @@ impl Data {
         json!({"status": label, "time": time})
     }
 
+    /// The status label in another language: a display string is not an enum.
+    fn localized_status_json(r: &URec) -> Value {
+        let label = match r.u.status.as_str() {
+            "confirmed" => "Bestätigt",
+            "invite_pending" => "Einladung ausstehend",
+            "deactivated" => "Deaktiviert",
+            _ => "Nicht eingeladen",
+        };
+        json!({"status": label, "time": null})
+    }
+
     fn user_summary(&self, r: &URec) -> Map<String, Value> {
         let u = &r.u;
         let mut m = Map::new();
@@ -669,7 +692,12 @@ impl Data {
             "profileUrl".into(),
             json!(format!("{PROFILE_BASE}/{}", u.id)),
         );
-        m.insert("status".into(), Self::status_json(r));
+        let status = if self.user_shape.localized_status {
+            Self::localized_status_json(r)
+        } else {
+            Self::status_json(r)
+        };
+        m.insert("status".into(), status);
         m
     }
 
@@ -863,6 +891,25 @@ impl LearnAmpSandbox {
     /// the data are empty); `None` reports the truth.
     pub fn set_reported_totals(&self, totals: Option<(u64, u64)>) {
         self.data().reported_totals = totals;
+    }
+
+    /// The scopes the credentials were provisioned with: a token request for any other scope
+    /// is refused (`invalid_scope`); `Some(vec!["public"])` are legacy credentials. `None`
+    /// grants every known scope.
+    pub fn set_granted_scopes(&self, scopes: Option<Vec<String>>) {
+        self.data().granted_scopes = scopes;
+    }
+
+    /// Gives the custom field `name` a presence validation: a write that clears it is refused
+    /// with 400, and the old value kept (as the docs describe).
+    pub fn require_custom_field(&self, name: &str) {
+        self.data().required_custom_fields.insert(name.to_string());
+    }
+
+    /// While on, an update without `email`, `firstName` or `lastName` is refused with 400: the
+    /// docs mark them required on update too.
+    pub fn require_names_on_update(&self, required: bool) {
+        self.data().names_required_on_update = required;
     }
 
     /// Renders users in another shape the docs allow (or do not rule out) from now on.
@@ -1820,7 +1867,15 @@ impl Shared {
             None => vec!["public".to_string()],
             Some(s) => s.split_whitespace().map(str::to_string).collect(),
         };
-        if scopes.iter().any(|s| !KNOWN_SCOPES.contains(&s.as_str())) {
+        let granted = self
+            .data
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .granted_scopes
+            .clone();
+        if scopes.iter().any(|s| {
+            !KNOWN_SCOPES.contains(&s.as_str()) || granted.as_ref().is_some_and(|g| !g.contains(s))
+        }) {
             return oauth_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_scope",
@@ -2061,6 +2116,24 @@ impl Data {
             if cfs.iter().any(|(n, _)| !self.custom_field_defs.contains(n)) {
                 return Err(not_found());
             }
+            let cleared: Vec<String> = cfs
+                .iter()
+                .filter(|(n, v)| {
+                    self.required_custom_fields.contains(n)
+                        && v.as_deref().is_none_or(|v| v.trim().is_empty())
+                })
+                .map(|(n, _)| format!("{n} can't be blank"))
+                .collect();
+            if !cleared.is_empty() {
+                let fields: Vec<(&str, &str)> = cleared
+                    .iter()
+                    .map(|m| ("customFields", m.as_str()))
+                    .collect();
+                return Err(bad_request_full(
+                    &format!("Validation failed: {}", cleared.join(", ")),
+                    &fields,
+                ));
+            }
         }
         if inp.occupation_role.is_some() {
             return Err(error(
@@ -2207,6 +2280,21 @@ impl Data {
         let mut inp = self.parse_user_input(p, false, &mut errs);
         errs.check()?;
         let id = self.lookup_user(r).ok_or_else(not_found)?;
+        if self.names_required_on_update {
+            let missing: Vec<&str> = [
+                ("email", inp.email.is_none()),
+                ("firstName", inp.first_name.is_none()),
+                ("lastName", inp.last_name.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(name, missing)| missing.then_some(name))
+            .collect();
+            if !missing.is_empty() {
+                let errs: Vec<(&str, &str, &str)> =
+                    missing.iter().map(|m| (*m, *m, "is missing")).collect();
+                return Err(validation_failed(false, &errs));
+            }
+        }
         self.check_user_input(&mut inp, Some(id))?;
         let mut rec = self.users[&id].clone();
         if inp.reactivate == Some(true) {

@@ -323,6 +323,7 @@ async fn a_lifecycle_event_is_recorded_without_touching_the_settings() {
         learnamp_base_url: "https://api.learnamp.com".into(),
         learnamp_client_id: "id".into(),
         learnamp_client_secret_ref: "/personio-sync/t/secret".into(),
+        learnamp_scope: None,
         personio_company_id: None,
         enabled: true,
         last_event: None,

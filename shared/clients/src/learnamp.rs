@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use sync_core::decode::{decode, from_value};
 use sync_core::error::TargetError;
@@ -41,9 +42,14 @@ pub struct LearnAmpClient {
     base_url: String,
     client_id: String,
     client_secret: String,
+    /// The scopes the token request asks for (`None`: none, Learn Amp's `public`).
     scope: Option<String>,
+    /// Whether `scope` is the default, which gives way to no scope for legacy credentials.
+    scope_is_default: bool,
     request_timeout: Duration,
     token: Mutex<Option<CachedToken>>,
+    /// Set once the credentials refused the default scopes: legacy credentials.
+    legacy_credentials: AtomicBool,
     retry: RetryPolicy,
     calls: CallCounter,
 }
@@ -71,18 +77,25 @@ impl LearnAmpClient {
             base_url: base.to_string(),
             client_id: client_id.to_string(),
             client_secret: client_secret.to_string(),
-            scope: None,
+            scope: Some(SCOPES.to_string()),
+            scope_is_default: true,
             request_timeout: crate::REQUEST_TIMEOUT,
             token: Mutex::new(None),
+            legacy_credentials: AtomicBool::new(false),
             retry: RetryPolicy::default(),
             calls: CallCounter::default(),
         }
     }
 
-    /// Requests these scopes with the token (needed for credentials provisioned with granular
-    /// scopes only; legacy credentials get `public` without asking).
+    /// Requests exactly these scopes with the token (space-separated). `None` keeps the
+    /// default: the scopes the sync needs ([`SCOPES`]), which credentials provisioned with
+    /// granular scopes must ask for, and, should the credentials refuse them as
+    /// `invalid_scope` (legacy credentials, which hold `public` alone), no scope at all.
     pub fn with_scope(mut self, scope: Option<String>) -> Self {
-        self.scope = scope;
+        if let Some(scope) = scope.filter(|s| !s.trim().is_empty()) {
+            self.scope = Some(scope);
+            self.scope_is_default = false;
+        }
         self
     }
 
@@ -111,24 +124,40 @@ impl LearnAmpClient {
                 return Ok(t.value.clone());
             }
         }
-        let mut form = vec![
-            ("grant_type", "client_credentials".to_string()),
-            ("client_id", self.client_id.clone()),
-            ("client_secret", self.client_secret.clone()),
-        ];
-        if let Some(scope) = &self.scope {
-            form.push(("scope", scope.clone()));
-        }
-        let answer = self
-            .send_with_retries(
-                Method::POST,
-                "/oauth/token",
-                "POST /oauth/token",
-                Body::Form(&form),
-                None,
-                started,
-            )
-            .await?;
+        let answer = loop {
+            let scope = match self.legacy_credentials.load(Ordering::Relaxed) {
+                true => None,
+                false => self.scope.clone(),
+            };
+            let mut form = vec![
+                ("grant_type", "client_credentials".to_string()),
+                ("client_id", self.client_id.clone()),
+                ("client_secret", self.client_secret.clone()),
+            ];
+            if let Some(scope) = &scope {
+                form.push(("scope", scope.clone()));
+            }
+            let answer = self
+                .send_with_retries(
+                    Method::POST,
+                    "/oauth/token",
+                    "POST /oauth/token",
+                    Body::Form(&form),
+                    None,
+                    started,
+                )
+                .await?;
+            let refused_scope = answer.status == StatusCode::BAD_REQUEST
+                && serde_json::from_slice::<ApiErrorBody>(&answer.body)
+                    .is_ok_and(|e| e.error.as_deref() == Some("invalid_scope"));
+            if refused_scope && scope.is_some() && self.scope_is_default {
+                // Legacy credentials: they hold `public` alone, which asking for nothing gives.
+                tracing::info!("learn amp credentials refused the sync's scopes; asking for none (legacy credentials)");
+                self.legacy_credentials.store(true, Ordering::Relaxed);
+                continue;
+            }
+            break answer;
+        };
         if !answer.status.is_success() {
             let err: ApiErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
             let message = [err.error, err.error_description]
@@ -699,6 +728,21 @@ mod fuzz {
                 prop_assert!(asked <= MAX_PAGES);
             }
         }
+    }
+
+    #[test]
+    fn a_token_is_renewed_a_minute_early_or_a_quarter_of_a_short_life_early() {
+        let token = |secs: u64| TokenResponse {
+            access_token: "t".into(),
+            token_type: None,
+            expires_in: Some(serde_json::json!(secs)),
+            scope: None,
+            created_at: None,
+        };
+        assert_eq!(renew_after(&token(7200)), Duration::from_secs(7140));
+        assert_eq!(renew_after(&token(240)), Duration::from_secs(180));
+        assert_eq!(renew_after(&token(61)), Duration::from_millis(45_750));
+        assert_eq!(renew_after(&token(0)), Duration::from_secs(45));
     }
 
     #[test]

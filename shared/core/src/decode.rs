@@ -32,7 +32,11 @@ impl std::error::Error for DecodeProblem {}
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeProblem> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| DecodeProblem {
-        path: e.path().to_string(),
+        path: match e.inner().classify() {
+            // Broken JSON has no field to name.
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => String::new(),
+            _ => e.path().to_string(),
+        },
         problem: describe(e.inner()),
     })?;
     de.end().map_err(|e| DecodeProblem {

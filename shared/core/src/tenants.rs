@@ -17,6 +17,11 @@ pub struct TenantConfig {
     pub learnamp_client_id: String,
     /// Where the Learn Amp client secret lives: an SSM SecureString parameter name.
     pub learnamp_client_secret_ref: String,
+    /// The scopes the Learn Amp token is asked for (space-separated). `None`: the scopes the
+    /// sync needs, which credentials provisioned with granular scopes require, or none for
+    /// legacy credentials that refuse them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learnamp_scope: Option<String>,
     /// For Personio's own webhooks, which name the company, not the integration.
     #[serde(default)]
     pub personio_company_id: Option<String>,

@@ -249,8 +249,16 @@ async fn bench_company(
         let mut drifted = None;
         let mut listing_pages = 0;
         let before = sandboxes.learnamp.snapshot();
+        // A listing of users is two: every user, then the deactivated ones (by status filter).
+        let deactivated = before
+            .users
+            .iter()
+            .filter(|u| u.status == "deactivated")
+            .count() as u64;
+        let user_listing_pages =
+            learnamp_pages(before.users.len() as u64) + learnamp_pages(deactivated);
         match scenario {
-            Scenario::Import => listing_pages = learnamp_pages(before.users.len() as u64),
+            Scenario::Import => listing_pages = user_listing_pages,
             Scenario::Resync => {}
             Scenario::Churn1 | Scenario::Churn10 => {
                 let percent = if scenario == Scenario::Churn1 {
@@ -275,8 +283,7 @@ async fn bench_company(
                     1.0,
                     seed,
                 ));
-                listing_pages = learnamp_pages(before.users.len() as u64)
-                    + learnamp_pages(before.teams.len() as u64);
+                listing_pages = user_listing_pages + learnamp_pages(before.teams.len() as u64);
             }
         }
         sandboxes.learnamp.reset_calls();
