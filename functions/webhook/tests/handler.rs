@@ -110,11 +110,19 @@ fn request(
 }
 
 fn data_changed(id: &str, tenant: &str) -> Vec<u8> {
+    data_changed_models(id, tenant, &["hris_employees"])
+}
+
+fn data_changed_models(id: &str, tenant: &str, models: &[&str]) -> Vec<u8> {
+    let models: Vec<serde_json::Value> = models
+        .iter()
+        .map(|m| serde_json::json!({ "name": m }))
+        .collect();
     serde_json::to_vec(&serde_json::json!({
         "id": id,
         "type": "data-changed",
         "data": {"integration_id": tenant, "integration_tool": "personio", "integration_category": "HRIS",
-                 "changed_models": [{"name": "hris_employees"}]}
+                 "changed_models": models}
     }))
     .unwrap()
 }
@@ -151,6 +159,45 @@ async fn a_signed_data_changed_event_queues_one_delta_sync() {
         (200, "duplicate".into())
     );
     assert_eq!(world.queue.len(), 1);
+}
+
+/// Kombo's `updated_after` on employees moves when their employments, legal entity or work
+/// location change, so those models need a delta as much as the employees' own.
+#[tokio::test]
+async fn only_changes_to_models_the_sync_reads_queue_a_delta() {
+    for model in [
+        "hris_employments",
+        "hris_legal_entities",
+        "hris_locations",
+        "hris_teams",
+        "hris_join_employees_teams",
+    ] {
+        let world = World::new().await;
+        let body = data_changed_models("evt-feeds", TENANT, &[model]);
+        assert_eq!(
+            world.call(kombo(&body, &signed(&body))).await,
+            (200, "queued".into()),
+            "{model}"
+        );
+        assert_eq!(world.queue.len(), 1, "{model}");
+    }
+    for model in [
+        "hris_absences",
+        "hris_absence_types",
+        "hris_time_off_balances",
+        "hris_timesheets",
+        "hris_performance_reviews",
+        "hris_employee_document_categories",
+    ] {
+        let world = World::new().await;
+        let body = data_changed_models("evt-unread", TENANT, &[model]);
+        assert_eq!(
+            world.call(kombo(&body, &signed(&body))).await,
+            (200, "ignored".into()),
+            "{model}"
+        );
+        assert_eq!(world.queue.len(), 0, "{model}");
+    }
 }
 
 #[tokio::test]
