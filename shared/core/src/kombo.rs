@@ -295,11 +295,16 @@ pub const SYNC_RELEVANT_MODELS: &[&str] = &[
 
 impl WebhookEvent {
     /// The integration the event is about: `data.integration_id` on `data-changed` and
-    /// `integration-state-changed`, `data.id` on `integration-created` / `-deleted`.
+    /// `integration-state-changed`, `data.id` on `integration-created` / `-deleted`. Only the
+    /// lifecycle events fall back to `data.id`: on any other event it is not an integration's.
     pub fn integration_id(&self) -> Option<&str> {
+        let lifecycle = matches!(
+            self.event_type.as_str(),
+            "integration-created" | "integration-deleted" | "integration-state-changed"
+        );
         self.data
             .get("integration_id")
-            .or_else(|| self.data.get("id"))
+            .or_else(|| lifecycle.then(|| self.data.get("id")).flatten())
             .and_then(|v| v.as_str())
     }
 
