@@ -51,6 +51,7 @@ impl World {
             kombo_secrets: vec![b"the-new-secret".to_vec(), SECRET.to_vec()],
             personio_token: Some("Bearer personio-token".into()),
             personio_header: "authorization".into(),
+            personio_delta_delay_seconds: 0,
             tenants: &self.tenants,
             coordination: &self.coordination,
             sync_requests: &self.queue,
@@ -387,7 +388,11 @@ async fn personio_webhooks_need_the_token_and_map_to_the_tenant() {
 #[tokio::test]
 async fn deliveries_are_read_as_json_whatever_their_content_type() {
     let personio = br#"{"company_id": "12345", "event_name": "employment.updated", "occurred_at": "2026-11-22T05:00:00Z", "payload": {"id": "abc"}}"#;
-    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
         let world = World::new().await;
         let mut headers = vec![("authorization", "Bearer personio-token")];
         headers.extend(content_type.map(|t| ("content-type", t)));
@@ -449,6 +454,86 @@ async fn deliveries_are_read_as_json_whatever_their_content_type() {
     );
     assert_eq!(world.call(r).await, (400, "malformed".into()));
     assert_eq!(world.queue.len(), 0);
+}
+
+/// A queue that remembers the delay each message was sent with.
+#[derive(Default)]
+struct DelayRecordingQueue {
+    sent: std::sync::Mutex<Vec<(String, u32)>>,
+}
+
+#[async_trait]
+impl Queue<SyncRequest> for DelayRecordingQueue {
+    async fn send_batch(&self, messages: Vec<SyncRequest>) -> Result<(), QueueError> {
+        self.send_delayed(messages, 0).await
+    }
+    async fn send_delayed(
+        &self,
+        messages: Vec<SyncRequest>,
+        delay_seconds: u32,
+    ) -> Result<(), QueueError> {
+        let mut sent = self.sent.lock().unwrap();
+        sent.extend(messages.into_iter().map(|m| (m.tenant, delay_seconds)));
+        Ok(())
+    }
+    async fn receive(&self, _max: usize) -> Result<Vec<Delivery<SyncRequest>>, QueueError> {
+        Ok(Vec::new())
+    }
+    async fn ack(&self, _receipt: &str) -> Result<(), QueueError> {
+        Ok(())
+    }
+    async fn retry_later(&self, _receipt: &str) -> Result<(), QueueError> {
+        Ok(())
+    }
+}
+
+/// Kombo sees a Personio change only after its own sync of Personio: the delta a Personio
+/// webhook asks for waits, and still coalesces; Kombo's own `data-changed` runs at once.
+#[tokio::test]
+async fn a_personio_webhook_queues_its_delta_delayed_and_a_kombo_one_at_once() {
+    let personio = br#"{"company_id": "12345", "event_name": "person.updated", "occurred_at": "2026-11-22T05:00:00Z", "payload": {"id": "abc"}}"#;
+    let personio = || {
+        request(
+            "POST",
+            "/personio",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "Bearer personio-token"),
+            ],
+            personio,
+            false,
+        )
+    };
+
+    let world = World::new().await;
+    let queue = DelayRecordingQueue::default();
+    let deps = WebhookDeps {
+        sync_requests: &queue,
+        personio_delta_delay_seconds: 120,
+        ..world.deps()
+    };
+    assert_eq!(handle(personio(), &deps).await.status_code, 200);
+    // A Kombo event while the delayed delta is pending coalesces into it.
+    let body = data_changed("evt-during-the-delay", TENANT);
+    let answer = handle(kombo(&body, &signed(&body)), &deps).await;
+    assert!(answer.body.unwrap().contains("coalesced"));
+    assert_eq!(*queue.sent.lock().unwrap(), vec![(TENANT.to_string(), 120)]);
+
+    let world = World::new().await;
+    let queue = DelayRecordingQueue::default();
+    let deps = WebhookDeps {
+        sync_requests: &queue,
+        personio_delta_delay_seconds: 120,
+        ..world.deps()
+    };
+    let body = data_changed("evt-now", TENANT);
+    let answer = handle(kombo(&body, &signed(&body)), &deps).await;
+    assert!(answer.body.unwrap().contains("queued"));
+    assert_eq!(*queue.sent.lock().unwrap(), vec![(TENANT.to_string(), 0)]);
+    // A later Personio webhook coalesces into the delta already pending.
+    let answer = handle(personio(), &deps).await;
+    assert!(answer.body.unwrap().contains("coalesced"));
+    assert_eq!(queue.sent.lock().unwrap().len(), 1);
 }
 
 /// A queue that refuses every message while `down` is set.
