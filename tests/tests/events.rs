@@ -52,6 +52,7 @@ async fn webhook(name: &str) -> (i64, Vec<SyncRequest>) {
         kombo_secrets: vec![KOMBO_WEBHOOK_SECRET.to_vec()],
         personio_token: Some(PERSONIO_TOKEN.into()),
         personio_header: "authorization".into(),
+        personio_delta_delay_seconds: webhook_fn::DEFAULT_PERSONIO_DELTA_DELAY_SECONDS,
         tenants: &tenants,
         coordination: &coordination,
         sync_requests: &queue,

@@ -128,6 +128,7 @@ impl Stack {
             kombo_secrets: vec![WEBHOOK_SECRET.to_vec()],
             personio_token: None,
             personio_header: "authorization".into(),
+            personio_delta_delay_seconds: 0,
             tenants: &self.store,
             coordination: &self.store,
             sync_requests: &self.sync_requests,

@@ -85,6 +85,7 @@ pub fn kombo_only<'a>(
         kombo_secrets: vec![secret.to_vec()],
         personio_token: None,
         personio_header: "authorization".into(),
+        personio_delta_delay_seconds: 0,
         tenants,
         coordination,
         sync_requests,

@@ -9,8 +9,9 @@
 //! | a bad or missing signature or token | 401 |
 //! | JSON that does not parse | 400 |
 //! | a body over the limit | 413 |
-//! | a content type other than JSON | 415 |
 //! | another method or path | 405 / 404 |
+//!
+//! The content type is not checked: whatever it says, a verified body is read as JSON.
 //!
 //! Nothing is queued for a rejected request.
 
@@ -32,9 +33,37 @@ use sync_core::intake::{classify, Intake, SyncRequest};
 use sync_core::ports::Queue;
 use sync_core::tenants::{TenantEvent, TenantStore};
 use sync_core::webhook::{parse_kombo_webhook, WebhookError, KOMBO_SIGNATURE_HEADER};
+use thiserror::Error;
 
 /// Kombo's and Personio's events are small; anything this large is not one of them.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// How long a Personio webhook's delta waits unless `PERSONIO_DELTA_DELAY_SECONDS` says
+/// otherwise: Kombo learns of a Personio change only from its own sync of Personio, so a delta
+/// started at once usually finds nothing.
+pub const DEFAULT_PERSONIO_DELTA_DELAY_SECONDS: u32 = 120;
+/// SQS's longest `DelaySeconds`.
+pub const MAX_DELAY_SECONDS: u32 = 900;
+
+/// The webhook function's configuration, refused at cold start.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("PERSONIO_DELTA_DELAY_SECONDS must be a whole number of seconds from 0 to {MAX_DELAY_SECONDS}")]
+    PersonioDelay,
+}
+
+/// `PERSONIO_DELTA_DELAY_SECONDS`: unset or empty, [`DEFAULT_PERSONIO_DELTA_DELAY_SECONDS`];
+/// otherwise 0 to [`MAX_DELAY_SECONDS`].
+pub fn personio_delta_delay(value: Option<&str>) -> Result<u32, ConfigError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_PERSONIO_DELTA_DELAY_SECONDS),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|s| *s <= MAX_DELAY_SECONDS)
+            .ok_or(ConfigError::PersonioDelay),
+    }
+}
 
 pub struct WebhookDeps<'a> {
     /// Accepted Kombo webhook secrets: one, or two during a rotation.
@@ -43,6 +72,9 @@ pub struct WebhookDeps<'a> {
     pub personio_token: Option<String>,
     /// The header Personio puts it in (`authorization` unless configured otherwise).
     pub personio_header: String,
+    /// How long the delta a Personio webhook asks for waits before it runs: Kombo sees the
+    /// change only after its own sync of Personio (see [`personio_delta_delay`]).
+    pub personio_delta_delay_seconds: u32,
     pub tenants: &'a dyn TenantStore,
     pub coordination: &'a dyn Coordination,
     pub sync_requests: &'a dyn Queue<SyncRequest>,
@@ -127,18 +159,9 @@ pub async fn handle(
     if body.len() > MAX_BODY_BYTES {
         return respond(413, "too_large");
     }
-    let json = header(&request.headers, "content-type")
-        .map(|t| {
-            t.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .eq_ignore_ascii_case("application/json")
-        })
-        .unwrap_or(false);
-    if !json {
-        return respond(415, "unsupported_media_type");
-    }
+    // The content type is not checked: Personio documents none and retries only timeouts and
+    // 5xx, so a 415 would lose the event. The body is verified, then read as JSON whatever the
+    // header says; what does not parse is a 400.
     let result = match source {
         "kombo" => kombo(&request.headers, &body, deps).await,
         _ => personio(&request.headers, &body, deps).await,
@@ -170,9 +193,12 @@ impl From<sync_core::error::StoreError> for Rejection {
     }
 }
 
-/// Deduplicates on the event id, then coalesces: one pending delta sync per tenant.
+/// Deduplicates on the event id, then coalesces: one pending delta sync per tenant, which
+/// becomes visible on the queue after `delay_seconds`. The pending marker is set at once, so a
+/// later webhook coalesces into a delayed request as into any other, until the sync starts.
 async fn queue_sync(
     request: SyncRequest,
+    delay_seconds: u32,
     deps: &WebhookDeps<'_>,
 ) -> Result<&'static str, Rejection> {
     let now = Utc::now();
@@ -189,7 +215,14 @@ async fn queue_sync(
     }
     let tenant = request.tenant.clone();
     let event_id = request.event_id.clone();
-    if let Err(e) = deps.sync_requests.send_batch(vec![request]).await {
+    let sent = if delay_seconds == 0 {
+        deps.sync_requests.send_batch(vec![request]).await
+    } else {
+        deps.sync_requests
+            .send_delayed(vec![request], delay_seconds)
+            .await
+    };
+    if let Err(e) = sent {
         // Nothing was queued: undo what would make the sender's retry a duplicate, or coalesce
         // it into a sync that will never run. If the undo fails too, the pending marker lapses
         // and the schedule's full sync catches the change.
@@ -200,7 +233,7 @@ async fn queue_sync(
         }
         return Err(Rejection::Unavailable(e.to_string()));
     }
-    tracing::info!(tenant = %tenant, "delta sync queued");
+    tracing::info!(tenant = %tenant, delay_seconds, "delta sync queued");
     Ok("queued")
 }
 
@@ -221,7 +254,7 @@ async fn kombo(
     };
     let intake = classify(&event, |_| known);
     match intake {
-        Intake::Sync(request) => queue_sync(request, deps).await,
+        Intake::Sync(request) => queue_sync(request, 0, deps).await,
         Intake::TenantEvent { tenant, event_type } => {
             if !deps
                 .coordination
@@ -353,8 +386,11 @@ async fn personio(
         return Ok("unknown_tenant");
     };
     let event_id = event.dedupe_key();
+    // Kombo learns of the change only from its own sync of Personio: a delta at once would
+    // usually find nothing.
     queue_sync(
         SyncRequest::delta(tenant.settings.tenant_id, event_id),
+        deps.personio_delta_delay_seconds.min(MAX_DELAY_SECONDS),
         deps,
     )
     .await
@@ -362,7 +398,23 @@ async fn personio(
 
 #[cfg(test)]
 mod tests {
-    use super::webhook_metrics;
+    use super::*;
+
+    #[test]
+    fn the_personio_delay_is_read_and_bounded_by_sqs() {
+        assert_eq!(personio_delta_delay(None), Ok(120));
+        assert_eq!(personio_delta_delay(Some("")), Ok(120));
+        assert_eq!(personio_delta_delay(Some("0")), Ok(0));
+        assert_eq!(personio_delta_delay(Some(" 300 ")), Ok(300));
+        assert_eq!(personio_delta_delay(Some("900")), Ok(900));
+        for wrong in ["901", "-1", "2m", "1.5", "99999999999"] {
+            assert_eq!(
+                personio_delta_delay(Some(wrong)),
+                Err(ConfigError::PersonioDelay),
+                "{wrong}"
+            );
+        }
+    }
 
     #[test]
     fn every_answer_is_counted_by_kind() {

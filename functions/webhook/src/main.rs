@@ -3,7 +3,7 @@
 use fn_common::{env, env_secret, init_logging, SsmSecrets};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use sync_aws::{DynamoStateStore, SqsQueue};
-use webhook_fn::{handle, WebhookDeps};
+use webhook_fn::{handle, personio_delta_delay, WebhookDeps};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -27,6 +27,8 @@ async fn main() -> Result<(), Error> {
     } else {
         None
     };
+    let personio_delta_delay_seconds =
+        personio_delta_delay(env("PERSONIO_DELTA_DELAY_SECONDS").ok().as_deref())?;
     let store = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), env("STATE_TABLE")?);
     let sync_requests = SqsQueue::new(
         aws_sdk_sqs::Client::new(&config),
@@ -36,6 +38,7 @@ async fn main() -> Result<(), Error> {
         kombo_secrets,
         personio_token,
         personio_header: env("PERSONIO_TOKEN_HEADER").unwrap_or_else(|_| "authorization".into()),
+        personio_delta_delay_seconds,
         tenants: &store,
         coordination: &store,
         sync_requests: &sync_requests,

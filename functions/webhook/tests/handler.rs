@@ -52,6 +52,7 @@ impl World {
             kombo_secrets: vec![b"the-new-secret".to_vec(), SECRET.to_vec()],
             personio_token: Some("Bearer personio-token".into()),
             personio_header: "authorization".into(),
+            personio_delta_delay_seconds: 0,
             tenants: &self.tenants,
             coordination: &self.coordination,
             sync_requests: &self.queue,
@@ -111,11 +112,19 @@ fn request(
 }
 
 fn data_changed(id: &str, tenant: &str) -> Vec<u8> {
+    data_changed_models(id, tenant, &["hris_employees"])
+}
+
+fn data_changed_models(id: &str, tenant: &str, models: &[&str]) -> Vec<u8> {
+    let models: Vec<serde_json::Value> = models
+        .iter()
+        .map(|m| serde_json::json!({ "name": m }))
+        .collect();
     serde_json::to_vec(&serde_json::json!({
         "id": id,
         "type": "data-changed",
         "data": {"integration_id": tenant, "integration_tool": "personio", "integration_category": "HRIS",
-                 "changed_models": [{"name": "hris_employees"}]}
+                 "changed_models": models}
     }))
     .unwrap()
 }
@@ -152,6 +161,45 @@ async fn a_signed_data_changed_event_queues_one_delta_sync() {
         (200, "duplicate".into())
     );
     assert_eq!(world.queue.len(), 1);
+}
+
+/// Kombo's `updated_after` on employees moves when their employments, legal entity or work
+/// location change, so those models need a delta as much as the employees' own.
+#[tokio::test]
+async fn only_changes_to_models_the_sync_reads_queue_a_delta() {
+    for model in [
+        "hris_employments",
+        "hris_legal_entities",
+        "hris_locations",
+        "hris_teams",
+        "hris_join_employees_teams",
+    ] {
+        let world = World::new().await;
+        let body = data_changed_models("evt-feeds", TENANT, &[model]);
+        assert_eq!(
+            world.call(kombo(&body, &signed(&body))).await,
+            (200, "queued".into()),
+            "{model}"
+        );
+        assert_eq!(world.queue.len(), 1, "{model}");
+    }
+    for model in [
+        "hris_absences",
+        "hris_absence_types",
+        "hris_time_off_balances",
+        "hris_timesheets",
+        "hris_performance_reviews",
+        "hris_employee_document_categories",
+    ] {
+        let world = World::new().await;
+        let body = data_changed_models("evt-unread", TENANT, &[model]);
+        assert_eq!(
+            world.call(kombo(&body, &signed(&body))).await,
+            (200, "ignored".into()),
+            "{model}"
+        );
+        assert_eq!(world.queue.len(), 0, "{model}");
+    }
 }
 
 #[tokio::test]
@@ -208,20 +256,9 @@ async fn rejected_requests_queue_nothing() {
         world.call(kombo(truncated, &signed(truncated))).await,
         (400, "malformed".into())
     );
-    // Too large, wrong content type, wrong method, wrong path.
+    // Too large, wrong method, wrong path.
     let huge = vec![b' '; MAX_BODY_BYTES + 1];
     assert_eq!(world.call(kombo(&huge, &signed(&huge))).await.0, 413);
-    let text = request(
-        "POST",
-        "/kombo",
-        &[
-            ("content-type", "text/plain"),
-            ("x-kombo-signature", &signed(&body)),
-        ],
-        &body,
-        false,
-    );
-    assert_eq!(world.call(text).await.0, 415);
     assert_eq!(
         world
             .call(request("GET", "/kombo", &[], b"", false))
@@ -345,6 +382,159 @@ async fn personio_webhooks_need_the_token_and_map_to_the_tenant() {
         .await
         .unwrap();
     assert_eq!(delivered[0].message.tenant, TENANT);
+}
+
+/// Personio documents no content type and retries only timeouts and 5xx: a 4xx for the header
+/// would lose the event for good. The body is verified and read as JSON whatever it says.
+#[tokio::test]
+async fn deliveries_are_read_as_json_whatever_their_content_type() {
+    let personio = br#"{"company_id": "12345", "event_name": "employment.updated", "occurred_at": "2026-11-22T05:00:00Z", "payload": {"id": "abc"}}"#;
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let world = World::new().await;
+        let mut headers = vec![("authorization", "Bearer personio-token")];
+        headers.extend(content_type.map(|t| ("content-type", t)));
+        let r = request("POST", "/personio", &headers, personio, false);
+        assert_eq!(
+            world.call(r).await,
+            (200, "queued".into()),
+            "Personio, content type {content_type:?}"
+        );
+        assert_eq!(world.queue.len(), 1);
+    }
+
+    let world = World::new().await;
+    let body = data_changed("evt-text", TENANT);
+    let text = request(
+        "POST",
+        "/kombo",
+        &[
+            ("content-type", "text/plain; charset=utf-8"),
+            ("x-kombo-signature", &signed(&body)),
+        ],
+        &body,
+        true,
+    );
+    assert_eq!(world.call(text).await, (200, "queued".into()));
+    assert_eq!(world.queue.len(), 1);
+
+    // Still verified first, and still JSON or 400.
+    let world = World::new().await;
+    let forged = request(
+        "POST",
+        "/kombo",
+        &[
+            ("content-type", "text/plain"),
+            ("x-kombo-signature", &kombo_signature(b"wrong", &body)),
+        ],
+        &body,
+        false,
+    );
+    assert_eq!(world.call(forged).await.0, 401);
+    let truncated = &body[..body.len() - 5];
+    let r = request(
+        "POST",
+        "/kombo",
+        &[("x-kombo-signature", &signed(truncated))],
+        truncated,
+        false,
+    );
+    assert_eq!(world.call(r).await, (400, "malformed".into()));
+    let r = request(
+        "POST",
+        "/personio",
+        &[
+            ("content-type", "text/plain"),
+            ("authorization", "Bearer personio-token"),
+        ],
+        b"company_id=12345",
+        false,
+    );
+    assert_eq!(world.call(r).await, (400, "malformed".into()));
+    assert_eq!(world.queue.len(), 0);
+}
+
+/// A queue that remembers the delay each message was sent with.
+#[derive(Default)]
+struct DelayRecordingQueue {
+    sent: std::sync::Mutex<Vec<(String, u32)>>,
+}
+
+#[async_trait]
+impl Queue<SyncRequest> for DelayRecordingQueue {
+    async fn send_batch(&self, messages: Vec<SyncRequest>) -> Result<(), QueueError> {
+        self.send_delayed(messages, 0).await
+    }
+    async fn send_delayed(
+        &self,
+        messages: Vec<SyncRequest>,
+        delay_seconds: u32,
+    ) -> Result<(), QueueError> {
+        let mut sent = self.sent.lock().unwrap();
+        sent.extend(messages.into_iter().map(|m| (m.tenant, delay_seconds)));
+        Ok(())
+    }
+    async fn receive(&self, _max: usize) -> Result<Vec<Delivery<SyncRequest>>, QueueError> {
+        Ok(Vec::new())
+    }
+    async fn ack(&self, _receipt: &str) -> Result<(), QueueError> {
+        Ok(())
+    }
+    async fn retry_later(&self, _receipt: &str) -> Result<(), QueueError> {
+        Ok(())
+    }
+}
+
+/// Kombo sees a Personio change only after its own sync of Personio: the delta a Personio
+/// webhook asks for waits, and still coalesces; Kombo's own `data-changed` runs at once.
+#[tokio::test]
+async fn a_personio_webhook_queues_its_delta_delayed_and_a_kombo_one_at_once() {
+    let personio = br#"{"company_id": "12345", "event_name": "person.updated", "occurred_at": "2026-11-22T05:00:00Z", "payload": {"id": "abc"}}"#;
+    let personio = || {
+        request(
+            "POST",
+            "/personio",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "Bearer personio-token"),
+            ],
+            personio,
+            false,
+        )
+    };
+
+    let world = World::new().await;
+    let queue = DelayRecordingQueue::default();
+    let deps = WebhookDeps {
+        sync_requests: &queue,
+        personio_delta_delay_seconds: 120,
+        ..world.deps()
+    };
+    assert_eq!(handle(personio(), &deps).await.status_code, 200);
+    // A Kombo event while the delayed delta is pending coalesces into it.
+    let body = data_changed("evt-during-the-delay", TENANT);
+    let answer = handle(kombo(&body, &signed(&body)), &deps).await;
+    assert!(answer.body.unwrap().contains("coalesced"));
+    assert_eq!(*queue.sent.lock().unwrap(), vec![(TENANT.to_string(), 120)]);
+
+    let world = World::new().await;
+    let queue = DelayRecordingQueue::default();
+    let deps = WebhookDeps {
+        sync_requests: &queue,
+        personio_delta_delay_seconds: 120,
+        ..world.deps()
+    };
+    let body = data_changed("evt-now", TENANT);
+    let answer = handle(kombo(&body, &signed(&body)), &deps).await;
+    assert!(answer.body.unwrap().contains("queued"));
+    assert_eq!(*queue.sent.lock().unwrap(), vec![(TENANT.to_string(), 0)]);
+    // A later Personio webhook coalesces into the delta already pending.
+    let answer = handle(personio(), &deps).await;
+    assert!(answer.body.unwrap().contains("coalesced"));
+    assert_eq!(queue.sent.lock().unwrap().len(), 1);
 }
 
 /// A queue that refuses every message while `down` is set.

@@ -110,6 +110,49 @@ mod tests {
     }
 
     #[test]
+    fn a_data_changed_event_belongs_to_its_integration_id_never_its_data_id() {
+        let known = |t: &str| t == "personio:A";
+        // `data.id` of another (known or not) integration is not the tenant: `integration_id` is.
+        let (body, sig) = signed(
+            r#"{"id":"e1","type":"data-changed","data":{"id":"personio:B","integration_id":"personio:A","changed_models":[{"name":"hris_employees"}]}}"#,
+        );
+        let (_, intake) = kombo_intake(&[b"k"], &body, Some(&sig), known).unwrap();
+        assert_eq!(intake, Intake::Sync(SyncRequest::delta("personio:A", "e1")));
+
+        // Without `integration_id`, a data-changed event names no tenant.
+        let (body, sig) = signed(
+            r#"{"id":"e2","type":"data-changed","data":{"id":"personio:A","changed_models":[{"name":"hris_employees"}]}}"#,
+        );
+        let (event, intake) = kombo_intake(&[b"k"], &body, Some(&sig), known).unwrap();
+        assert_eq!(event.integration_id(), None);
+        assert_eq!(
+            intake,
+            Intake::Ignored {
+                event_type: "data-changed".into()
+            }
+        );
+
+        // The lifecycle events name it in `data.id` (created, deleted) or `data.integration_id`.
+        for kind in [
+            "integration-created",
+            "integration-deleted",
+            "integration-state-changed",
+        ] {
+            let (body, sig) = signed(&format!(
+                r#"{{"id":"e3","type":"{kind}","data":{{"id":"personio:A","tool":"personio"}}}}"#
+            ));
+            let (_, intake) = kombo_intake(&[b"k"], &body, Some(&sig), known).unwrap();
+            assert_eq!(
+                intake,
+                Intake::TenantEvent {
+                    tenant: "personio:A".into(),
+                    event_type: kind.into()
+                }
+            );
+        }
+    }
+
+    #[test]
     fn classifies_events() {
         let known = |t: &str| t == "personio:A";
         let (body, sig) = signed(

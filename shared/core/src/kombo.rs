@@ -278,21 +278,33 @@ pub struct WebhookEvent {
     pub data: serde_json::Value,
 }
 
-/// The models whose change should trigger a sync of users and teams.
+/// The models whose change should trigger a sync of users and teams: those the sync reads
+/// (employees, groups, locations), and those that feed an employee's fields and move the
+/// employees' `updated_after` (per the spec: `employments`, `group_memberships`,
+/// `legal_entity`, `work_location`; the legal entity feeds the scope filter). Time-off
+/// balances also move `updated_after` but feed nothing the sync writes; absences, timesheets,
+/// performance reviews, documents and the like are not read at all.
 pub const SYNC_RELEVANT_MODELS: &[&str] = &[
     "hris_employees",
+    "hris_employments",
     "hris_teams",
     "hris_join_employees_teams",
     "hris_locations",
+    "hris_legal_entities",
 ];
 
 impl WebhookEvent {
     /// The integration the event is about: `data.integration_id` on `data-changed` and
-    /// `integration-state-changed`, `data.id` on `integration-created` / `-deleted`.
+    /// `integration-state-changed`, `data.id` on `integration-created` / `-deleted`. Only the
+    /// lifecycle events fall back to `data.id`: on any other event it is not an integration's.
     pub fn integration_id(&self) -> Option<&str> {
+        let lifecycle = matches!(
+            self.event_type.as_str(),
+            "integration-created" | "integration-deleted" | "integration-state-changed"
+        );
         self.data
             .get("integration_id")
-            .or_else(|| self.data.get("id"))
+            .or_else(|| lifecycle.then(|| self.data.get("id")).flatten())
             .and_then(|v| v.as_str())
     }
 

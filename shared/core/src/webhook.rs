@@ -1,8 +1,9 @@
 //! Verification of incoming webhooks.
 //!
 //! Kombo signs the raw request body: `X-Kombo-Signature` is the HMAC-SHA256 of the exact bytes
-//! received, keyed with the webhook secret, encoded base64url without padding. The body must
-//! never be re-serialised before checking, and the comparison is constant-time.
+//! received, keyed with the webhook secret, encoded base64url without padding (the padded form,
+//! with its one trailing `=`, is accepted too). The body must never be re-serialised before
+//! checking, and the comparison is constant-time.
 
 use crate::kombo::WebhookEvent;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -39,6 +40,8 @@ pub fn verify_kombo_signature(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or(WebhookError::BadSignature)?;
+    // 32 bytes of HMAC encode to 43 characters: padded, exactly one `=` follows.
+    let signature = signature.strip_suffix('=').unwrap_or(signature);
     let mut valid = false;
     for secret in secrets {
         let expected = kombo_signature(secret, body);
@@ -100,6 +103,29 @@ mod tests {
                 .unwrap();
         assert_eq!(
             parse_kombo_webhook(&[b"s3cret"], &reserialised, Some(&sig)),
+            Err(WebhookError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_padded_signature_verifies_and_a_forged_padded_one_does_not() {
+        let sig = kombo_signature(b"s3cret", BODY);
+        // 32 bytes of HMAC are 43 base64url characters, and one `=` when padded.
+        let padded = format!("{sig}=");
+        assert!(verify_kombo_signature(&[b"s3cret"], BODY, Some(&padded)).is_ok());
+
+        let forged = format!("{}=", kombo_signature(b"guess", BODY));
+        assert_eq!(
+            verify_kombo_signature(&[b"s3cret"], BODY, Some(&forged)),
+            Err(WebhookError::BadSignature)
+        );
+        let over_padded = format!("{sig}==");
+        assert_eq!(
+            verify_kombo_signature(&[b"s3cret"], BODY, Some(&over_padded)),
+            Err(WebhookError::BadSignature)
+        );
+        assert_eq!(
+            verify_kombo_signature(&[b"s3cret"], BODY, Some("=")),
             Err(WebhookError::BadSignature)
         );
     }
