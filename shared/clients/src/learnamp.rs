@@ -362,7 +362,7 @@ impl ListingHeaders {
     /// error past [`MAX_PAGES`].
     pub fn after_page(&self, page: u32, batch_len: usize, read: usize) -> NextPage {
         let more = batch_len > 0
-            && !self.total.is_some_and(|total| read as u64 >= total)
+            && self.total.is_none_or(|total| (read as u64) < total)
             // No `Total-Pages`: ask until an empty page.
             && self.total_pages.is_none_or(|pages| u64::from(page) < pages);
         match (more, page.checked_add(1)) {
