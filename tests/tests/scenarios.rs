@@ -181,8 +181,15 @@ async fn case_2_terminations() {
         "deactivated",
         "active until the termination date"
     );
-
     let r = run_on(&h, day(2026, 12, 15)).await;
+    assert_eq!(r.counts.deactivated, 0, "{:?}", r.actions);
+    assert_ne!(
+        h.user_of("future").status,
+        "deactivated",
+        "the termination date is the last day worked, with access"
+    );
+
+    let r = run_on(&h, day(2026, 12, 16)).await;
     assert_eq!(r.counts.deactivated, 1);
     assert_eq!(h.user_of("future").status, "deactivated");
     assert!(r
