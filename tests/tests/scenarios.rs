@@ -9,7 +9,7 @@ use sandbox::learnamp::SeedUser;
 use sandbox::{Company, KomboEmployee, KomboGroup, KomboLocation};
 use sync_core::ports::StateStore;
 use sync_core::report::{ActionKind, SyncMode};
-use sync_core::settings::{CustomFieldMapping, Scope};
+use sync_core::settings::{CustomFieldMapping, DeactivateOn, Scope};
 use sync_core::{InvitePolicy, RunOptions, TenantSettings};
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -181,8 +181,15 @@ async fn case_2_terminations() {
         "deactivated",
         "active until the termination date"
     );
-
     let r = run_on(&h, day(2026, 12, 15)).await;
+    assert_eq!(r.counts.deactivated, 0, "{:?}", r.actions);
+    assert_ne!(
+        h.user_of("future").status,
+        "deactivated",
+        "the termination date is the last day worked, with access"
+    );
+
+    let r = run_on(&h, day(2026, 12, 16)).await;
     assert_eq!(r.counts.deactivated, 1);
     assert_eq!(h.user_of("future").status, "deactivated");
     assert!(r
@@ -573,6 +580,31 @@ async fn case_8_location_and_custom_fields() {
             .map(String::as_str),
         Some("CC-7")
     );
+    // An object in Kombo has no single value: the Learn Amp field is left alone, and the report
+    // names the key, never the value.
+    h.kombo.update_employee("e", |e| {
+        e.custom_fields.insert(
+            "cost_center".into(),
+            serde_json::json!({"code": "CC-secret", "share": 100}),
+        );
+    });
+    h.learnamp.reset_calls();
+    let r = run_on(&h, day(2026, 11, 24)).await;
+    assert_eq!(h.learnamp.calls().writes(), 0, "{:?}", r.actions);
+    assert_eq!(
+        h.user_of("e")
+            .custom_fields
+            .get("Cost Center")
+            .map(String::as_str),
+        Some("CC-7")
+    );
+    assert!(
+        r.notes.len() == 1
+            && r.notes[0].detail.contains("'cost_center'")
+            && !r.notes[0].detail.contains("CC-secret"),
+        "{:?}",
+        r.notes
+    );
     h.stop().await;
 
     // A Learn Amp custom field name that does not exist: reported once, not retried.
@@ -827,5 +859,121 @@ async fn case_12_dry_run_explains_each_action() {
         Some("Analyst"),
         "nothing changed"
     );
+    h.stop().await;
+}
+
+// 13. A tenant may deactivate on the termination date itself; a termination left over from an
+// earlier employment (before the current start date) deactivates nobody.
+#[tokio::test]
+async fn case_13_termination_rules() {
+    let eng = group("dep-eng", "Engineering", "DEPARTMENT");
+    let mut leaver = employee("leaver", Some(&eng));
+    leaver.termination_date = Some(at(day(2026, 11, 30)));
+    let mut rehired = employee("rehired", Some(&eng)); // started 2025-03-01
+    rehired.termination_date = Some(at(day(2024, 12, 31)));
+    let mut on_leave = rehired.clone();
+    on_leave.id = "on-leave".into();
+    on_leave.remote_id = "on-leave".into();
+    on_leave.work_email = Some("on-leave@acme.example".into());
+    on_leave.employment_status = Some("LEAVE".into());
+    let mut s = settings(InvitePolicy::Manual);
+    s.deactivate_on = DeactivateOn::TerminationDate;
+    s.max_deactivation_percent = 100.0;
+    let h = Harness::start(company(vec![leaver, rehired, on_leave], vec![eng]), s).await;
+    let r = run_on(&h, day(2026, 11, 29)).await;
+    assert_eq!(r.counts.created, 3, "{:?}", r.actions);
+    let r = run_on(&h, day(2026, 11, 30)).await;
+    assert_eq!(r.counts.deactivated, 1, "{:?}", r.actions);
+    assert_eq!(h.user_of("leaver").status, "deactivated", "on the date");
+    assert_ne!(h.user_of("rehired").status, "deactivated");
+    assert_ne!(h.user_of("on-leave").status, "deactivated");
+    h.stop().await;
+}
+
+// 14. A status string Kombo could not map: decided from the dates, and noted.
+#[tokio::test]
+async fn case_14_status_strings_kombo_could_not_map() {
+    let eng = group("dep-eng", "Engineering", "DEPARTMENT");
+    let mut started = employee("started", Some(&eng));
+    started.employment_status = Some("Probezeit".into());
+    let mut later = employee("later", Some(&eng));
+    later.employment_status = Some("Probezeit".into());
+    later.start_date = Some(at(day(2026, 12, 1)));
+    let h = Harness::start(
+        company(vec![started, later], vec![eng]),
+        settings(InvitePolicy::OnHireDate),
+    )
+    .await;
+    let r = run_on(&h, day(2026, 11, 22)).await;
+    assert_eq!(
+        (r.counts.created, r.counts.deferred),
+        (1, 1),
+        "{:?}",
+        r.actions
+    );
+    assert_ne!(h.user_of("started").status, "deactivated");
+    assert!(
+        h.users_of("later").is_empty(),
+        "a pre-hire, created on the hire date"
+    );
+    let noted: Vec<(&str, &str)> = r
+        .notes
+        .iter()
+        .map(|n| (n.employee_id.as_str(), n.detail.as_str()))
+        .collect();
+    assert_eq!(
+        noted,
+        [
+            (
+                "later",
+                "employment status 'Probezeit' not known to Kombo: decided from the dates"
+            ),
+            (
+                "started",
+                "employment status 'Probezeit' not known to Kombo: decided from the dates"
+            ),
+        ]
+    );
+    run_on(&h, day(2026, 12, 1)).await;
+    assert_eq!(h.user_of("later").invitations_sent, 1);
+    h.stop().await;
+}
+
+// 15. A delta reads from a safety window before its cursor: a change Kombo stamped shortly
+// before the cursor (our clock behind Kombo's) is still picked up, and re-reading the unchanged
+// writes nothing.
+#[tokio::test]
+async fn case_15_a_delta_overlaps_its_cursor() {
+    let eng = group("dep-eng", "Engineering", "DEPARTMENT");
+    let staff: Vec<KomboEmployee> = (0..4)
+        .map(|i| employee(&format!("e{i}"), Some(&eng)))
+        .collect();
+    let h = Harness::start(company(staff, vec![eng]), settings(InvitePolicy::Manual)).await;
+    run_on(&h, day(2026, 11, 22)).await;
+    h.kombo
+        .update_employee("e1", |e| e.job_title = Some("Lead".into()));
+    // Our clock two minutes ahead of Kombo's: the stored cursor is after the change's stamp.
+    let stamped = h.kombo.employee("e1").unwrap().changed_at;
+    h.store
+        .put_cursor(TENANT, stamped + chrono::Duration::minutes(2))
+        .await
+        .unwrap();
+    let delta = RunOptions {
+        mode: SyncMode::Delta,
+        today: Some(day(2026, 11, 22)),
+        ..Default::default()
+    };
+    let r = h.run(&delta).await;
+    assert_eq!(r.mode, SyncMode::Delta);
+    assert_eq!(r.counts.updated, 1, "{:?}", r.actions);
+    assert_eq!(h.user_of("e1").job_title.as_deref(), Some("Lead"));
+    h.learnamp.reset_calls();
+    let again = h.run(&delta).await;
+    assert_eq!(
+        again.counts.unchanged, 1,
+        "e1 read again: {:?}",
+        again.actions
+    );
+    assert_eq!(h.learnamp.calls().writes(), 0);
     h.stop().await;
 }

@@ -16,7 +16,7 @@ fn should_be_active(e: &KomboEmployee, policy: InvitePolicy) -> bool {
     let day = |d: chrono::DateTime<Utc>| d.date_naive();
     let gone = e.remote_deleted_at.is_some()
         || e.employment_status.as_deref() == Some("INACTIVE")
-        || e.termination_date.is_some_and(|t| day(t) <= today());
+        || e.termination_date.is_some_and(|t| day(t) < today());
     let waiting = policy == InvitePolicy::OnHireDate
         && e.employment_status.as_deref() == Some("PENDING")
         && e.start_date.is_some_and(|s| day(s) > today());

@@ -3,7 +3,7 @@
 
 use clap::{Args, ValueEnum};
 use sync_core::kombo::GroupType;
-use sync_core::settings::{CustomFieldMapping, Scope};
+use sync_core::settings::{CustomFieldMapping, DeactivateOn, Scope};
 use sync_core::{InvitePolicy, TenantSettings};
 
 /// A configuration error: one line naming the flag or variable to fix.
@@ -16,6 +16,15 @@ pub enum GroupTypeArg {
     Team,
 }
 
+/// From which day a leaver's Learn Amp user is deactivated.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DeactivateOnArg {
+    /// The day after the termination date (the last day is worked with access)
+    DayAfter,
+    /// The termination date itself
+    TerminationDate,
+}
+
 #[derive(Args)]
 pub struct SettingsArgs {
     /// When new users are invited: immediately, on_hire_date or manual
@@ -24,6 +33,9 @@ pub struct SettingsArgs {
     /// Time zone for hire and termination dates
     #[arg(long, env = "TENANT_TIME_ZONE", default_value = "Europe/Berlin")]
     time_zone: String,
+    /// When a leaver loses access: the day after the termination date, or on it
+    #[arg(long, value_enum, env = "DEACTIVATE_ON", default_value = "day-after")]
+    deactivate_on: DeactivateOnArg,
     /// Which Kombo group type is the primary team
     #[arg(
         long,
@@ -84,6 +96,10 @@ impl SettingsArgs {
         let mut settings = TenantSettings::new(integration_id);
         settings.invite_policy = invite_policy;
         settings.time_zone = time_zone;
+        settings.deactivate_on = match self.deactivate_on {
+            DeactivateOnArg::DayAfter => DeactivateOn::DayAfterTermination,
+            DeactivateOnArg::TerminationDate => DeactivateOn::TerminationDate,
+        };
         settings.primary_team_group_type = match self.primary_team_group_type {
             GroupTypeArg::Department => GroupType::Department,
             GroupTypeArg::Team => GroupType::Team,

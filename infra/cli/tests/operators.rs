@@ -5,6 +5,7 @@
 use std::process::{Command, Output};
 use sync_aws::testing::{create_table, MotoServer};
 use sync_aws::DynamoStateStore;
+use sync_core::settings::DeactivateOn;
 use sync_core::tenants::TenantStore;
 use sync_core::InvitePolicy;
 
@@ -27,6 +28,7 @@ fn operator(moto: &MotoServer, args: &[&str], secret: Option<&str>) -> Output {
         "LEARNAMP_CLIENT_ID",
         "LEARNAMP_CLIENT_SECRET",
         "INVITE_POLICY",
+        "DEACTIVATE_ON",
         "CHANGES_QUEUE_URL",
         "CHANGES_DLQ_URL",
     ] {
@@ -97,7 +99,12 @@ async fn tenants_are_registered_listed_shown_and_disabled() {
     let dynamo = aws_sdk_dynamodb::Client::new(&config);
     create_table(&dynamo, "state", &["pk", "sk"]).await;
 
-    let added = tenants(&moto, &ADD, Some("s3cr3t-client-secret"));
+    let add: Vec<&str> = ADD
+        .iter()
+        .copied()
+        .chain(["--deactivate-on", "termination-date"])
+        .collect();
+    let added = tenants(&moto, &add, Some("s3cr3t-client-secret"));
     assert_eq!(added.status.code(), Some(0), "{}", stderr(&added));
 
     // The secret is in SSM as a SecureString, and nowhere in the table.
@@ -115,6 +122,7 @@ async fn tenants_are_registered_listed_shown_and_disabled() {
     let tenant = store.tenant(TENANT).await.unwrap().expect("registered");
     assert!(tenant.enabled);
     assert_eq!(tenant.settings.invite_policy, InvitePolicy::OnHireDate);
+    assert_eq!(tenant.settings.deactivate_on, DeactivateOn::TerminationDate);
     assert_eq!(tenant.learnamp_client_secret_ref, SECRET_PARAM);
 
     let listed = tenants(&moto, &["list"], None);

@@ -39,6 +39,11 @@ enum Delivery {
 pub const WAVE_DELAY_SECONDS: u32 = 20;
 const MAX_DELAY_SECONDS: u32 = 900;
 
+/// A delta reads from this long before its cursor. The cursor is the start of the last read on
+/// our clock, and Kombo stamps changes on its own: a clock behind Kombo's by less than this
+/// misses no change. Re-reading an unchanged employee writes nothing (its hashes match).
+pub const DELTA_SAFETY_WINDOW_SECONDS: i64 = 5 * 60;
+
 /// A message that keeps failing with retryable errors is given up after this many deliveries
 /// within one run; its employee is reported as failed and retried by the next run.
 pub const MAX_DELIVERIES: u32 = 4;
@@ -210,7 +215,11 @@ impl Engine<'_> {
             .today
             .unwrap_or_else(|| today_in(self.settings, read_started_at));
         let cursor = match options.mode {
-            SyncMode::Delta => self.store.cursor(self.tenant()).await?,
+            SyncMode::Delta => self
+                .store
+                .cursor(self.tenant())
+                .await?
+                .map(|cursor| cursor - chrono::Duration::seconds(DELTA_SAFETY_WINDOW_SECONDS)),
             SyncMode::Full | SyncMode::Reconcile => None,
         };
         // A delta with no previous read is a full read.

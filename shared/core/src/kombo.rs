@@ -104,6 +104,9 @@ pub struct EmbeddedLocation {
     pub name: Option<String>,
     #[serde(default, rename = "type")]
     pub location_type: Option<String>,
+    /// Set when the location was deleted in the HRIS.
+    #[serde(default)]
+    pub remote_deleted_at: Option<DateTime<Utc>>,
 }
 
 /// The legal entity embedded in an employee.

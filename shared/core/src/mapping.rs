@@ -9,11 +9,13 @@
 //! | `start_date` | `hireDate` |
 //! | the employee's group of the configured type (DEPARTMENT) | primary team |
 //! | `manager_id` | `managerId` (resolved by the planner) |
-//! | `employment_status`, `termination_date`, `remote_deleted_at` | active or deactivated |
+//! | `employment_status`, `start_date`, `termination_date`, `remote_deleted_at` | active or deactivated (from the day after the termination date, or on it, per the tenant) |
+//! | `work_location.name` (unless the location is deleted), when the tenant syncs locations | `location` |
+//! | the tenant's `custom_fields` / `integration_fields` keys (text, numbers, booleans; an object or a list is skipped and noted) | custom fields |
 //! | `id` | `integrationExternalId` |
 
 use crate::kombo::{Employee, EmploymentStatus};
-use crate::settings::TenantSettings;
+use crate::settings::{DeactivateOn, TenantSettings};
 use crate::state::AppliedFields;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -55,7 +57,8 @@ pub enum Lifecycle {
     Inactive {
         reason: InactiveReason,
     },
-    /// An employment status Kombo could not map; the user's lifecycle is left as it is.
+    /// An employment status Kombo could not map and no start date to decide from: no user is
+    /// created, and an existing user's lifecycle is left as it is.
     Unknown {
         raw: String,
     },
@@ -194,42 +197,66 @@ pub fn today_in(settings: &TenantSettings, now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&settings.time_zone).date_naive()
 }
 
-/// The lifecycle the employee should have on `today`.
-pub fn lifecycle_of(employee: &Employee, today: NaiveDate) -> Lifecycle {
+/// The lifecycle the employee should have on `today`, leavers losing access per
+/// `deactivate_on`.
+///
+/// A termination date before the current start date belongs to an earlier employment (a
+/// rehire): it does not end an `ACTIVE` or `LEAVE` employment. A status Kombo could not map is
+/// decided from the dates alone (see [`Lifecycle::Unknown`] for when they do not suffice).
+pub fn lifecycle_of(
+    employee: &Employee,
+    today: NaiveDate,
+    deactivate_on: DeactivateOn,
+) -> Lifecycle {
     if employee.remote_deleted_at.is_some() {
         return Lifecycle::Inactive {
             reason: InactiveReason::DeletedInHris,
         };
     }
-    if let Some(termination) = employee.termination_date {
-        // Kombo sends dates as midnight UTC; the date part is the HR date.
-        if termination.date_naive() <= today {
+    // Kombo sends dates as midnight UTC; the date part is the HR date.
+    let start = employee.start_date.map(|d| d.date_naive());
+    let status = employee.employment_status.as_ref();
+    if let Some(termination) = employee.termination_date.map(|d| d.date_naive()) {
+        let earlier_employment = start.is_some_and(|start| termination < start)
+            && matches!(
+                status,
+                Some(EmploymentStatus::Active) | Some(EmploymentStatus::Leave)
+            );
+        if deactivate_on.has_ended(termination, today) && !earlier_employment {
             return Lifecycle::Inactive {
                 reason: InactiveReason::TerminationDatePassed,
             };
         }
     }
-    let start = employee.start_date.map(|d| d.date_naive());
-    match &employee.employment_status {
+    let by_start = |start: Option<NaiveDate>| match start {
+        Some(start) if start > today => Lifecycle::PreHire { start },
+        _ => Lifecycle::Active,
+    };
+    match status {
         Some(EmploymentStatus::Inactive) => Lifecycle::Inactive {
             reason: InactiveReason::StatusInactive,
         },
-        Some(EmploymentStatus::Pending) => match start {
-            Some(start) if start > today => Lifecycle::PreHire { start },
-            _ => Lifecycle::Active,
-        },
         Some(EmploymentStatus::Active) | Some(EmploymentStatus::Leave) => Lifecycle::Active,
-        Some(EmploymentStatus::Other(raw)) => Lifecycle::Unknown { raw: raw.clone() },
-        // No status at all: a start date in the future still means "not yet".
-        None => match start {
-            Some(start) if start > today => Lifecycle::PreHire { start },
-            _ => Lifecycle::Active,
+        Some(EmploymentStatus::Pending) => by_start(start),
+        // Not a status Kombo knows: the dates decide (the termination was checked above).
+        Some(EmploymentStatus::Other(raw)) => match start {
+            Some(_) => by_start(start),
+            None => Lifecycle::Unknown { raw: raw.clone() },
         },
+        // No status at all: a start date in the future still means "not yet".
+        None => by_start(start),
     }
 }
 
 /// A Kombo custom or integration field's value as Learn Amp text.
-fn source_value(employee: &Employee, key: &str) -> Option<String> {
+enum SourceValue {
+    /// Text, a number or a boolean (`None`: empty or absent).
+    Scalar(Option<String>),
+    /// An object or a list: no single value to write.
+    NotScalar,
+}
+
+fn source_value(employee: &Employee, key: &str) -> SourceValue {
     let value = employee
         .custom_fields
         .as_ref()
@@ -240,11 +267,14 @@ fn source_value(employee: &Employee, key: &str) -> Option<String> {
                 .iter()
                 .find(|f| f.key == key)
                 .and_then(|f| f.value.as_ref())
-        })?;
+        });
     match value {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) => clean(&Some(s.clone())),
-        other => Some(other.to_string()),
+        None | Some(serde_json::Value::Null) => SourceValue::Scalar(None),
+        Some(serde_json::Value::String(s)) => SourceValue::Scalar(clean(&Some(s.clone()))),
+        Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+            SourceValue::Scalar(Some(v.to_string()))
+        }
+        Some(serde_json::Value::Object(_) | serde_json::Value::Array(_)) => SourceValue::NotScalar,
     }
 }
 
@@ -255,6 +285,18 @@ pub fn map_employee(
     settings: &TenantSettings,
     today: NaiveDate,
 ) -> DesiredUser {
+    map_employee_with_notes(employee, settings, today).0
+}
+
+/// [`map_employee`], with what the report should say about the mapping of this employee: a
+/// status Kombo could not map, a custom field with no single value. Notes name keys and enum
+/// values, never a field's value.
+pub fn map_employee_with_notes(
+    employee: &Employee,
+    settings: &TenantSettings,
+    today: NaiveDate,
+) -> (DesiredUser, Vec<String>) {
+    let mut notes = Vec::new();
     let primary_team = employee
         .groups
         .iter()
@@ -264,17 +306,41 @@ pub fn map_employee(
             group_id: g.id.clone(),
             name: clean(&g.name).unwrap_or_else(|| g.id.clone()),
         });
+    // A location deleted in Personio is not written (nor cleared).
     let location = if settings.sync_location {
-        employee.work_location.as_ref().and_then(|l| clean(&l.name))
+        employee
+            .work_location
+            .as_ref()
+            .filter(|l| l.remote_deleted_at.is_none())
+            .and_then(|l| clean(&l.name))
     } else {
         None
     };
-    let custom_fields = settings
-        .custom_fields
-        .iter()
-        .map(|m| (m.target.clone(), source_value(employee, &m.source)))
-        .collect();
-    let lifecycle = match lifecycle_of(employee, today) {
+    let mut custom_fields = BTreeMap::new();
+    for m in &settings.custom_fields {
+        match source_value(employee, &m.source) {
+            SourceValue::Scalar(value) => {
+                custom_fields.insert(m.target.clone(), value);
+            }
+            // Left out: the Learn Amp field is not managed for this employee in this run.
+            SourceValue::NotScalar => notes.push(format!(
+                "custom field '{}' is an object or a list in Kombo, not a single value: Learn Amp field '{}' left as it is",
+                m.source, m.target
+            )),
+        }
+    }
+    let lifecycle = lifecycle_of(employee, today, settings.deactivate_on);
+    if let (Some(EmploymentStatus::Other(raw)), None) =
+        (&employee.employment_status, &employee.remote_deleted_at)
+    {
+        notes.push(match lifecycle {
+            Lifecycle::Unknown { .. } => format!(
+                "employment status '{raw}' not known to Kombo and no start date to decide from"
+            ),
+            _ => format!("employment status '{raw}' not known to Kombo: decided from the dates"),
+        });
+    }
+    let lifecycle = match lifecycle {
         Lifecycle::Active | Lifecycle::PreHire { .. } if !settings.scope.includes(employee) => {
             Lifecycle::Inactive {
                 reason: InactiveReason::OutOfScope,
@@ -282,7 +348,7 @@ pub fn map_employee(
         }
         lifecycle => lifecycle,
     };
-    DesiredUser {
+    let desired = DesiredUser {
         employee_id: employee.id.clone(),
         email: clean(&employee.work_email),
         first_name: clean(&employee.first_name),
@@ -295,7 +361,8 @@ pub fn map_employee(
         custom_fields,
         lifecycle,
         source_version: employee.changed_at,
-    }
+    };
+    (desired, notes)
 }
 
 impl DesiredUser {
@@ -590,29 +657,41 @@ mod tests {
     #[test]
     fn lifecycle_follows_status_dates_and_deletion() {
         let t = today();
+        let on = DeactivateOn::default();
         let mut e = employee();
-        assert_eq!(lifecycle_of(&e, t), Lifecycle::Active);
+        assert_eq!(lifecycle_of(&e, t, on), Lifecycle::Active);
 
         e.employment_status = Some(EmploymentStatus::Leave);
-        assert_eq!(lifecycle_of(&e, t), Lifecycle::Active);
+        assert_eq!(lifecycle_of(&e, t, on), Lifecycle::Active);
 
         e.employment_status = Some(EmploymentStatus::Pending);
         e.start_date = Some(date(2026, 12, 1));
         assert_eq!(
-            lifecycle_of(&e, t),
+            lifecycle_of(&e, t, on),
             Lifecycle::PreHire {
                 start: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()
             }
         );
         e.start_date = Some(date(2026, 11, 22));
-        assert_eq!(lifecycle_of(&e, t), Lifecycle::Active, "starts today");
+        assert_eq!(lifecycle_of(&e, t, on), Lifecycle::Active, "starts today");
 
         e.employment_status = Some(EmploymentStatus::Active);
         e.termination_date = Some(date(2026, 11, 23));
-        assert_eq!(lifecycle_of(&e, t), Lifecycle::Active, "leaves tomorrow");
+        assert_eq!(
+            lifecycle_of(&e, t, on),
+            Lifecycle::Active,
+            "leaves tomorrow"
+        );
         e.termination_date = Some(date(2026, 11, 22));
         assert_eq!(
-            lifecycle_of(&e, t),
+            lifecycle_of(&e, t, on),
+            Lifecycle::Active,
+            "the termination date is the last day worked"
+        );
+        e.start_date = Some(date(2024, 3, 1));
+        e.termination_date = Some(date(2026, 11, 21));
+        assert_eq!(
+            lifecycle_of(&e, t, on),
             Lifecycle::Inactive {
                 reason: InactiveReason::TerminationDatePassed
             }
@@ -620,23 +699,186 @@ mod tests {
 
         e.termination_date = None;
         e.employment_status = Some(EmploymentStatus::Inactive);
-        assert!(!lifecycle_of(&e, t).should_be_active());
-
-        e.employment_status = Some(EmploymentStatus::Other("onboarding-ish".into()));
-        assert_eq!(
-            lifecycle_of(&e, t),
-            Lifecycle::Unknown {
-                raw: "onboarding-ish".into()
-            }
-        );
+        assert!(!lifecycle_of(&e, t, on).should_be_active());
 
         e.remote_deleted_at = Some(date(2026, 1, 1));
         assert_eq!(
-            lifecycle_of(&e, t),
+            lifecycle_of(&e, t, on),
             Lifecycle::Inactive {
                 reason: InactiveReason::DeletedInHris
             }
         );
+    }
+
+    #[test]
+    fn a_leaver_keeps_access_on_the_termination_date_unless_the_tenant_says_otherwise() {
+        let t = today();
+        let mut e = employee();
+        e.termination_date = Some(date(2026, 11, 22));
+        let ended = Lifecycle::Inactive {
+            reason: InactiveReason::TerminationDatePassed,
+        };
+        assert_eq!(
+            lifecycle_of(&e, t, DeactivateOn::DayAfterTermination),
+            Lifecycle::Active
+        );
+        assert_eq!(
+            lifecycle_of(&e, t.succ_opt().unwrap(), DeactivateOn::DayAfterTermination),
+            ended
+        );
+        assert_eq!(lifecycle_of(&e, t, DeactivateOn::TerminationDate), ended);
+        assert_eq!(
+            lifecycle_of(&e, t.pred_opt().unwrap(), DeactivateOn::TerminationDate),
+            Lifecycle::Active
+        );
+        // Through the tenant's settings.
+        let mut settings = TenantSettings::new("t");
+        assert_eq!(map_employee(&e, &settings, t).lifecycle, Lifecycle::Active);
+        settings.deactivate_on = DeactivateOn::TerminationDate;
+        assert_eq!(map_employee(&e, &settings, t).lifecycle, ended);
+    }
+
+    #[test]
+    fn a_termination_before_the_current_start_is_an_earlier_employment() {
+        let t = today();
+        let mut e = employee(); // started 2024-03-01
+        e.termination_date = Some(date(2023, 12, 31));
+        for status in [EmploymentStatus::Active, EmploymentStatus::Leave] {
+            e.employment_status = Some(status);
+            for on in [
+                DeactivateOn::DayAfterTermination,
+                DeactivateOn::TerminationDate,
+            ] {
+                assert_eq!(lifecycle_of(&e, t, on), Lifecycle::Active, "{on}");
+            }
+        }
+        // INACTIVE is still a leaver, whatever the dates.
+        e.employment_status = Some(EmploymentStatus::Inactive);
+        assert!(!lifecycle_of(&e, t, DeactivateOn::default()).should_be_active());
+        // A termination after the start date ends the employment.
+        e.employment_status = Some(EmploymentStatus::Active);
+        e.termination_date = Some(date(2026, 11, 1));
+        assert_eq!(
+            lifecycle_of(&e, t, DeactivateOn::default()),
+            Lifecycle::Inactive {
+                reason: InactiveReason::TerminationDatePassed
+            }
+        );
+    }
+
+    #[test]
+    fn a_status_kombo_could_not_map_is_decided_from_the_dates() {
+        let t = today();
+        let on = DeactivateOn::default();
+        let mut e = employee(); // started 2024-03-01
+        e.employment_status = Some(EmploymentStatus::Other("Onboarding".into()));
+        assert_eq!(lifecycle_of(&e, t, on), Lifecycle::Active, "started");
+        e.start_date = Some(date(2026, 12, 1));
+        assert_eq!(
+            lifecycle_of(&e, t, on),
+            Lifecycle::PreHire {
+                start: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()
+            },
+            "starts later"
+        );
+        e.start_date = Some(date(2024, 3, 1));
+        e.termination_date = Some(date(2026, 11, 1));
+        assert_eq!(
+            lifecycle_of(&e, t, on),
+            Lifecycle::Inactive {
+                reason: InactiveReason::TerminationDatePassed
+            },
+            "left"
+        );
+        e.termination_date = Some(date(2026, 12, 31));
+        assert_eq!(lifecycle_of(&e, t, on), Lifecycle::Active, "leaves later");
+        // No start date: nothing to decide from.
+        e.start_date = None;
+        e.termination_date = None;
+        assert_eq!(
+            lifecycle_of(&e, t, on),
+            Lifecycle::Unknown {
+                raw: "Onboarding".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_custom_field_that_is_not_a_single_value_is_skipped_and_noted() {
+        use crate::settings::CustomFieldMapping;
+        let mut settings = TenantSettings::new("t");
+        settings.custom_fields = [
+            "cost_center=Cost Center",
+            "badge=Badge",
+            "skills=Skills",
+            "remote=Remote",
+        ]
+        .iter()
+        .map(|m| m.parse::<CustomFieldMapping>().unwrap())
+        .collect();
+        let mut e = employee();
+        e.custom_fields = Some(
+            serde_json::json!({
+                "cost_center": "CC-42",
+                "badge": {"number": "secret-badge-7"},
+                "skills": ["secret-skill"],
+                "remote": true,
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+        );
+        let (desired, notes) = map_employee_with_notes(&e, &settings, today());
+        assert_eq!(
+            desired.custom_fields,
+            BTreeMap::from([
+                ("Cost Center".to_string(), Some("CC-42".to_string())),
+                ("Remote".to_string(), Some("true".to_string())),
+            ]),
+            "an object or a list is not written, nor cleared"
+        );
+        assert!(!desired.fields().contains(&Field::Custom("Badge".into())));
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes[0].contains("'badge'") && notes[1].contains("'skills'"),
+            "{notes:?}"
+        );
+        assert!(notes.iter().all(|n| !n.contains("secret")), "{notes:?}");
+    }
+
+    #[test]
+    fn a_deleted_work_location_is_not_written() {
+        use crate::kombo::EmbeddedLocation;
+        let mut settings = TenantSettings::new("t");
+        settings.sync_location = true;
+        let mut e = employee();
+        e.work_location = Some(EmbeddedLocation {
+            id: "loc1".into(),
+            remote_id: None,
+            name: Some("Berlin HQ".into()),
+            location_type: None,
+            remote_deleted_at: None,
+        });
+        assert_eq!(
+            map_employee(&e, &settings, today()).location.as_deref(),
+            Some("Berlin HQ")
+        );
+        e.work_location.as_mut().unwrap().remote_deleted_at = Some(date(2026, 11, 1));
+        assert_eq!(map_employee(&e, &settings, today()).location, None);
+    }
+
+    #[test]
+    fn a_status_kombo_could_not_map_is_noted_by_its_value() {
+        let mut e = employee();
+        e.employment_status = Some(EmploymentStatus::Other("Onboarding".into()));
+        let (desired, notes) = map_employee_with_notes(&e, &TenantSettings::new("t"), today());
+        assert_eq!(desired.lifecycle, Lifecycle::Active);
+        assert_eq!(
+            notes,
+            ["employment status 'Onboarding' not known to Kombo: decided from the dates"]
+        );
+        let (_, notes) = map_employee_with_notes(&employee(), &TenantSettings::new("t"), today());
+        assert!(notes.is_empty());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! the state it finds and cannot undo newer work.
 
 use crate::kombo::{Employee, Group};
-use crate::mapping::{map_employee, name_hash, DesiredUser, Field, Lifecycle, TeamRef};
+use crate::mapping::{map_employee_with_notes, name_hash, DesiredUser, Field, Lifecycle, TeamRef};
 use crate::ports::MalformedRecord;
 use crate::report::{ActionKind, ActionRecord, Note};
 use crate::settings::{InvitePolicy, TenantSettings};
@@ -52,11 +52,13 @@ pub fn decide(
         ),
         (Lifecycle::Unknown { raw }, None) => Decision::new(
             ActionKind::Deferred,
-            format!("unknown employment status '{raw}': not created"),
+            format!("employment status '{raw}' not known to Kombo and no start date: not created"),
         ),
         (Lifecycle::Unknown { raw }, Some(s)) if !s.active => Decision::new(
             ActionKind::Unchanged,
-            format!("unknown employment status '{raw}': left deactivated"),
+            format!(
+                "employment status '{raw}' not known to Kombo and no start date: left deactivated"
+            ),
         ),
         (Lifecycle::PreHire { start }, None) if policy == InvitePolicy::OnHireDate => {
             Decision::new(
@@ -142,6 +144,8 @@ pub struct Listing {
     team_names: BTreeMap<String, TeamRef>,
     /// Records that could not be read: each fails, and the listing is no longer complete.
     malformed: Vec<MalformedRecord>,
+    /// What the mapping noted, per employee (a status Kombo could not map, a skipped field).
+    notes: BTreeMap<String, Vec<String>>,
 }
 
 impl Listing {
@@ -154,8 +158,13 @@ impl Listing {
     pub fn add(&mut self, employees: &[Employee], settings: &TenantSettings, today: NaiveDate) {
         for employee in employees {
             // A listing may hold one id twice across pages of a moving dataset; the later wins.
-            self.desired
-                .insert(employee.id.clone(), map_employee(employee, settings, today));
+            let (desired, notes) = map_employee_with_notes(employee, settings, today);
+            self.desired.insert(employee.id.clone(), desired);
+            if notes.is_empty() {
+                self.notes.remove(&employee.id);
+            } else {
+                self.notes.insert(employee.id.clone(), notes);
+            }
             for g in &employee.groups {
                 if g.group_type.as_ref() != Some(&settings.primary_team_group_type) {
                     continue;
@@ -220,6 +229,12 @@ pub fn plan(mut input: PlanInput<'_>) -> Plan {
             input.complete_listing = false;
         }
         settled.extend(unreadable_records(malformed, &desired, input.state));
+    }
+    for (employee_id, details) in std::mem::take(&mut input.listing.notes) {
+        notes.extend(details.into_iter().map(|detail| Note {
+            employee_id: employee_id.clone(),
+            detail,
+        }));
     }
     let input = &input;
     if input.complete_listing {

@@ -53,6 +53,43 @@ impl FromStr for InvitePolicy {
     }
 }
 
+/// From which day a leaver's Learn Amp user is deactivated. Kombo's `termination_date` is the
+/// day the employment ends: the employee still works that day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DeactivateOn {
+    /// The day after the termination date, in the tenant's time zone: the last day is worked
+    /// with access.
+    #[default]
+    DayAfterTermination,
+    /// The termination date itself.
+    TerminationDate,
+}
+
+impl DeactivateOn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DayAfterTermination => "day_after_termination",
+            Self::TerminationDate => "termination_date",
+        }
+    }
+
+    /// Whether an employment whose termination date is `termination` has ended for access on
+    /// `today`.
+    pub fn has_ended(self, termination: chrono::NaiveDate, today: chrono::NaiveDate) -> bool {
+        match self {
+            Self::DayAfterTermination => termination < today,
+            Self::TerminationDate => termination <= today,
+        }
+    }
+}
+
+impl fmt::Display for DeactivateOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TenantSettings {
     /// The Kombo integration id, e.g. `personio:CBNMt7dSNCzBdnRTx87dev4E`.
@@ -60,6 +97,10 @@ pub struct TenantSettings {
     pub invite_policy: InvitePolicy,
     /// Dates (hire, termination) are compared with "today" in this zone.
     pub time_zone: chrono_tz::Tz,
+    /// From which day a leaver loses access (settings stored before it existed load with the
+    /// default, the day after the termination date).
+    #[serde(default)]
+    pub deactivate_on: DeactivateOn,
     /// Which Kombo group type is the user's primary team.
     #[serde(with = "group_type_name")]
     pub primary_team_group_type: GroupType,
@@ -143,6 +184,7 @@ impl TenantSettings {
             tenant_id: tenant_id.into(),
             invite_policy: InvitePolicy::default(),
             time_zone: chrono_tz::Europe::Berlin,
+            deactivate_on: DeactivateOn::default(),
             primary_team_group_type: GroupType::Department,
             max_deactivation_percent: 20.0,
             max_deactivations: None,
@@ -163,5 +205,27 @@ mod group_type_name {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<GroupType, D::Error> {
         Ok(GroupType::from(String::deserialize(d)?.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_stored_without_the_termination_rule_deactivate_the_day_after() {
+        let mut stored = serde_json::to_value(TenantSettings::new("personio:t")).unwrap();
+        stored.as_object_mut().unwrap().remove("deactivate_on");
+        let loaded: TenantSettings = serde_json::from_value(stored).unwrap();
+        assert_eq!(loaded.deactivate_on, DeactivateOn::DayAfterTermination);
+
+        let mut settings = TenantSettings::new("personio:t");
+        settings.deactivate_on = DeactivateOn::TerminationDate;
+        let json = serde_json::to_value(&settings).unwrap();
+        assert_eq!(json["deactivate_on"], "termination_date");
+        assert_eq!(
+            serde_json::from_value::<TenantSettings>(json).unwrap(),
+            settings
+        );
     }
 }

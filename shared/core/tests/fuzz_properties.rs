@@ -10,6 +10,7 @@ use proptest::strategy::ValueTree;
 use serde_json::{json, Value};
 use sync_core::kombo::{Employee, PageEnvelope, WebhookEvent};
 use sync_core::mapping::{lifecycle_of, map_employee};
+use sync_core::settings::DeactivateOn;
 use sync_core::webhook::{kombo_signature, parse_kombo_webhook, verify_kombo_signature};
 use sync_core::TenantSettings;
 
@@ -225,7 +226,9 @@ proptest! {
             let today = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(day.into());
             let settings = TenantSettings::new("personio:fuzz");
             for e in &page.data.results {
-                let _ = lifecycle_of(e, today);
+                for on in [DeactivateOn::DayAfterTermination, DeactivateOn::TerminationDate] {
+                    let _ = lifecycle_of(e, today, on);
+                }
                 let desired = map_employee(e, &settings, today);
                 let _ = (desired.state_hash(), desired.field_hashes());
             }

@@ -416,3 +416,86 @@ fn renamed_departments_are_renamed_in_place() {
     let plan = case.run();
     assert_eq!(plan.teams[0].team.name, "Core Engineering");
 }
+
+#[test]
+fn a_joiner_with_a_status_kombo_could_not_map_is_decided_from_the_dates_and_noted() {
+    let started = employee("started", EmploymentStatus::Other("Probezeit".into()));
+    let mut later = employee("later", EmploymentStatus::Other("Probezeit".into()));
+    later.start_date = Some(Utc.with_ymd_and_hms(2026, 12, 15, 0, 0, 0).unwrap());
+    let mut left = employee("left", EmploymentStatus::Other("Ausgetreten".into()));
+    left.termination_date = Some(Utc.with_ymd_and_hms(2026, 10, 31, 0, 0, 0).unwrap());
+    let mut undated = employee("undated", EmploymentStatus::Other("Probezeit".into()));
+    undated.start_date = None;
+    let plan = Case::new(
+        InvitePolicy::OnHireDate,
+        vec![started, later, left, undated],
+    )
+    .run();
+    assert_eq!(kind_of(&plan, "started"), ActionKind::Create);
+    assert_eq!(kind_of(&plan, "later"), ActionKind::Deferred, "a pre-hire");
+    assert_eq!(kind_of(&plan, "left"), ActionKind::Unchanged, "a leaver");
+    assert_eq!(kind_of(&plan, "undated"), ActionKind::Deferred);
+    let notes: Vec<(&str, &str)> = plan
+        .notes
+        .iter()
+        .map(|n| (n.employee_id.as_str(), n.detail.as_str()))
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            (
+                "later",
+                "employment status 'Probezeit' not known to Kombo: decided from the dates"
+            ),
+            (
+                "left",
+                "employment status 'Ausgetreten' not known to Kombo: decided from the dates"
+            ),
+            (
+                "started",
+                "employment status 'Probezeit' not known to Kombo: decided from the dates"
+            ),
+            (
+                "undated",
+                "employment status 'Probezeit' not known to Kombo and no start date to decide from"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_skipped_custom_field_is_noted_and_not_compared() {
+    let mut s = settings(InvitePolicy::Manual);
+    s.custom_fields = vec!["cost_center=Cost Center".parse().unwrap()];
+    let mut e = employee("e", EmploymentStatus::Active);
+    let with = |e: &mut Employee, v: serde_json::Value| {
+        e.custom_fields = Some(
+            serde_json::json!({ "cost_center": v })
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+    };
+    with(&mut e, serde_json::json!("CC-42"));
+    let mut case = Case::new(InvitePolicy::Manual, vec![]);
+    case.settings = s.clone();
+    let desired = map_employee(&e, &s, today());
+    let mut state = EmployeeState::new("e", Utc::now());
+    state.learnamp_user_id = Some(1);
+    state.active = true;
+    state.applied_fields = desired.field_hashes();
+    state.applied_hash = Some(desired.state_hash());
+    case.state.insert("e".into(), state);
+    // The value becomes an object: nothing to write, and the field is left alone.
+    with(&mut e, serde_json::json!({"id": 7, "label": "CC-secret"}));
+    case.employees = vec![e];
+    let plan = case.run();
+    assert_eq!(kind_of(&plan, "e"), ActionKind::Unchanged, "{plan:?}");
+    assert_eq!(plan.notes.len(), 1);
+    assert!(
+        plan.notes[0].detail.contains("'cost_center'")
+            && !plan.notes[0].detail.contains("CC-secret"),
+        "{:?}",
+        plan.notes
+    );
+}
