@@ -15,7 +15,11 @@ fn active_ids(h: &Harness) -> Vec<String> {
     h.kombo
         .employees()
         .into_iter()
-        .filter(|e| h.users_of(&e.id).first().is_some_and(|u| u.status != "deactivated"))
+        .filter(|e| {
+            h.users_of(&e.id)
+                .first()
+                .is_some_and(|u| u.status != "deactivated")
+        })
         .map(|e| e.id)
         .collect()
 }
@@ -110,7 +114,11 @@ async fn a_custom_field_learn_amp_refuses_to_clear_does_not_sink_the_update() {
         action.detail
     );
     let user = h.user_of(&id);
-    assert_eq!(user.job_title.as_deref(), Some("Moved on"), "the rest landed");
+    assert_eq!(
+        user.job_title.as_deref(),
+        Some("Moved on"),
+        "the rest landed"
+    );
     assert!(
         user.custom_fields.contains_key("Cost Center"),
         "Learn Amp kept its value"
@@ -129,7 +137,9 @@ async fn a_missing_scope_stops_the_run_with_one_error_naming_it() {
     Harness::assert_converged(&h.full().await);
     // Credentials without `users:update`.
     let limited = LearnAmpClient::new(&h.learnamp_server.base_url, CLIENT_ID, CLIENT_SECRET)
-        .with_scope(Some("users:read users:create teams:read teams:create".into()))
+        .with_scope(Some(
+            "users:read users:create teams:read teams:create".into(),
+        ))
         .with_retry(RetryPolicy::fast());
     for id in active_ids(&h).iter().take(3) {
         h.kombo
