@@ -7,6 +7,7 @@ use sandbox::learnamp::{SeedUser, UserShape};
 use serde_json::json;
 use sync_clients::{LearnAmpClient, RetryPolicy};
 use sync_core::error::TargetError;
+use sync_core::ports::LearnAmp;
 use sync_core::report::{ActionKind, SyncMode};
 use sync_core::settings::CustomFieldMapping;
 use sync_core::{EngineError, InvitePolicy, RunOptions};
