@@ -78,14 +78,17 @@ fn lenient_custom_fields<'de, D: serde::Deserializer<'de>>(
             .map(serde_json::from_value::<CustomFieldValue>)
             .collect::<Result<Vec<_>, _>>()
             .ok(),
-        serde_json::Value::Object(map) => Some(
-            map.into_iter()
-                .map(|(name, value)| CustomFieldValue {
-                    name,
-                    value: Some(value),
-                })
-                .collect(),
-        ),
+        // A `{name: value}` map of single values; one of anything else is not that shape.
+        serde_json::Value::Object(map) if map.values().all(|v| !v.is_array() && !v.is_object()) => {
+            Some(
+                map.into_iter()
+                    .map(|(name, value)| CustomFieldValue {
+                        name,
+                        value: Some(value),
+                    })
+                    .collect(),
+            )
+        }
         _ => None,
     })
 }
