@@ -22,6 +22,7 @@ use fn_common::ClientFactory;
 use serde::{Deserialize, Serialize};
 use sync_core::applier::ChangeMessage;
 use sync_core::coordination::Coordination;
+use sync_core::error::SourceError;
 use sync_core::intake::SyncRequest;
 use sync_core::ports::{Queue, StateStore};
 use sync_core::report::{RunReport, RunTrigger, SyncMode};
@@ -198,6 +199,7 @@ async fn run_under_lock(
             tracing::warn!(tenant, error = %e, "run lock not released; it lapses at the deadline");
         }
     }
+    record_connection(tenant, &config, &result, deps).await;
     result.map_err(|e| RunError::Failed {
         retryable: e.is_retryable(),
         message: e.to_string(),
@@ -234,6 +236,45 @@ fn uuid_like() -> String {
         std::process::id()
     )
 }
+
+/// The tenant's record says whether the customer's Personio connection works: a run that Kombo
+/// refused for a broken connection records `connection-broken` (shown by `status`), and the
+/// first run that reads Kombo again after it records `connection-restored`. Nothing is written
+/// otherwise.
+async fn record_connection(
+    tenant: &str,
+    config: &sync_core::tenants::TenantConfig,
+    result: &Result<RunReport, sync_core::EngineError>,
+    deps: &SyncDeps<'_>,
+) {
+    let was_broken = config
+        .last_event
+        .as_ref()
+        .is_some_and(|e| e.event_type == CONNECTION_BROKEN);
+    let event = match result {
+        Err(sync_core::EngineError::Source(SourceError::ConnectionBroken { code })) => {
+            tracing::error!(tenant, code = %code, "the customer's Personio connection is broken: they must reconnect it in Kombo");
+            Some((CONNECTION_BROKEN, serde_json::json!({ "code": code })))
+        }
+        Ok(_) if was_broken => Some((CONNECTION_RESTORED, serde_json::json!({}))),
+        _ => None,
+    };
+    if let Some((event_type, data)) = event {
+        let event = sync_core::tenants::TenantEvent {
+            event_type: event_type.to_string(),
+            received_at: Utc::now(),
+            data,
+        };
+        if let Err(e) = deps.tenants.record_event(tenant, &event).await {
+            tracing::warn!(tenant, error = %e, "the connection's state was not recorded on the tenant");
+        }
+    }
+}
+
+/// The tenant's `last_event` when Kombo refused a run for the customer's broken connection.
+pub const CONNECTION_BROKEN: &str = "connection-broken";
+/// ... and when a run read Kombo again after that.
+pub const CONNECTION_RESTORED: &str = "connection-restored";
 
 /// One queued request: its run, or its return to the queue. An error hands the message back.
 async fn run_requested(

@@ -243,3 +243,33 @@ async fn a_sync_request_runs_a_delta_and_a_busy_tenant_is_asked_again_later() {
     );
     world.stop().await;
 }
+
+#[tokio::test]
+async fn a_broken_personio_connection_says_who_must_act_and_is_recorded_on_the_tenant() {
+    let world = world().await;
+    world.kombo.set_connection_broken(true);
+    let err = invoke(&world, serde_json::json!({"tenant": TENANT}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("must reconnect Personio") && !err.contains("KOMBO_API_KEY"),
+        "{err}"
+    );
+    let tenant = world.tenants.tenant(TENANT).await.unwrap().unwrap();
+    assert_eq!(
+        tenant.last_event.map(|e| e.event_type).as_deref(),
+        Some(sync_fn::CONNECTION_BROKEN)
+    );
+    assert!(world.changes.is_empty());
+    // Reconnected: the next run reads Kombo again and says so on the tenant.
+    world.kombo.set_connection_broken(false);
+    invoke(&world, serde_json::json!({"tenant": TENANT}))
+        .await
+        .unwrap();
+    let tenant = world.tenants.tenant(TENANT).await.unwrap().unwrap();
+    assert_eq!(
+        tenant.last_event.map(|e| e.event_type).as_deref(),
+        Some(sync_fn::CONNECTION_RESTORED)
+    );
+    world.stop().await;
+}

@@ -59,6 +59,10 @@ struct Status {
     #[serde(flatten)]
     tenant: TenantStatus,
     enabled: bool,
+    /// When Kombo last refused a run for the customer's broken Personio connection, unless a
+    /// run has read Kombo since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection_broken_since: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     queues: Option<Queues>,
 }
@@ -147,6 +151,11 @@ pub async fn run(args: StatusArgs) -> u8 {
     let status = Status {
         tenant: status,
         enabled: registered.enabled,
+        connection_broken_since: registered
+            .last_event
+            .as_ref()
+            .filter(|e| e.event_type == "connection-broken")
+            .map(|e| e.received_at),
         queues,
     };
     if args.report == Some(ReportFormat::Json) {
@@ -159,6 +168,11 @@ pub async fn run(args: StatusArgs) -> u8 {
         if !status.enabled {
             println!(
                 "\nthe tenant is DISABLED: the schedule skips it and its webhooks queue nothing"
+            );
+        }
+        if let Some(since) = status.connection_broken_since {
+            println!(
+                "\nthe customer's Personio connection is BROKEN (Kombo refused it at {since}): the customer must reconnect Personio through Kombo's connection flow; nothing is synced until then"
             );
         }
         if let Some(q) = &status.queues {

@@ -276,9 +276,11 @@ pub fn exit_code(report: &RunReport) -> u8 {
 pub fn error_exit_code(error: &EngineError) -> u8 {
     use sync_core::error::SourceError;
     match error {
-        EngineError::Source(SourceError::Unauthorized { .. } | SourceError::Protocol(_)) => {
-            EXIT_CONFIG
-        }
+        EngineError::Source(
+            SourceError::Unauthorized { .. }
+            | SourceError::ConnectionBroken { .. }
+            | SourceError::Protocol(_),
+        ) => EXIT_CONFIG,
         EngineError::Target(e) if e.is_fatal() => EXIT_CONFIG,
         _ => EXIT_FAILED,
     }

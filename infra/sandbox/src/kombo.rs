@@ -205,6 +205,8 @@ struct Shared {
     integration_id: String,
     faults: FaultKnobs,
     setup_pending: AtomicBool,
+    /// While on, reads fail with `INTEGRATION.AUTHENTICATION_INVALID`.
+    connection_broken: AtomicBool,
     /// While on, a page asked for with a cursor answers with that same cursor as `next`.
     repeat_cursor: AtomicBool,
     fail_after_pages: Mutex<Option<usize>>,
@@ -447,6 +449,7 @@ impl KomboSandbox {
                 integration_id: integration_id.to_string(),
                 faults: FaultKnobs::default(),
                 setup_pending: AtomicBool::new(false),
+                connection_broken: AtomicBool::new(false),
                 repeat_cursor: AtomicBool::new(false),
                 fail_after_pages: Mutex::new(None),
                 requests: AtomicU64::new(0),
@@ -478,6 +481,14 @@ impl KomboSandbox {
     /// While on, `/hris/*` reads fail with 409 `INTEGRATION.SETUP_SYNC_PENDING`.
     pub fn set_setup_pending(&self, pending: bool) {
         self.shared.setup_pending.store(pending, Ordering::SeqCst);
+    }
+
+    /// While on, `/hris/*` reads fail with `INTEGRATION.AUTHENTICATION_INVALID`: the customer's
+    /// own connection to Personio broke (a revoked key, a changed password).
+    pub fn set_connection_broken(&self, broken: bool) {
+        self.shared
+            .connection_broken
+            .store(broken, Ordering::SeqCst);
     }
 
     /// While on, every page asked for with a cursor gives that same cursor as its `next`: a
@@ -802,6 +813,14 @@ impl Shared {
                 "PLATFORM.INTEGRATION_NOT_FOUND",
                 "The integration could not be found.",
                 &format!("No integration with the ID \"{id}\" exists in this environment."),
+            ));
+        }
+        if self.connection_broken.load(Ordering::SeqCst) {
+            return Err(error_response(
+                StatusCode::FORBIDDEN,
+                "INTEGRATION.AUTHENTICATION_INVALID",
+                "The credentials of the integration are no longer valid.",
+                "The end user has to reconnect the integration.",
             ));
         }
         if self.setup_pending.load(Ordering::SeqCst) {

@@ -376,10 +376,12 @@ fn classify(status: u16, body: &[u8]) -> SourceError {
             code: c.to_string(),
             message,
         },
+        Some(c @ "INTEGRATION.AUTHENTICATION_INVALID") => SourceError::ConnectionBroken {
+            code: c.to_string(),
+        },
         Some(
             c @ ("PLATFORM.AUTHENTICATION_INVALID"
             | "PLATFORM.INTEGRATION_NOT_FOUND"
-            | "INTEGRATION.AUTHENTICATION_INVALID"
             | "PLATFORM.IP_NOT_WHITELISTED"),
         ) => SourceError::Unauthorized {
             code: c.to_string(),
@@ -466,6 +468,14 @@ mod tests {
             classify(401, auth),
             SourceError::Unauthorized { .. }
         ));
+        let broken = br#"{"status":"error","error":{"code":"INTEGRATION.AUTHENTICATION_INVALID","message":"The credentials are no longer valid."}}"#;
+        let err = classify(401, broken);
+        assert!(
+            matches!(err, SourceError::ConnectionBroken { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("reconnect Personio"), "{err}");
+        assert!(!err.to_string().contains("KOMBO_API_KEY"), "{err}");
         assert!(matches!(
             classify(502, b"<html>bad gateway</html>"),
             SourceError::Transient { .. }

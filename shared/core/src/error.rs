@@ -12,6 +12,10 @@ pub enum SourceError {
     NotReady { code: String },
     #[error("Kombo rejected the API key or integration id ({code}): {message}. Check KOMBO_API_KEY and KOMBO_INTEGRATION_ID")]
     Unauthorized { code: String, message: String },
+    /// The customer's own connection (Kombo to Personio) no longer works: nothing on our side
+    /// can fix it, and nothing can be read until the customer reconnects.
+    #[error("the customer's Personio connection in Kombo no longer works ({code}): the customer must reconnect Personio through Kombo's connection flow (an operator can send them a relink link); nothing is synced until then")]
+    ConnectionBroken { code: String },
     #[error("Kombo request failed after retries ({code}): {message}")]
     Transient { code: String, message: String },
     #[error("Kombo rejected the request ({code}): {message}")]
