@@ -169,6 +169,26 @@ async fn tenants_are_registered_listed_shown_and_disabled() {
         tenant.learnamp_client_id, "acme-client",
         "nothing else changed"
     );
+    // The Learn Amp scope: the sync's own by default (none stored), or what is set.
+    assert_eq!(tenant.learnamp_scope, None);
+    let scoped = tenants(
+        &moto,
+        &["set-scope", TENANT, "users:read  users:update teams:read"],
+        None,
+    );
+    assert_eq!(scoped.status.code(), Some(0), "{}", stderr(&scoped));
+    let tenant = store.tenant(TENANT).await.unwrap().unwrap();
+    assert_eq!(
+        tenant.learnamp_scope.as_deref(),
+        Some("users:read users:update teams:read")
+    );
+    assert_eq!(tenant.settings.invite_policy, InvitePolicy::Immediately);
+    let reset = tenants(&moto, &["set-scope", TENANT, "default"], None);
+    assert_eq!(reset.status.code(), Some(0), "{}", stderr(&reset));
+    assert_eq!(
+        store.tenant(TENANT).await.unwrap().unwrap().learnamp_scope,
+        None
+    );
     let bad = tenants(&moto, &["set-invite-policy", TENANT, "sometimes"], None);
     assert_eq!(bad.status.code(), Some(2));
     assert!(
