@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use chrono::SecondsFormat;
 use serde::de::DeserializeOwned;
 use std::time::Instant;
-use sync_core::decode::{decode, from_value, DecodeProblem};
+use sync_core::decode::{decode, each_record, DecodeProblem};
 use sync_core::error::SourceError;
 use sync_core::kombo::{
     Employee, ErrorEnvelope, Group, Location, PageEnvelope, NOT_READY_CODES, TRANSIENT_CODES,
@@ -320,20 +320,11 @@ fn decode_page<T: DeserializeOwned>(body: &[u8]) -> Result<DecodedPage<T>, Decod
         records: Vec::with_capacity(page.data.results.len()),
         malformed: Vec::new(),
     };
-    for (i, value) in page.data.results.into_iter().enumerate() {
-        let id = value
-            .get("id")
-            .and_then(|id| id.as_str())
-            .map(str::to_string);
-        match from_value::<T>(value) {
-            Ok(record) => decoded.records.push(record),
-            Err(problem) => decoded.malformed.push(MalformedRecord {
-                id,
-                position: i,
-                problem: problem.to_string(),
-            }),
-        }
-    }
+    each_record(
+        page.data.results,
+        &mut decoded.records,
+        &mut decoded.malformed,
+    );
     Ok(decoded)
 }
 

@@ -12,10 +12,9 @@ use crate::BodyError;
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use sync_core::decode::{decode, from_value};
+use sync_core::decode::{decode, each_record};
 use sync_core::error::TargetError;
 use sync_core::learnamp::{ApiErrorBody, Team, TokenResponse, User, UserWrite};
 use sync_core::ports::{CallStats, LearnAmp, MalformedRecord, UserDetail, UserListing};
@@ -364,21 +363,7 @@ impl LearnAmpClient {
             };
             // Each record alone: one that cannot be read is skipped and named, not fatal.
             let batch_len = list.len();
-            for (position, value) in list.into_iter().enumerate() {
-                let id = match value.get("id") {
-                    Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-                    Some(serde_json::Value::String(s)) => Some(s.clone()),
-                    _ => None,
-                };
-                match from_value::<T>(value) {
-                    Ok(item) => items.push(item),
-                    Err(problem) => skipped.push(MalformedRecord {
-                        id,
-                        position,
-                        problem: problem.to_string(),
-                    }),
-                }
-            }
+            each_record(list, &mut items, &mut skipped);
             let headers = ListingHeaders::read(&answer.headers);
             match headers.after_page(page, batch_len, items.len() + skipped.len()) {
                 NextPage::Done => break,
@@ -462,19 +447,10 @@ pub fn renew_after(token: &TokenResponse) -> Duration {
 const DEACTIVATED_FILTER: &str = "&filters%5Bstatus%5D%5B%5D=deactivated";
 
 /// What is read from a write's answer, and from the deactivated users' listing: the id.
-#[derive(Deserialize)]
+#[derive(serde::Deserialize)]
 struct UserIdOnly {
-    #[serde(deserialize_with = "numeric_id")]
+    #[serde(deserialize_with = "sync_core::decode::numeric_id")]
     id: u64,
-}
-
-fn numeric_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .ok_or_else(|| serde::de::Error::custom("expected a numeric id"))
 }
 
 /// A transport error without its URL, which could hold an email address in its query.

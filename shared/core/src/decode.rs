@@ -59,6 +59,43 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, De
     })
 }
 
+/// Each record of a listing decoded alone, appended to `records`; one that does not decode is
+/// appended to `malformed` with its id (a string or a number, when it has a readable one), its
+/// place in the listing and the problem, instead of failing the whole listing.
+pub fn each_record<T: DeserializeOwned>(
+    values: Vec<serde_json::Value>,
+    records: &mut Vec<T>,
+    malformed: &mut Vec<crate::ports::MalformedRecord>,
+) {
+    for (position, value) in values.into_iter().enumerate() {
+        let id = match value.get("id") {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        match from_value::<T>(value) {
+            Ok(record) => records.push(record),
+            Err(problem) => malformed.push(crate::ports::MalformedRecord {
+                id,
+                position,
+                problem: problem.to_string(),
+            }),
+        }
+    }
+}
+
+/// An id as a number or a numeric string (`deserialize_with`): APIs that document numeric ids
+/// do not always keep to them.
+pub fn numeric_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    use serde::Deserialize;
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| serde::de::Error::custom("expected a numeric id"))
+}
+
 /// serde_json's message for `error` with every quoted value taken out: what kind of value was
 /// found and what was expected, or where the syntax broke.
 pub fn describe(error: &serde_json::Error) -> String {

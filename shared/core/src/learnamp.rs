@@ -15,7 +15,7 @@ pub const SYNC_SCOPES: &str = "users:read users:create users:update users:deacti
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
-    #[serde(deserialize_with = "lenient_id")]
+    #[serde(deserialize_with = "crate::decode::numeric_id")]
     pub id: u64,
     #[serde(default, deserialize_with = "lenient")]
     pub email: Option<String>,
@@ -57,16 +57,6 @@ where
 {
     let value = serde_json::Value::deserialize(deserializer)?;
     Ok(serde_json::from_value(value).ok())
-}
-
-/// An id as a number or a numeric string.
-fn lenient_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .ok_or_else(|| serde::de::Error::custom("expected a numeric id"))
 }
 
 fn lenient_custom_fields<'de, D: serde::Deserializer<'de>>(
