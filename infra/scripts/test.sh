@@ -27,12 +27,24 @@ echo "== template: cfn-lint and sam validate --lint"
 cfn-lint template.yaml
 sam validate --lint --template template.yaml --region eu-central-1
 
-echo "== tests"
+echo "== tests (one moto server for the suite: each test works in an account of its own in it)"
+moto_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$MOTO_SERVER" -H 127.0.0.1 -p "$moto_port" > /dev/null 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2> /dev/null || true' EXIT
+for _ in $(seq 300); do
+  (echo > "/dev/tcp/127.0.0.1/$moto_port") 2> /dev/null && break
+  sleep 0.1
+done
+export MOTO_ENDPOINT="http://127.0.0.1:$moto_port"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+kill "$moto_pid" 2> /dev/null || true
+unset MOTO_ENDPOINT
 
 echo "== smoke test and runbook drill: the function binaries under cargo lambda watch (SKIP_SMOKE=1 skips)"
 if [ "${SKIP_SMOKE:-0}" != 1 ]; then

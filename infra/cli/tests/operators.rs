@@ -34,7 +34,7 @@ fn operator(moto: &MotoServer, args: &[&str], secret: Option<&str>) -> Output {
     ] {
         cmd.env_remove(var);
     }
-    cmd.env("AWS_ACCESS_KEY_ID", "test")
+    cmd.env("AWS_ACCESS_KEY_ID", moto.access_key_id())
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "eu-central-1")
         .env("STATE_TABLE", "state")
