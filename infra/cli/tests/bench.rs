@@ -135,6 +135,35 @@ fn under_a_rate_limit_what_is_turned_away_is_retried_and_written_once() {
     assert_eq!(u(resync, "/learnamp/writes_served"), 0, "{resync}");
 }
 
+/// The load test's scenario at a tiny size (the bench runs it at 10,000: BENCHMARKS.md): a fifth
+/// of Learn Amp's answers are 429s with no `Retry-After`, and still every change is written
+/// exactly once, the run converges, and the resync writes nothing.
+#[test]
+fn through_a_fifth_of_random_429s_every_change_is_written_once() {
+    let output = bench(&[
+        "--employees",
+        "300",
+        "--scenarios",
+        "import,resync",
+        "--kombo-latency-ms",
+        "0",
+        "--learnamp-rate-limit",
+        "0",
+        "--learnamp-random-429-share",
+        "0.2",
+    ]);
+    let import = scenario(&output, "import");
+    assert_eq!(import["converged"], true, "{import}");
+    let writes = u(import, "/minimum/employee_writes") + u(import, "/minimum/team_writes");
+    assert!(writes > 250, "{import}");
+    // A fifth of some 300 calls: far more than none, whatever the seed.
+    assert!(u(import, "/learnamp/turned_away") > 20, "{import}");
+    assert_eq!(u(import, "/learnamp/writes_served"), writes, "{import}");
+    let resync = scenario(&output, "resync");
+    assert_eq!(resync["converged"], true, "{resync}");
+    assert_eq!(u(resync, "/learnamp/writes_served"), 0, "{resync}");
+}
+
 #[test]
 fn bad_arguments_are_named() {
     let out = Command::new(BIN)

@@ -16,6 +16,8 @@ pub struct Limits {
     pub learnamp_latency_ms: u64,
     /// Learn Amp's requests per second (the sandbox answers 429 + `Retry-After` over it).
     pub learnamp_rate_limit: Option<f64>,
+    /// Share of Learn Amp calls the sandbox answers 429 at random, on top of the rate limit.
+    pub learnamp_random_429_share: f64,
     /// Learn Amp calls the engine keeps in flight.
     pub concurrency: usize,
 }
@@ -115,6 +117,7 @@ mod tests {
             kombo_latency_ms: 20,
             learnamp_latency_ms: la_latency_ms,
             learnamp_rate_limit: rate,
+            learnamp_random_429_share: 0.0,
             concurrency: 8,
         }
     }

@@ -61,6 +61,10 @@ pub struct BenchArgs {
     /// Requests per second Learn Amp allows (429 with Retry-After over it); 0 for no limit
     #[arg(long, default_value_t = 100.0)]
     learnamp_rate_limit: f64,
+    /// Share of Learn Amp calls answered 429 at random, with no `Retry-After` (0 to 1): a
+    /// throttling the client cannot learn a rate from, only retry through
+    #[arg(long, default_value_t = 0.0)]
+    learnamp_random_429_share: f64,
     /// Learn Amp calls the engine keeps in flight
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
@@ -186,6 +190,10 @@ pub async fn run(args: BenchArgs) -> u8 {
         eprintln!("personio-sync: --learnamp-rate-limit must be a number of requests per second, 0 for none");
         return EXIT_CONFIG;
     }
+    if !(0.0..=0.9).contains(&args.learnamp_random_429_share) {
+        eprintln!("personio-sync: --learnamp-random-429-share must be between 0 and 0.9");
+        return EXIT_CONFIG;
+    }
     let binary = match args
         .engine_binary
         .clone()
@@ -201,6 +209,7 @@ pub async fn run(args: BenchArgs) -> u8 {
         kombo_latency_ms: args.kombo_latency_ms,
         learnamp_latency_ms: args.learnamp_latency_ms,
         learnamp_rate_limit: (args.learnamp_rate_limit > 0.0).then_some(args.learnamp_rate_limit),
+        learnamp_random_429_share: args.learnamp_random_429_share,
         concurrency: args.concurrency,
     };
     let mut results = Vec::new();
@@ -241,6 +250,8 @@ async fn bench_company(
     let learnamp_faults = sandboxes.learnamp.faults();
     learnamp_faults.set_latency(Duration::from_millis(limits.learnamp_latency_ms));
     learnamp_faults.set_rate_limit(limits.learnamp_rate_limit);
+    learnamp_faults.set_seed(args.seed);
+    learnamp_faults.set_rate_429(limits.learnamp_random_429_share, None);
     let state = tempfile::tempdir()?;
     let mut results = Vec::new();
     for (k, &scenario) in args.scenarios.iter().enumerate() {
