@@ -96,7 +96,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::faults::{FaultKnobs, FaultLayer, Flavor};
+use crate::faults::{FaultAnswers, FaultKnobs, FaultLayer};
 use crate::util::{
     content_type_param, midnight_utc, parse_iso_datetime, parse_multipart, percent_decode,
     rails_nest,
@@ -1234,7 +1234,7 @@ fn classify(method: &Method, path: &str) -> Option<Route> {
 fn router(sh: Arc<Shared>) -> Router {
     let faults = FaultLayer {
         knobs: sh.faults.clone(),
-        flavor: Flavor::LearnAmp,
+        answers: FAULT_ANSWERS,
     };
     Router::new()
         .fallback(api)
@@ -1280,6 +1280,26 @@ async fn count_calls(State(sh): State<Arc<Shared>>, mut req: Request, next: Next
 
 fn error(status: StatusCode, msg: &str) -> Response {
     (status, Json(json!({"error": msg}))).into_response()
+}
+
+/// The fault layer's answers, in Learn Amp's error body.
+const FAULT_ANSWERS: FaultAnswers = FaultAnswers {
+    too_many_requests: too_many_requests,
+    unavailable: offline_for_maintenance,
+};
+
+fn too_many_requests() -> Response {
+    error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "You're requesting too many API calls.",
+    )
+}
+
+fn offline_for_maintenance(status: StatusCode) -> Response {
+    error(
+        status,
+        "We're temporarily offline for maintenance. Please try again later.",
+    )
 }
 
 fn not_found() -> Response {
