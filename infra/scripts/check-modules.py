@@ -24,7 +24,9 @@ For each `src/` directory given:
   at level `crate::p` (the longest common prefix), so cycles are found at every level: between
   top-level modules (`crate::a <-> crate::b`) and inside a module tree
   (`crate::learnamp::x <-> crate::learnamp::y`). A child naming its ancestor (`super::Item` in
-  `a/b.rs`) is not a sibling edge.
+  `a/b.rs`) is not a sibling edge. A method call (`data.create_user()`) names no module, so a
+  dependency only through methods that another module adds to a type (`impl Data` split over
+  files) is not seen: list the modules a file calls into with `use` when it matters.
 
 Prints every cycle (each strongly connected set of siblings, with the references that tie it,
 file:line) and every non-test file over the limit (in-file test modules count toward a file's
