@@ -15,9 +15,10 @@
 //!    client not knowing whether its write happened, the case idempotency exists for;
 //! 3. sleeps for the configured latency (so faults are delayed too), then answers.
 //!
-//! Error bodies use the API's own format: Kombo's `{"status":"error","error":{...}}` envelope
-//! (`PLATFORM.RATE_LIMIT_EXCEEDED`, `REMOTE.SERVICE_UNAVAILABLE`) and Learn Amp's
-//! `{"error":"..."}` body.
+//! Error bodies use the API's own format, which each sandbox supplies as its `FaultAnswers`:
+//! Kombo's `{"status":"error","error":{...}}` envelope (`PLATFORM.RATE_LIMIT_EXCEEDED`,
+//! `REMOTE.SERVICE_UNAVAILABLE`) and Learn Amp's `{"error":"..."}` body. This module knows
+//! neither format, so it depends on neither sandbox.
 //!
 //! The token bucket holds `max(1, requests_per_second)` tokens (one second of burst) and refills
 //! continuously. Neither API documents its rate limits; this is a choice of the sandbox.
@@ -29,10 +30,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use serde_json::json;
 
 /// Runtime-changeable fault settings, shared by all clones.
 #[derive(Clone, Default)]
@@ -277,18 +276,20 @@ impl FaultKnobs {
     }
 }
 
-/// Which API's error format fault responses use.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Flavor {
-    Kombo,
-    LearnAmp,
+/// The answers to the faults the middleware injects, in one API's error format.
+#[derive(Clone, Copy)]
+pub(crate) struct FaultAnswers {
+    /// A 429 (the middleware adds `Retry-After` when it has one).
+    pub too_many_requests: fn() -> Response,
+    /// An injected 5xx with this status.
+    pub unavailable: fn(StatusCode) -> Response,
 }
 
 /// State of the fault middleware.
 #[derive(Clone)]
 pub(crate) struct FaultLayer {
     pub knobs: FaultKnobs,
-    pub flavor: Flavor,
+    pub answers: FaultAnswers,
 }
 
 /// The fault middleware (see the module docs). `/_sandbox/*` routes pass untouched.
@@ -343,38 +344,14 @@ pub(crate) async fn middleware(
             served
         }
         Decision::TooManyRequests { retry_after } => {
-            let mut resp = match layer.flavor {
-                Flavor::Kombo => crate::kombo::error_response(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "PLATFORM.RATE_LIMIT_EXCEEDED",
-                    "You have exceeded the rate limit.",
-                    "Too many requests. Please retry after the time given in the Retry-After header.",
-                ),
-                Flavor::LearnAmp => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    Json(json!({"error": "You're requesting too many API calls."})),
-                )
-                    .into_response(),
-            };
+            let mut resp = (layer.answers.too_many_requests)();
             if let Some(secs) = retry_after {
                 resp.headers_mut()
                     .insert("retry-after", HeaderValue::from(secs));
             }
             resp
         }
-        Decision::Unavailable => match layer.flavor {
-            Flavor::Kombo => crate::kombo::error_response(
-                status_5xx,
-                "REMOTE.SERVICE_UNAVAILABLE",
-                "The remote service is unavailable.",
-                "The service is temporarily unavailable (injected by the sandbox). Please try again later.",
-            ),
-            Flavor::LearnAmp => (
-                status_5xx,
-                Json(json!({"error": "We're temporarily offline for maintenance. Please try again later."})),
-            )
-                .into_response(),
-        },
+        Decision::Unavailable => (layer.answers.unavailable)(status_5xx),
     }
 }
 

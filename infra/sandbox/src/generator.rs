@@ -32,16 +32,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 
+pub use crate::kombo::Company;
 use crate::kombo::{EmbeddedGroup, EmbeddedLocation, KomboEmployee, KomboGroup, KomboLocation};
 use crate::util::{midnight_utc, parse_iso_datetime};
-
-/// A company's HRIS data, as Kombo serves it.
-#[derive(Clone, Debug, Default)]
-pub struct Company {
-    pub employees: Vec<KomboEmployee>,
-    pub groups: Vec<KomboGroup>,
-    pub locations: Vec<KomboLocation>,
-}
 
 const FIRST_NAMES: &[&str] = &[
     "Anna",
