@@ -8,8 +8,9 @@
 //! invitation, sent only by a create that succeeded, is never sent twice.
 
 use crate::error::{StoreError, TargetError};
+use crate::fields::{field_hash, Field};
 use crate::learnamp::{User, UserWrite};
-use crate::mapping::{field_hash, DesiredUser, Field};
+use crate::mapping::DesiredUser;
 use crate::planner::decide;
 use crate::ports::{LearnAmp, StateStore};
 use crate::report::{ActionKind, ActionRecord};

@@ -9,6 +9,7 @@ pub mod cpu;
 pub mod decode;
 pub mod engine;
 pub mod error;
+pub mod fields;
 pub mod idempotency;
 pub mod intake;
 pub mod kombo;

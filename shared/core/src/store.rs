@@ -554,7 +554,7 @@ impl StateStore for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::Field;
+    use crate::fields::Field;
 
     fn state(id: &str, user: u64) -> EmployeeState {
         let mut s = EmployeeState::new(id, Utc::now());
