@@ -109,7 +109,11 @@ pub enum ApplyError {
 
 impl ApplyError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Retryable(_) | Self::Store(_))
+        match self {
+            Self::Retryable(_) => true,
+            Self::Fatal(_) => false,
+            Self::Store(e) => e.is_retryable(),
+        }
     }
 }
 
