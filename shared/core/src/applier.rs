@@ -548,6 +548,11 @@ impl Applier<'_> {
         previous: Option<String>,
         why: &str,
     ) -> Result<ActionRecord, TargetError> {
+        // A deactivated user brought back this way is a reactivation; any other was adopted.
+        let kind = match user.is_deactivated() {
+            true => ActionKind::Reactivate,
+            false => ActionKind::Adopt,
+        };
         let (mut write, written) = self
             .write_for(desired, &desired.fields(), Target::Update(user.id))
             .await?;
@@ -581,12 +586,7 @@ impl Applier<'_> {
             }
             None => why.to_string(),
         };
-        Ok(record(
-            desired,
-            Some(user.id),
-            ActionKind::Create,
-            &with_note(&why, note),
-        ))
+        Ok(record(desired, Some(user.id), kind, &with_note(&why, note)))
     }
 
     async fn update(

@@ -473,6 +473,7 @@ impl Engine<'_> {
                     matches!(
                         a.action,
                         ActionKind::Create
+                            | ActionKind::Adopt
                             | ActionKind::Update
                             | ActionKind::Deactivate
                             | ActionKind::Reactivate
@@ -552,6 +553,7 @@ impl Engine<'_> {
             tenant = %report.tenant,
             run_id = %report.run_id,
             created = report.counts.created,
+            adopted = report.counts.adopted,
             updated = report.counts.updated,
             deactivated = report.counts.deactivated,
             reactivated = report.counts.reactivated,
