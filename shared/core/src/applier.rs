@@ -787,3 +787,6 @@ fn record(
         detail: detail.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests;
