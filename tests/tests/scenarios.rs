@@ -347,6 +347,11 @@ async fn case_5_existing_users_are_adopted() {
         3,
         "only the three others are created"
     );
+    assert_eq!(
+        (r.counts.created, r.counts.adopted, r.counts.reactivated),
+        (3, 2, 1),
+        "the adopted users are not counted as created, and the deactivated one came back"
+    );
     h.assert_no_duplicates();
     h.stop().await;
 }

@@ -591,7 +591,7 @@ async fn a_reconcile_repairs_a_hand_edited_user_through_the_apply_function() {
         .unwrap()
         .to_text();
     assert!(
-        text.contains("applied: created 0 updated 1 deactivated 0 reactivated 0 unchanged 0; skipped as duplicates 0"),
+        text.contains("applied: created 0 adopted 0 updated 1 deactivated 0 reactivated 0 unchanged 0; skipped as duplicates 0"),
         "{text}"
     );
 

@@ -24,8 +24,8 @@ pub fn summary(report: &RunReport, settings: &TenantSettings, shown: usize) -> S
     ));
     let c = &report.counts;
     out.push_str(&format!(
-        "  created {}, updated {}, deactivated {}, reactivated {}, unchanged {}, deferred {}, failed {}\n",
-        c.created, c.updated, c.deactivated, c.reactivated, c.unchanged, c.deferred, c.failed
+        "  created {}, adopted {}, updated {}, deactivated {}, reactivated {}, unchanged {}, deferred {}, failed {}\n",
+        c.created, c.adopted, c.updated, c.deactivated, c.reactivated, c.unchanged, c.deferred, c.failed
     ));
     out.push_str(&format!(
         "  teams: {} created, {} renamed, {} failed\n",

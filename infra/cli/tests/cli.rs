@@ -225,6 +225,7 @@ async fn sync_prints_a_json_report_and_converges() {
     assert_eq!(first["dry_run"], false);
     for key in [
         "created",
+        "adopted",
         "updated",
         "deactivated",
         "reactivated",

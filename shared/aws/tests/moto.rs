@@ -4,8 +4,8 @@ use chrono::Utc;
 use futures::future::join_all;
 use sync_aws::testing::{create_table, MotoServer};
 use sync_aws::{DynamoIdempotency, DynamoStateStore, SqsQueue};
+use sync_core::fields::Field;
 use sync_core::idempotency::{Claim, IdempotencyStore, COMPLETED_FOR_SECONDS};
-use sync_core::mapping::Field;
 use sync_core::ports::{Queue, StateStore};
 use sync_core::state::{EmployeeState, TeamState};
 

@@ -8,8 +8,9 @@
 //! invitation, sent only by a create that succeeded, is never sent twice.
 
 use crate::error::{StoreError, TargetError};
+use crate::fields::{field_hash, Field};
 use crate::learnamp::{User, UserWrite};
-use crate::mapping::{field_hash, DesiredUser, Field};
+use crate::mapping::DesiredUser;
 use crate::planner::decide;
 use crate::ports::{LearnAmp, StateStore};
 use crate::report::{ActionKind, ActionRecord};
@@ -108,7 +109,11 @@ pub enum ApplyError {
 
 impl ApplyError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Retryable(_) | Self::Store(_))
+        match self {
+            Self::Retryable(_) => true,
+            Self::Fatal(_) => false,
+            Self::Store(e) => e.is_retryable(),
+        }
     }
 }
 
@@ -543,6 +548,11 @@ impl Applier<'_> {
         previous: Option<String>,
         why: &str,
     ) -> Result<ActionRecord, TargetError> {
+        // A deactivated user brought back this way is a reactivation; any other was adopted.
+        let kind = match user.is_deactivated() {
+            true => ActionKind::Reactivate,
+            false => ActionKind::Adopt,
+        };
         let (mut write, written) = self
             .write_for(desired, &desired.fields(), Target::Update(user.id))
             .await?;
@@ -576,12 +586,7 @@ impl Applier<'_> {
             }
             None => why.to_string(),
         };
-        Ok(record(
-            desired,
-            Some(user.id),
-            ActionKind::Create,
-            &with_note(&why, note),
-        ))
+        Ok(record(desired, Some(user.id), kind, &with_note(&why, note)))
     }
 
     async fn update(
@@ -782,3 +787,6 @@ fn record(
         detail: detail.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -59,13 +59,37 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, De
     })
 }
 
+/// A record of a listing that could not be decoded: skipped, and reported by its Kombo id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedRecord {
+    /// The record's Kombo id, when it could be read.
+    pub id: Option<String>,
+    /// Its place in its page.
+    pub position: usize,
+    /// What was wrong: the field and the expected type, never the value.
+    pub problem: String,
+}
+
+impl std::fmt::Display for MalformedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.id {
+            Some(id) => write!(f, "record {id}: {}", self.problem),
+            None => write!(
+                f,
+                "record at position {} (no readable id): {}",
+                self.position, self.problem
+            ),
+        }
+    }
+}
+
 /// Each record of a listing decoded alone, appended to `records`; one that does not decode is
 /// appended to `malformed` with its id (a string or a number, when it has a readable one), its
 /// place in the listing and the problem, instead of failing the whole listing.
 pub fn each_record<T: DeserializeOwned>(
     values: Vec<serde_json::Value>,
     records: &mut Vec<T>,
-    malformed: &mut Vec<crate::ports::MalformedRecord>,
+    malformed: &mut Vec<MalformedRecord>,
 ) {
     for (position, value) in values.into_iter().enumerate() {
         let id = match value.get("id") {
@@ -75,7 +99,7 @@ pub fn each_record<T: DeserializeOwned>(
         };
         match from_value::<T>(value) {
             Ok(record) => records.push(record),
-            Err(problem) => malformed.push(crate::ports::MalformedRecord {
+            Err(problem) => malformed.push(MalformedRecord {
                 id,
                 position,
                 problem: problem.to_string(),

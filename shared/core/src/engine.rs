@@ -90,7 +90,8 @@ impl EngineError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Source(e) => e.is_retryable(),
-            Self::Store(_) | Self::Queue(_) => true,
+            Self::Store(e) => e.is_retryable(),
+            Self::Queue(_) => true,
             Self::Target(e) => e.is_retryable(),
         }
     }
@@ -472,6 +473,7 @@ impl Engine<'_> {
                     matches!(
                         a.action,
                         ActionKind::Create
+                            | ActionKind::Adopt
                             | ActionKind::Update
                             | ActionKind::Deactivate
                             | ActionKind::Reactivate
@@ -551,6 +553,7 @@ impl Engine<'_> {
             tenant = %report.tenant,
             run_id = %report.run_id,
             created = report.counts.created,
+            adopted = report.counts.adopted,
             updated = report.counts.updated,
             deactivated = report.counts.deactivated,
             reactivated = report.counts.reactivated,
@@ -741,5 +744,18 @@ impl Engine<'_> {
             gave_up,
             not_started,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_that_met_an_unreadable_store_record_is_not_retried() {
+        assert!(
+            !EngineError::Store(StoreError::Corrupt("item without data".into())).is_retryable()
+        );
+        assert!(EngineError::Store(StoreError::Unavailable("throttled".into())).is_retryable());
     }
 }

@@ -144,6 +144,17 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// An I/O failure or an unavailable store may pass; a record that cannot be read stays
+    /// unreadable however often it is read again (it needs a repair, a restore or an upgrade).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Io { .. } | Self::Unavailable(_) => true,
+            Self::Corrupt(_) | Self::Undecodable { .. } | Self::NewerFormat { .. } => false,
+        }
+    }
+}
+
 /// "line 21 is", "lines 3, 21 are": numbers only, never a line's content.
 fn lines_text(lines: &[usize]) -> String {
     const SHOWN: usize = 20;
@@ -191,5 +202,29 @@ mod tests {
         assert!(bare.is_taken("email"));
         assert!(!bare.is_retryable());
         assert!(TargetError::Transient("503".into()).is_retryable());
+    }
+
+    #[test]
+    fn a_store_record_that_cannot_be_read_is_not_retried() {
+        assert!(!StoreError::Corrupt("item without data".into()).is_retryable());
+        let undecodable = StoreError::Undecodable {
+            path: "t.jsonl".into(),
+            dir: ".".into(),
+            lines: vec![3],
+        };
+        assert!(!undecodable.is_retryable());
+        let newer = StoreError::NewerFormat {
+            path: "t.jsonl".into(),
+            line: 1,
+            format: 2,
+            supported: 1,
+        };
+        assert!(!newer.is_retryable());
+        assert!(StoreError::Unavailable("throttled".into()).is_retryable());
+        let io = StoreError::Io {
+            path: "t.jsonl".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        assert!(io.is_retryable());
     }
 }

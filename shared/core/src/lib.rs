@@ -1,14 +1,16 @@
 //! The domain of personio-sync: Kombo and Learn Amp models, the mapping, the planner and the
-//! applier, the ports they run against, and the embedded adapters (file store, in-process
-//! queue) of the local runner. No AWS SDK and no HTTP client here: this crate compiles fast and
-//! is tested without any server.
+//! applier, the ports they run against, and the embedded adapters: the file store and the
+//! in-process queue of the local runner, and the in-memory HRIS and Learn Amp of tests. No AWS
+//! SDK and no HTTP client here: this crate compiles fast and is tested without any server.
 
 pub mod applier;
 pub mod coordination;
 pub mod cpu;
 pub mod decode;
+pub mod embedded;
 pub mod engine;
 pub mod error;
+pub mod fields;
 pub mod idempotency;
 pub mod intake;
 pub mod kombo;

@@ -14,9 +14,9 @@
 //! | the tenant's `custom_fields` / `integration_fields` keys (text, numbers, booleans; an object or a list is skipped and noted) | custom fields |
 //! | `id` | `integrationExternalId` |
 
+use crate::fields::{field_hash, AppliedFields, Field, FieldHash};
 use crate::kombo::{Employee, EmploymentStatus};
 use crate::settings::{DeactivateOn, TenantSettings};
-use crate::state::AppliedFields;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -76,90 +76,6 @@ impl Lifecycle {
 pub struct TeamRef {
     pub group_id: String,
     pub name: String,
-}
-
-/// The fields the sync owns on a Learn Amp user. Everything else is left alone.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Field {
-    Email,
-    FirstName,
-    LastName,
-    JobTitle,
-    HireDate,
-    PrimaryTeam,
-    Manager,
-    Location,
-    /// A Learn Amp custom field, by its name in Learn Amp.
-    Custom(String),
-}
-
-impl Field {
-    /// The fields every user has (custom fields come from the tenant's mapping).
-    pub const FIXED: [Field; 8] = [
-        Field::Email,
-        Field::FirstName,
-        Field::LastName,
-        Field::JobTitle,
-        Field::HireDate,
-        Field::PrimaryTeam,
-        Field::Manager,
-        Field::Location,
-    ];
-
-    /// A fixed field's name; `None` for a custom field.
-    fn fixed_name(&self) -> Option<&'static str> {
-        Some(match self {
-            Self::Email => "email",
-            Self::FirstName => "first_name",
-            Self::LastName => "last_name",
-            Self::JobTitle => "job_title",
-            Self::HireDate => "hire_date",
-            Self::PrimaryTeam => "primary_team",
-            Self::Manager => "manager",
-            Self::Location => "location",
-            Self::Custom(_) => return None,
-        })
-    }
-
-    pub fn name(&self) -> String {
-        match self {
-            Self::Custom(name) => format!("custom:{name}"),
-            fixed => fixed.fixed_name().unwrap_or_default().to_string(),
-        }
-    }
-
-    /// Feeds `name()`'s bytes to a hash without building the string (it is hashed for every
-    /// field of every employee of a run).
-    fn hash_name(&self, hasher: &mut Sha256) {
-        match self {
-            Self::Custom(name) => {
-                hasher.update(b"custom:");
-                hasher.update(name.as_bytes());
-            }
-            fixed => hasher.update(fixed.fixed_name().unwrap_or_default().as_bytes()),
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        if let Some(fixed) = Self::FIXED.iter().find(|f| f.fixed_name() == Some(name)) {
-            return Some(fixed.clone());
-        }
-        Some(Self::Custom(name.strip_prefix("custom:")?.to_string()))
-    }
-}
-
-// Fields key the stored per-field hashes, so they serialise as plain strings.
-impl Serialize for Field {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.name())
-    }
-}
-
-impl<'de> Deserialize<'de> for Field {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(d)?;
-        Field::parse(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown field {name}")))
-    }
 }
 
 /// What one employee's Learn Amp user should look like, as of `source_version`.
@@ -441,23 +357,6 @@ impl DesiredUser {
     }
 }
 
-/// Salted with the employee id, so equal values of different employees hash differently.
-pub fn field_hash(employee_id: &str, field: &Field, value: Option<&str>) -> FieldHash {
-    let mut hasher = Sha256::new();
-    hasher.update(employee_id.as_bytes());
-    hasher.update([0]);
-    field.hash_name(&mut hasher);
-    hasher.update([0]);
-    match value {
-        Some(v) => {
-            hasher.update([1]);
-            hasher.update(v.as_bytes());
-        }
-        None => hasher.update([0]),
-    }
-    FieldHash::of_digest(&hasher.finalize())
-}
-
 /// A team name's hash, so team state holds no names either.
 pub fn name_hash(group_id: &str, name: &str) -> String {
     let mut hasher = Sha256::new();
@@ -471,106 +370,9 @@ fn hex16(digest: &[u8]) -> String {
     FieldHash::of_digest(digest).to_string()
 }
 
-/// The first 64 bits of a field's SHA-256, held as a number (8 bytes, no allocation: a state
-/// holds one per field of every employee) and written as 16 hex digits, as stored state has
-/// always had them.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FieldHash(u64);
-
-impl FieldHash {
-    fn of_digest(digest: &[u8]) -> Self {
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        Self(u64::from_be_bytes(first))
-    }
-
-    /// The 16 lowercase hex digits, without allocating.
-    pub fn hex(&self) -> [u8; 16] {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [0u8; 16];
-        for (i, byte) in self.0.to_be_bytes().iter().enumerate() {
-            out[2 * i] = DIGITS[usize::from(byte >> 4)];
-            out[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
-        }
-        out
-    }
-}
-
-impl std::str::FromStr for FieldHash {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() != 16 {
-            return Err(format!(
-                "a field hash is 16 hex digits, got {} characters",
-                s.len()
-            ));
-        }
-        u64::from_str_radix(s, 16)
-            .map(Self)
-            .map_err(|e| format!("a field hash is 16 hex digits: {e}"))
-    }
-}
-
-impl std::fmt::Display for FieldHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:016x}", self.0)
-    }
-}
-
-impl std::fmt::Debug for FieldHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(self, f)
-    }
-}
-
-impl Serialize for FieldHash {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let hex = self.hex();
-        serializer.serialize_str(std::str::from_utf8(&hex).expect("hex digits are ASCII"))
-    }
-}
-
-impl<'de> Deserialize<'de> for FieldHash {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_field_name_is_hashed_as_its_name() {
-        let fields = Field::FIXED
-            .iter()
-            .cloned()
-            .chain([Field::Custom("Cost Center".into())]);
-        for field in fields {
-            let (mut fed, mut named) = (Sha256::new(), Sha256::new());
-            field.hash_name(&mut fed);
-            named.update(field.name().as_bytes());
-            assert_eq!(fed.finalize(), named.finalize(), "{field:?}");
-        }
-    }
-
-    #[test]
-    fn field_hashes_are_stored_as_the_16_hex_digits_they_always_were() {
-        let hash = field_hash("emp1", &Field::Email, Some("a@b.example"));
-        let mut hasher = Sha256::new();
-        hasher.update(b"emp1\0email\0\x01a@b.example");
-        let digest = hasher.finalize();
-        let old: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hash.to_string(), old);
-        assert_eq!(std::str::from_utf8(&hash.hex()).unwrap(), old);
-        let json = serde_json::to_string(&hash).unwrap();
-        assert_eq!(json, format!("\"{old}\""));
-        assert_eq!(serde_json::from_str::<FieldHash>(&json).unwrap(), hash);
-        assert!(serde_json::from_str::<FieldHash>("\"abcd\"").is_err());
-        assert!(serde_json::from_str::<FieldHash>("\"zzzzzzzzzzzzzzzz\"").is_err());
-    }
     use crate::kombo::{EmployeeGroup, GroupType};
     use chrono::TimeZone;
 

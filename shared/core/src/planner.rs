@@ -4,8 +4,9 @@
 //! state, never the action, so a replayed, reordered or duplicated message is re-decided against
 //! the state it finds and cannot undo newer work.
 
+use crate::fields::Field;
 use crate::kombo::{Employee, Group};
-use crate::mapping::{map_employee_with_notes, name_hash, DesiredUser, Field, Lifecycle, TeamRef};
+use crate::mapping::{map_employee_with_notes, name_hash, DesiredUser, Lifecycle, TeamRef};
 use crate::ports::MalformedRecord;
 use crate::report::{ActionKind, ActionRecord, Note};
 use crate::settings::{InvitePolicy, TenantSettings};

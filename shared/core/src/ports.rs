@@ -18,32 +18,11 @@ pub struct ListQuery {
     pub ids: Option<Vec<String>>,
 }
 
+/// Listings hand over the records they could not decode (see [`EmployeePage`], [`UserListing`]).
+pub use crate::decode::MalformedRecord;
+
 /// Counts of API calls, by endpoint ("GET /hris/employees", "POST /v1/users", ...).
 pub type CallStats = BTreeMap<String, u64>;
-
-/// A record of a listing that could not be decoded: skipped, and reported by its Kombo id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MalformedRecord {
-    /// The record's Kombo id, when it could be read.
-    pub id: Option<String>,
-    /// Its place in its page.
-    pub position: usize,
-    /// What was wrong: the field and the expected type, never the value.
-    pub problem: String,
-}
-
-impl std::fmt::Display for MalformedRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.id {
-            Some(id) => write!(f, "record {id}: {}", self.problem),
-            None => write!(
-                f,
-                "record at position {} (no readable id): {}",
-                self.position, self.problem
-            ),
-        }
-    }
-}
 
 /// One page of employees: those that decoded, and those that did not.
 #[derive(Debug, Default)]

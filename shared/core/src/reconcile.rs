@@ -5,8 +5,9 @@
 //! what is there, so the ordinary planner then writes exactly the fields that drifted.
 
 use crate::applier::KnownUsers;
+use crate::fields::{field_hash, Field};
 use crate::learnamp::{Team, User};
-use crate::mapping::{field_hash, name_hash, Field};
+use crate::mapping::name_hash;
 use crate::settings::TenantSettings;
 use crate::state::{EmployeeState, TeamState};
 use chrono::Utc;

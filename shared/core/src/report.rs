@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     Create,
+    /// A Learn Amp user that existed already was linked to the employee (found by its email, or
+    /// by the employee's id an earlier or interrupted run had given it): nothing was created.
+    /// One that was deactivated and came back this way counts as `Reactivate`.
+    Adopt,
     Update,
     Deactivate,
     Reactivate,
@@ -20,6 +24,7 @@ impl ActionKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Create => "create",
+            Self::Adopt => "adopt",
             Self::Update => "update",
             Self::Deactivate => "deactivate",
             Self::Reactivate => "reactivate",
@@ -33,6 +38,10 @@ impl ActionKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub created: u64,
+    /// Reports written before adoptions were counted apart have none (they counted them as
+    /// `created`).
+    #[serde(default)]
+    pub adopted: u64,
     pub updated: u64,
     pub deactivated: u64,
     pub reactivated: u64,
@@ -45,6 +54,7 @@ impl Counts {
     pub fn add(&mut self, kind: ActionKind) {
         match kind {
             ActionKind::Create => self.created += 1,
+            ActionKind::Adopt => self.adopted += 1,
             ActionKind::Update => self.updated += 1,
             ActionKind::Deactivate => self.deactivated += 1,
             ActionKind::Reactivate => self.reactivated += 1,
@@ -151,7 +161,7 @@ pub struct RunReport {
 pub struct Stopped {
     /// What stopped it: `SIGTERM`, `SIGINT`, `--max-run-seconds (S s)`.
     pub reason: String,
-    /// Changes applied (created, updated, deactivated, reactivated) before it stopped.
+    /// Changes applied (created, adopted, updated, deactivated, reactivated) before it stopped.
     pub applied: u64,
     /// Changes not started, or cut off in flight after the grace period.
     pub not_started: u64,
@@ -282,6 +292,26 @@ mod tests {
             employee_id: employee_id.into(),
             settled,
         }
+    }
+
+    #[test]
+    fn adoptions_are_counted_apart_and_reports_written_before_them_still_read() {
+        let mut counts = Counts::default();
+        for kind in [ActionKind::Create, ActionKind::Adopt, ActionKind::Adopt] {
+            counts.add(kind);
+        }
+        assert_eq!((counts.created, counts.adopted), (1, 2));
+        let json = serde_json::to_value(&counts).unwrap();
+        assert_eq!(json["adopted"], 2);
+        let old = serde_json::json!({"created": 4, "updated": 1, "deactivated": 0,
+            "reactivated": 0, "unchanged": 9, "deferred": 0, "failed": 0});
+        let old: Counts = serde_json::from_value(old).unwrap();
+        assert_eq!((old.created, old.adopted), (4, 0));
+        let settled = serde_json::json!({"employee_id": "E1", "settled": {"applied": "adopt"}});
+        assert_eq!(
+            serde_json::from_value::<ApplyOutcome>(settled).unwrap(),
+            outcome("E1", Settled::Applied(ActionKind::Adopt))
+        );
     }
 
     #[test]

@@ -126,13 +126,14 @@ impl TenantStatus {
         for r in &self.runs {
             let c = &r.counts;
             out.push_str(&format!(
-                "  {} {:<8} {:<9}{} {:>7} ms  created {} updated {} deactivated {} reactivated {} deferred {} failed {} queued {}{}\n",
+                "  {} {:<8} {:<9}{} {:>7} ms  created {} adopted {} updated {} deactivated {} reactivated {} deferred {} failed {} queued {}{}\n",
                 r.started_at.format("%Y-%m-%d %H:%M:%S"),
                 r.trigger.as_str(),
                 format!("{:?}", r.mode).to_lowercase(),
                 if r.dry_run { " dry-run" } else { "" },
                 r.duration_ms,
                 c.created,
+                c.adopted,
                 c.updated,
                 c.deactivated,
                 c.reactivated,
@@ -146,8 +147,8 @@ impl TenantStatus {
             ));
             if let Some(a) = &r.applied {
                 out.push_str(&format!(
-                    "      applied: created {} updated {} deactivated {} reactivated {} unchanged {}; skipped as duplicates {}\n",
-                    a.created, a.updated, a.deactivated, a.reactivated, a.unchanged, r.duplicates
+                    "      applied: created {} adopted {} updated {} deactivated {} reactivated {} unchanged {}; skipped as duplicates {}\n",
+                    a.created, a.adopted, a.updated, a.deactivated, a.reactivated, a.unchanged, r.duplicates
                 ));
             }
         }

@@ -161,97 +161,16 @@ async fn apply_claimed(
 mod tests {
     use super::*;
     use crate::applier::KnownUsers;
-    use crate::error::TargetError;
+    use crate::embedded::InMemoryLearnAmp;
     use crate::idempotency::InMemoryIdempotency;
-    use crate::learnamp::{Team, User, UserWrite};
     use crate::mapping::{DesiredUser, Lifecycle};
     use crate::ports::{LearnAmp, StateStore};
     use crate::reconcile::observe_employees;
     use crate::settings::TenantSettings;
     use crate::store::EmbeddedStore;
-    use async_trait::async_trait;
-    use std::collections::{BTreeMap, HashMap};
-    use std::sync::Mutex;
+    use std::collections::BTreeMap;
 
     const TENANT: &str = "personio:worker-tests";
-
-    /// Learn Amp as a map of users; counts the writes.
-    #[derive(Default)]
-    struct FakeLearnAmp {
-        users: Mutex<HashMap<u64, User>>,
-        writes: Mutex<Vec<UserWrite>>,
-    }
-
-    impl FakeLearnAmp {
-        fn write(&self, id: u64, w: &UserWrite) -> User {
-            self.writes.lock().unwrap().push(w.clone());
-            let mut users = self.users.lock().unwrap();
-            let user = users.entry(id).or_insert_with(|| User {
-                id,
-                ..User::default()
-            });
-            let fields = [
-                (&mut user.email, &w.email),
-                (&mut user.first_name, &w.first_name),
-                (&mut user.last_name, &w.last_name),
-                (&mut user.job_title, &w.job_title),
-                (
-                    &mut user.integration_external_id,
-                    &w.integration_external_id,
-                ),
-            ];
-            for (slot, value) in fields {
-                if value.is_some() {
-                    slot.clone_from(value);
-                }
-            }
-            user.clone()
-        }
-    }
-
-    #[async_trait]
-    impl LearnAmp for FakeLearnAmp {
-        async fn user_by_external_id(&self, _: &str) -> Result<Option<User>, TargetError> {
-            Ok(None)
-        }
-        async fn users_by_email(&self, _: &str) -> Result<Vec<User>, TargetError> {
-            Ok(Vec::new())
-        }
-        async fn list_users(
-            &self,
-            _: crate::ports::UserDetail,
-        ) -> Result<crate::ports::UserListing, TargetError> {
-            Ok(crate::ports::UserListing {
-                users: self.users.lock().unwrap().values().cloned().collect(),
-                skipped: Vec::new(),
-            })
-        }
-        async fn list_teams(&self) -> Result<Vec<Team>, TargetError> {
-            Ok(Vec::new())
-        }
-        async fn create_user(&self, write: &UserWrite) -> Result<u64, TargetError> {
-            Ok(self.write(7, write).id)
-        }
-        async fn update_user(&self, id: u64, write: &UserWrite) -> Result<(), TargetError> {
-            self.write(id, write);
-            Ok(())
-        }
-        async fn deactivate_user(&self, _: u64) -> Result<(), TargetError> {
-            unimplemented!("not used here")
-        }
-        async fn reactivate_user(&self, _: u64) -> Result<(), TargetError> {
-            unimplemented!("not used here")
-        }
-        async fn team_by_external_id(&self, _: &str) -> Result<Option<Team>, TargetError> {
-            Ok(None)
-        }
-        async fn create_team(&self, _: &str, _: &str) -> Result<Team, TargetError> {
-            unimplemented!("not used here")
-        }
-        async fn rename_team(&self, _: u64, _: &str) -> Result<Team, TargetError> {
-            unimplemented!("not used here")
-        }
-    }
 
     fn desired() -> DesiredUser {
         DesiredUser {
@@ -297,7 +216,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_repair_of_a_completed_state_is_applied_and_a_source_duplicate_is_not() {
-        let learnamp = FakeLearnAmp::default();
+        let learnamp = InMemoryLearnAmp::new();
         let store = EmbeddedStore::in_memory();
         let idempotency = InMemoryIdempotency::default();
         let settings = TenantSettings::new(TENANT);
@@ -316,7 +235,7 @@ mod tests {
                     .unwrap()
             }
         };
-        let written = || learnamp.writes.lock().unwrap().len();
+        let written = || learnamp.writes().len();
 
         // The import creates the user and completes its desired state.
         let import = process(source_change("import")).await;
@@ -325,15 +244,15 @@ mod tests {
             "{import:?}"
         );
         assert_eq!(written(), 1);
+        let Processed::Done(created) = import else {
+            unreachable!("checked above")
+        };
+        let user_id = created.learnamp_user_id.expect("linked");
 
         // An admin retitles the user by hand; a reconcile observes it and records the drift.
-        learnamp
-            .users
-            .lock()
-            .unwrap()
-            .get_mut(&7)
-            .unwrap()
-            .job_title = Some("Retitled by hand".into());
+        learnamp.edit_by_hand(user_id, |user| {
+            user.job_title = Some("Retitled by hand".into())
+        });
         let stored = store.employees(TENANT).await.unwrap();
         let users = KnownUsers::new(
             learnamp
@@ -354,7 +273,7 @@ mod tests {
         );
         assert_eq!(written(), 2);
         assert_eq!(
-            learnamp.users.lock().unwrap()[&7].job_title.as_deref(),
+            learnamp.user(user_id).unwrap().job_title.as_deref(),
             Some("Engineer"),
             "the title is repaired"
         );

@@ -3,8 +3,9 @@
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use std::collections::HashMap;
+use sync_core::fields::Field;
 use sync_core::kombo::{Employee, EmployeeGroup, EmploymentStatus, Group, GroupType};
-use sync_core::mapping::{map_employee, name_hash, Field};
+use sync_core::mapping::{map_employee, name_hash};
 use sync_core::planner::{plan, Listing, Plan, PlanInput};
 use sync_core::report::ActionKind;
 use sync_core::state::{EmployeeState, TeamState};
