@@ -23,6 +23,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== module structure: no module cycle, no source file over 800 lines (every crate)"
+python3 infra/scripts/check-modules.py shared/*/src functions/*/src infra/sandbox/src infra/cli/src tests/src
+
 echo "== template: cfn-lint and sam validate --lint"
 cfn-lint template.yaml
 sam validate --lint --template template.yaml --region eu-central-1
