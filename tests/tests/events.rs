@@ -5,9 +5,9 @@
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use aws_lambda_events::sqs::SqsEventObj;
 use std::path::PathBuf;
-use sync_core::applier::ChangeMessage;
 use sync_core::coordination::InMemoryCoordination;
-use sync_core::intake::SyncRequest;
+use sync_core::messages::ChangeMessage;
+use sync_core::messages::SyncRequest;
 use sync_core::ports::Queue;
 use sync_core::queue::InProcessQueue;
 use sync_core::report::SyncMode;

@@ -8,8 +8,8 @@ use aws_lambda_events::sqs::SqsBatchResponse;
 use chrono::{Duration, Utc};
 use fn_common::testing::{sqs_event, sqs_record, TestWorld, TENANT};
 use fn_common::{ClientFactory, TenantClients};
-use sync_core::applier::ChangeMessage;
 use sync_core::idempotency::IdempotencyStore;
+use sync_core::messages::ChangeMessage;
 use sync_core::ports::{Queue, StateStore};
 use sync_core::tenants::{TenantConfig, TenantStore};
 

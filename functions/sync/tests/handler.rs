@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use fn_common::testing::{scheduled_event, sqs_event, sqs_record, TestWorld, TENANT};
 use sync_core::coordination::Coordination;
-use sync_core::intake::SyncRequest;
+use sync_core::messages::SyncRequest;
 use sync_core::ports::{Queue, StateStore};
 use sync_core::tenants::TenantStore;
 use sync_fn::{handle, SyncDeps};

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use sync_core::coordination::InMemoryCoordination;
 use sync_core::error::QueueError;
-use sync_core::intake::SyncRequest;
+use sync_core::messages::SyncRequest;
 use sync_core::ports::{Delivery, Queue};
 use sync_core::queue::InProcessQueue;
 use sync_core::tenants::{InMemoryTenants, TenantConfig, TenantStore};
