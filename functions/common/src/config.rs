@@ -23,6 +23,15 @@ pub fn fixed_env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<
     }
 }
 
+/// `vars` without `unset`, as a lookup: a test's "what if this one is missing".
+pub fn fixed_env_without<'a>(
+    vars: &'a [(&'a str, &'a str)],
+    unset: &'a str,
+) -> impl Fn(&str) -> Option<String> + 'a {
+    let all = fixed_env(vars);
+    move |name| if name == unset { None } else { all(name) }
+}
+
 /// A configuration a function cannot start with.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ConfigError {

@@ -39,7 +39,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fn_common::config::fixed_env;
+    use fn_common::config::{fixed_env, fixed_env_without};
 
     const DEPLOYED: &[(&str, &str)] = &[
         ("KOMBO_BASE_URL", "https://api.kombo.dev/v1"),
@@ -88,12 +88,7 @@ mod tests {
     #[test]
     fn each_missing_variable_is_named() {
         for (variable, _) in DEPLOYED {
-            let vars: Vec<_> = DEPLOYED
-                .iter()
-                .copied()
-                .filter(|(n, _)| n != variable)
-                .collect();
-            let error = Config::from_env(fixed_env(&vars)).unwrap_err();
+            let error = Config::from_env(fixed_env_without(DEPLOYED, variable)).unwrap_err();
             let named = match error {
                 ConfigError::Missing { variable } => variable.to_string(),
                 ConfigError::MissingSecret { variable } => format!("{variable}_PARAM"),
