@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use sandbox::{Company, KomboSandbox, LearnAmpSandbox, RunningServer, SandboxUser};
 use sync_clients::{KomboClient, LearnAmpClient, RetryPolicy};
-use sync_core::applier::ChangeMessage;
+use sync_core::messages::ChangeMessage;
 use sync_core::queue::InProcessQueue;
 use sync_core::report::RunReport;
 use sync_core::store::EmbeddedStore;

@@ -3,11 +3,10 @@
 //! trigger parser, and must mean what its name says.
 
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
-use aws_lambda_events::sqs::SqsEventObj;
+use aws_lambda_events::sqs::SqsEvent;
 use std::path::PathBuf;
-use sync_core::applier::ChangeMessage;
 use sync_core::coordination::InMemoryCoordination;
-use sync_core::intake::SyncRequest;
+use sync_core::messages::{QueueMessage, SyncRequest};
 use sync_core::ports::Queue;
 use sync_core::queue::InProcessQueue;
 use sync_core::report::SyncMode;
@@ -100,7 +99,9 @@ fn the_sync_request_sample_is_one_delta_sync_of_the_tenant() {
         panic!("a sync-request batch");
     };
     assert_eq!(batch.records.len(), 1);
-    assert_eq!(batch.records[0].body.tenant, TENANT);
+    let request = sync_fn::sync_request_of(&batch.records[0]).expect("a sync request");
+    assert_eq!(request.tenant, TENANT);
+    assert_eq!(request.version(), 1, "the sample predates versions");
 }
 
 #[test]
@@ -131,13 +132,47 @@ fn the_invoke_samples_say_what_their_names_say() {
 
 #[test]
 fn the_changes_sample_is_a_change_message_with_its_true_hash() {
-    let batch: SqsEventObj<ChangeMessage> =
-        serde_json::from_value(event("changes.json")).expect("an SQS batch of change messages");
-    let message = &batch.records[0].body;
+    let batch: SqsEvent = serde_json::from_value(event("changes.json")).expect("an SQS batch");
+    let message = &apply_fn::change_message_of(&batch.records[0]).expect("a change message");
     assert_eq!(message.tenant, TENANT);
     assert_eq!(
         message.desired_hash,
         message.desired.state_hash(),
         "the sample's desired_hash must be the desired state's hash"
     );
+}
+
+/// The queue contract between the webhook function (producer) and the sync function
+/// (consumer): what the webhook queues for each sample, serialised as the SQS adapter sends it
+/// and delivered in the batch Lambda builds, is read by the sync function's own reader as
+/// exactly what was queued, with the version on the wire. (Sync to apply: `apply-fn::handler
+/// what_the_sync_function_queues_is_what_the_apply_function_reads`.)
+#[tokio::test]
+async fn what_the_webhook_function_queues_is_what_the_sync_function_reads() {
+    let mut queued = Vec::new();
+    for sample in ["webhook-kombo-data-changed.json", "webhook-personio.json"] {
+        let (status, requests) = webhook(sample).await;
+        assert_eq!((status, requests.len()), (200, 1), "{sample}");
+        queued.extend(requests);
+    }
+    let mut batch = SqsEvent::default();
+    for (i, request) in queued.iter().enumerate() {
+        let body = serde_json::to_string(request).unwrap();
+        let wire: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(wire["version"], SyncRequest::VERSION);
+        let mut record = aws_lambda_events::sqs::SqsMessage::default();
+        record.message_id = Some(format!("m-{i}"));
+        record.body = Some(body);
+        record.event_source = Some("aws:sqs".into());
+        batch.records.push(record);
+    }
+    let Ok(Trigger::Queue(delivered)) = trigger_of(serde_json::to_value(&batch).unwrap()) else {
+        panic!("a sync-request batch");
+    };
+    let read: Vec<SyncRequest> = delivered
+        .records
+        .iter()
+        .map(|record| sync_fn::sync_request_of(record).expect("the sync function reads it"))
+        .collect();
+    assert_eq!(read, queued);
 }

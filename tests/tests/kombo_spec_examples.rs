@@ -12,7 +12,7 @@ use sandbox::LearnAmpSandbox;
 use serde_json::{json, Value};
 use sync_clients::{KomboClient, LearnAmpClient, RetryPolicy};
 use sync_core::coordination::InMemoryCoordination;
-use sync_core::intake::SyncRequest;
+use sync_core::messages::SyncRequest;
 use sync_core::ports::{HrisSource, ListQuery, Queue};
 use sync_core::queue::InProcessQueue;
 use sync_core::report::SyncMode;

@@ -5,6 +5,10 @@
 //! the employee's state (and reported by the run) and acknowledged, so it is not retried
 //! forever. What became of each change (applied, or skipped as a duplicate) is recorded against
 //! its run, so the run's report says what was done, not only what was planned.
+//!
+//! A record is read as the contract says ([`sync_core::messages`]): one of a version this build
+//! does not read, or that is no change message, is handed back every time, and after the queue's
+//! `maxReceiveCount` it waits in the dead-letter queue for a build that reads it.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
@@ -13,12 +17,16 @@ use fn_common::ClientFactory;
 use futures::stream::{self, StreamExt};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
-use sync_core::applier::{Applier, ChangeMessage};
+use sync_core::applier::Applier;
 use sync_core::idempotency::IdempotencyStore;
+use sync_core::messages::{ChangeMessage, MessageError};
 use sync_core::ports::StateStore;
 use sync_core::report::{ActionKind, ApplyOutcome, Settled as ReportSettled};
 use sync_core::tenants::TenantStore;
 use sync_core::worker::{process_change, Processed};
+
+mod config;
+pub use config::Config;
 
 pub struct ApplyDeps<'a> {
     pub tenants: &'a dyn TenantStore,
@@ -41,21 +49,29 @@ enum Settled {
     Duplicate,
 }
 
+/// A record of the changes queue as the contract reads it ([`sync_core::messages`]): a missing
+/// version is version 1, a version this build does not read is refused by name.
+pub fn change_message_of(record: &SqsMessage) -> Result<ChangeMessage, MessageError> {
+    sync_core::messages::decode(record.body.as_deref().unwrap_or_default())
+}
+
 async fn process_record(
     record: &SqsMessage,
     deadline_ms: i64,
     deps: &ApplyDeps<'_>,
 ) -> Result<Settled, Failure> {
-    let body = record.body.as_deref().ok_or("message without a body")?;
-    let message: ChangeMessage = sync_core::decode::decode_str(body)
-        .map_err(|e| format!("undecodable change message: {e}"))?;
+    let message = change_message_of(record).map_err(|e| e.to_string())?;
     let config = deps
         .tenants
         .tenant(&message.tenant)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("unknown tenant {}", message.tenant))?;
-    let clients = deps.clients.clients(&config).await?;
+    let clients = deps
+        .clients
+        .clients(&config)
+        .await
+        .map_err(|e| e.to_string())?;
     let applier = Applier {
         learnamp: clients.learnamp.as_ref(),
         store: deps.store,

@@ -1,8 +1,10 @@
-//! The apply function's `main`: build the clients once, hand the handler to the runtime.
+//! The apply function's `main`: read the configuration and build the clients once, hand the
+//! handler to the runtime.
 
-use apply_fn::{handle, ApplyDeps};
+use apply_fn::{handle, ApplyDeps, Config};
 use aws_lambda_events::sqs::SqsEvent;
-use fn_common::{env, init_logging, HttpClients, RetryPolicy, SsmSecrets};
+use fn_common::config::{process_env, refuse_start};
+use fn_common::{init_logging, HttpClients, RetryPolicy, SsmSecrets};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use std::sync::Arc;
 use sync_aws::{DynamoIdempotency, DynamoStateStore};
@@ -10,18 +12,19 @@ use sync_aws::{DynamoIdempotency, DynamoStateStore};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_logging();
-    let config = sync_aws::sdk_config().await;
-    let ssm = Arc::new(SsmSecrets(aws_sdk_ssm::Client::new(&config)));
+    let config = Config::from_env(process_env).map_err(refuse_start)?;
+    let sdk = sync_aws::sdk_config().await;
+    let ssm = Arc::new(SsmSecrets::new(&sdk));
     let clients = HttpClients::without_kombo(ssm).with_retry(RetryPolicy::queue_worker());
-    let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    let store = DynamoStateStore::new(dynamo.clone(), env("STATE_TABLE")?);
-    let idempotency = DynamoIdempotency::new(dynamo, env("IDEMPOTENCY_TABLE")?);
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let store = DynamoStateStore::new(dynamo.clone(), config.state_table);
+    let idempotency = DynamoIdempotency::new(dynamo, config.idempotency_table);
     let deps = ApplyDeps {
         tenants: &store,
         store: &store,
         idempotency: &idempotency,
         clients: &clients,
-        concurrency: 8,
+        concurrency: config.changes_in_flight,
     };
     let deps = &deps;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

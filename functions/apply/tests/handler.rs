@@ -6,10 +6,10 @@ use apply_fn::{handle, ApplyDeps};
 use async_trait::async_trait;
 use aws_lambda_events::sqs::SqsBatchResponse;
 use chrono::{Duration, Utc};
-use fn_common::testing::{sqs_event, sqs_record, TestWorld, TENANT};
-use fn_common::{ClientFactory, TenantClients};
-use sync_core::applier::ChangeMessage;
+use fn_common::testing::{sqs_event, sqs_record, CapturedLogs, TestWorld, TENANT};
+use fn_common::{ClientFactory, ClientsError, TenantClients};
 use sync_core::idempotency::IdempotencyStore;
+use sync_core::messages::{ChangeMessage, QueueMessage};
 use sync_core::ports::{Queue, StateStore};
 use sync_core::tenants::{TenantConfig, TenantStore};
 
@@ -20,7 +20,7 @@ struct PanicsForOneTenant<'a>(&'a dyn ClientFactory);
 
 #[async_trait]
 impl ClientFactory for PanicsForOneTenant<'_> {
-    async fn clients(&self, tenant: &TenantConfig) -> Result<TenantClients, String> {
+    async fn clients(&self, tenant: &TenantConfig) -> Result<TenantClients, ClientsError> {
         assert_ne!(tenant.settings.tenant_id, PANICKING_TENANT, "a bug");
         self.0.clients(tenant).await
     }
@@ -496,5 +496,84 @@ async fn an_invocation_cut_off_mid_batch_is_finished_by_the_redelivery() {
         assert!(user.invitations_sent <= 1);
     }
     assert_eq!(seen.len(), messages.len(), "every change made once");
+    world.stop().await;
+}
+
+/// The contract between the sync function (producer) and this one (consumer): every change a
+/// real sync queues, serialised as the SQS adapter sends it, carries the version and reads
+/// back, through this function's own reader, as exactly what was queued; and applies.
+#[tokio::test]
+async fn what_the_sync_function_queues_is_what_the_apply_function_reads() {
+    let world = world().await;
+    let messages = planned_changes(&world).await;
+    for (i, message) in messages.iter().enumerate() {
+        let body = serde_json::to_string(message).unwrap();
+        let wire: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(wire["version"], ChangeMessage::VERSION, "{i}");
+        let read = apply_fn::change_message_of(&sqs_record(&format!("m-{i}"), &body, 1));
+        assert_eq!(read.as_ref(), Ok(message), "{i}");
+    }
+    apply_all(&world, &messages).await;
+    for message in &messages {
+        let employee = &message.desired.employee_id;
+        let state = world.store.employee(TENANT, employee).await.unwrap();
+        assert!(state.is_some_and(|s| s.is_linked()), "{employee} applied");
+    }
+    world.stop().await;
+}
+
+/// A change of a version this build does not read (a newer producer deployed first) is handed
+/// back on every delivery, the last included, so that SQS moves it to the dead-letter queue
+/// after `maxReceiveCount`, to replay once this side reads it; the log names the versions and
+/// not the body. A change queued before messages were versioned is version 1, and applies.
+#[tokio::test]
+async fn a_change_of_an_unknown_version_goes_to_the_dead_letter_queue_and_one_without_a_version_applies(
+) {
+    let world = world().await;
+    let messages = planned_changes(&world).await;
+    let newer = without_manager(&messages[0]);
+    let email = newer
+        .desired
+        .email
+        .clone()
+        .expect("an employee with an email");
+    let mut v2 = serde_json::to_value(&newer).unwrap();
+    v2["version"] = 2.into();
+    let legacy = without_manager(&messages[1]);
+    let mut v0 = serde_json::to_value(&legacy).unwrap();
+    v0.as_object_mut().unwrap().remove("version");
+
+    let logs = CapturedLogs::start();
+    for receive_count in [1, 10] {
+        let response = deliver(
+            &world,
+            &world.clients,
+            vec![
+                ("v2".into(), v2.to_string(), receive_count),
+                ("unversioned".into(), v0.to_string(), receive_count),
+            ],
+        )
+        .await;
+        assert_eq!(failed_ids(&response), vec!["v2"], "receive {receive_count}");
+    }
+    let text = logs.text();
+    assert!(
+        text.contains("change message of version 2: this build reads version 1"),
+        "{text}"
+    );
+    assert!(!text.contains(&email), "the body is not logged: {text}");
+    let linked = |employee_id: &str| {
+        world
+            .learnamp
+            .snapshot()
+            .users
+            .iter()
+            .any(|u| u.integration_external_id.as_deref() == Some(employee_id))
+    };
+    assert!(!linked(&newer.desired.employee_id), "nothing applied of it");
+    assert!(
+        linked(&legacy.desired.employee_id),
+        "the unversioned change applied"
+    );
     world.stop().await;
 }

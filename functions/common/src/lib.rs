@@ -10,8 +10,10 @@ pub use sync_clients::RetryPolicy;
 use sync_clients::{KomboClient, LearnAmpClient};
 use sync_core::ports::{HrisSource, LearnAmp};
 use sync_core::tenants::TenantConfig;
+use thiserror::Error;
 use tokio::sync::Mutex;
 
+pub mod config;
 pub mod metrics;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -25,21 +27,66 @@ pub struct TenantClients {
 
 #[async_trait]
 pub trait ClientFactory: Send + Sync {
-    async fn clients(&self, tenant: &TenantConfig) -> Result<TenantClients, String>;
+    async fn clients(&self, tenant: &TenantConfig) -> Result<TenantClients, ClientsError>;
+}
+
+/// Why a tenant's clients could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ClientsError {
+    #[error("the tenant's Learn Amp client secret: {0}")]
+    LearnAmpSecret(#[from] SecretError),
+}
+
+impl ClientsError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::LearnAmpSecret(e) => e.is_retryable(),
+        }
+    }
+}
+
+/// Why a secret could not be read. Names the parameter, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SecretError {
+    /// No such parameter, or one without a value: an operator must create it.
+    #[error("SSM parameter {reference} does not exist or holds no value")]
+    Missing { reference: String },
+    /// The function may not read or decrypt it (IAM, KMS): an operator must grant it.
+    #[error("SSM parameter {reference} may not be read: {message}")]
+    Refused { reference: String, message: String },
+    /// SSM failed or could not be reached: a later attempt may succeed.
+    #[error("SSM parameter {reference} could not be read: {message}")]
+    Unavailable { reference: String, message: String },
+}
+
+impl SecretError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
 }
 
 /// Where secrets come from. Production reads SSM SecureString parameters; tests give them.
 #[async_trait]
 pub trait SecretSource: Send + Sync {
-    async fn secret(&self, reference: &str) -> Result<String, String>;
+    async fn secret(&self, reference: &str) -> Result<String, SecretError>;
 }
 
 /// Secrets from SSM Parameter Store (SecureString, decrypted).
 pub struct SsmSecrets(pub aws_sdk_ssm::Client);
 
+impl SsmSecrets {
+    /// A client for `config`: an `aws_config::SdkConfig`, by reference.
+    pub fn new<C>(config: C) -> Self
+    where
+        aws_sdk_ssm::Config: From<C>,
+    {
+        Self(aws_sdk_ssm::Client::from_conf(config.into()))
+    }
+}
+
 #[async_trait]
 impl SecretSource for SsmSecrets {
-    async fn secret(&self, reference: &str) -> Result<String, String> {
+    async fn secret(&self, reference: &str) -> Result<String, SecretError> {
         let out = self
             .0
             .get_parameter()
@@ -47,11 +94,37 @@ impl SecretSource for SsmSecrets {
             .with_decryption(true)
             .send()
             .await
-            .map_err(|e| format!("SSM parameter {reference}: {e}"))?;
+            .map_err(|e| ssm_error(reference, e))?;
         out.parameter()
             .and_then(|p| p.value())
             .map(str::to_string)
-            .ok_or_else(|| format!("SSM parameter {reference} has no value"))
+            .ok_or_else(|| SecretError::Missing {
+                reference: reference.to_string(),
+            })
+    }
+}
+
+fn ssm_error(
+    reference: &str,
+    error: aws_sdk_ssm::error::SdkError<aws_sdk_ssm::operation::get_parameter::GetParameterError>,
+) -> SecretError {
+    use aws_sdk_ssm::error::ProvideErrorMetadata;
+    let reference = reference.to_string();
+    let missing = error
+        .as_service_error()
+        .is_some_and(|e| e.is_parameter_not_found() || e.is_parameter_version_not_found());
+    if missing {
+        return SecretError::Missing { reference };
+    }
+    let message = sync_aws::describe(&error);
+    let refused = error
+        .as_service_error()
+        .is_some_and(|e| e.is_invalid_key_id())
+        || error.code() == Some("AccessDeniedException");
+    if refused {
+        SecretError::Refused { reference, message }
+    } else {
+        SecretError::Unavailable { reference, message }
     }
 }
 
@@ -60,11 +133,13 @@ pub struct StaticSecrets(pub HashMap<String, String>);
 
 #[async_trait]
 impl SecretSource for StaticSecrets {
-    async fn secret(&self, reference: &str) -> Result<String, String> {
+    async fn secret(&self, reference: &str) -> Result<String, SecretError> {
         self.0
             .get(reference)
             .cloned()
-            .ok_or_else(|| format!("no secret {reference}"))
+            .ok_or_else(|| SecretError::Missing {
+                reference: reference.to_string(),
+            })
     }
 }
 
@@ -128,7 +203,7 @@ impl HttpClients {
 
 #[async_trait]
 impl ClientFactory for HttpClients {
-    async fn clients(&self, tenant: &TenantConfig) -> Result<TenantClients, String> {
+    async fn clients(&self, tenant: &TenantConfig) -> Result<TenantClients, ClientsError> {
         let id = &tenant.settings.tenant_id;
         let mut cache = self.cache.lock().await;
         if let Some(cached) = cache.get(id) {
@@ -165,24 +240,6 @@ impl ClientFactory for HttpClients {
         );
         Ok(clients)
     }
-}
-
-/// A required environment variable, or a message naming it.
-pub fn env(name: &str) -> Result<String, String> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| format!("environment variable {name} is not set"))
-}
-
-/// A secret given directly in `NAME` (local runs) or by SSM reference in `NAME_PARAM`.
-pub async fn env_secret(name: &str, ssm: &dyn SecretSource) -> Result<String, String> {
-    if let Ok(value) = env(name) {
-        return Ok(value);
-    }
-    let reference = env(&format!("{name}_PARAM"))
-        .map_err(|_| format!("set {name}_PARAM to the SSM parameter holding {name}"))?;
-    ssm.secret(&reference).await
 }
 
 /// Logs as JSON when Lambda asks for it (`AWS_LAMBDA_LOG_FORMAT=JSON`), ids only.

@@ -7,10 +7,10 @@ use sandbox::{Company, KomboSandbox, LearnAmpSandbox, RunningServer};
 use std::collections::HashMap;
 use std::sync::Arc;
 use sync_clients::RetryPolicy;
-use sync_core::applier::ChangeMessage;
 use sync_core::coordination::InMemoryCoordination;
 use sync_core::idempotency::InMemoryIdempotency;
-use sync_core::intake::SyncRequest;
+use sync_core::messages::ChangeMessage;
+use sync_core::messages::SyncRequest;
 use sync_core::queue::InProcessQueue;
 use sync_core::store::EmbeddedStore;
 use sync_core::tenants::{InMemoryTenants, TenantConfig, TenantStore};
@@ -137,4 +137,43 @@ pub fn scheduled_event() -> serde_json::Value {
         }))
         .expect("a scheduled event");
     serde_json::to_value(event).expect("serializes")
+}
+
+/// What this thread logs (as JSON lines, the format Lambda gets) while it is held: a test's own
+/// capture, which no other test writes into.
+pub struct CapturedLogs {
+    lines: Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl CapturedLogs {
+    pub fn start() -> Self {
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_writer(move || LogWriter(writer.clone()))
+            .json()
+            .finish();
+        Self {
+            lines,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.lines.lock().expect("log lock")).into_owned()
+    }
+}
+
+struct LogWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

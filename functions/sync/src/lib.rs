@@ -14,21 +14,29 @@
 //! At most one run per tenant is in progress: a run takes the tenant's lock until its Lambda
 //! deadline. A request for a busy tenant is sent again with a delay of `BUSY_RETRY_SECONDS`
 //! (returning it to SQS would hide it for the queue's whole visibility timeout).
+//!
+//! Each queued request is decoded on its own ([`sync_request_of`]): one this build cannot read
+//! (a version it does not know, a body that is no request) is handed back alone, and after the
+//! queue's `maxReceiveCount` it waits in the dead-letter queue.
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEventObj};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, NaiveDate, Utc};
 use fn_common::metrics::Record;
-use fn_common::ClientFactory;
+use fn_common::{ClientFactory, ClientsError};
 use serde::{Deserialize, Serialize};
-use sync_core::applier::ChangeMessage;
 use sync_core::coordination::Coordination;
-use sync_core::error::SourceError;
-use sync_core::intake::SyncRequest;
+use sync_core::decode::DecodeProblem;
+use sync_core::error::{QueueError, SourceError, StoreError};
+use sync_core::messages::{ChangeMessage, MessageError, SyncRequest};
 use sync_core::ports::{Queue, StateStore};
 use sync_core::report::{RunReport, RunTrigger, SyncMode};
 use sync_core::status::{tenant_status, DEFAULT_RUNS};
 use sync_core::tenants::TenantStore;
-use sync_core::{Engine, RunOptions};
+use sync_core::{Engine, EngineError, RunOptions};
+use thiserror::Error;
+
+mod config;
+pub use config::Config;
 
 pub struct SyncDeps<'a> {
     pub tenants: &'a dyn TenantStore,
@@ -68,16 +76,17 @@ pub enum Trigger {
     Schedule {
         event_id: String,
     },
-    Queue(SqsEventObj<SyncRequest>),
+    /// A batch of the sync-request queue; each record is read by [`sync_request_of`].
+    Queue(SqsEvent),
     Invoke(InvokeRequest),
 }
 
 /// Which of the three triggers an event is.
-pub fn trigger_of(event: serde_json::Value) -> Result<Trigger, String> {
+pub fn trigger_of(event: serde_json::Value) -> Result<Trigger, SyncError> {
     if event.get("Records").is_some() {
         return sync_core::decode::from_value(event)
             .map(Trigger::Queue)
-            .map_err(|e| format!("not a sync-request batch: {e}"));
+            .map_err(SyncError::NotABatch);
     }
     if event.get("source").and_then(|s| s.as_str()) == Some("aws.events")
         || event.get("detail-type").and_then(|s| s.as_str()) == Some("Scheduled Event")
@@ -90,42 +99,75 @@ pub fn trigger_of(event: serde_json::Value) -> Result<Trigger, String> {
     }
     sync_core::decode::from_value(event)
         .map(Trigger::Invoke)
-        .map_err(|e| format!("expected {{\"tenant\": ..., \"mode\": \"full\"|\"delta\"|\"reconcile\", \"dry_run\": bool}}: {e}"))
+        .map_err(SyncError::NotAnInvoke)
 }
 
-#[derive(Debug)]
+/// A record of the sync-request queue as the contract reads it ([`sync_core::messages`]): a
+/// missing version is version 1, a version this build does not read is refused by name.
+pub fn sync_request_of(record: &SqsMessage) -> Result<SyncRequest, MessageError> {
+    sync_core::messages::decode(record.body.as_deref().unwrap_or_default())
+}
+
+/// Why one tenant's run did not happen, or failed.
+#[derive(Debug, Error)]
 pub enum RunError {
+    #[error("unknown tenant {0}: register it first")]
     UnknownTenant(String),
+    #[error("tenant {0} is disabled")]
     Disabled(String),
-    /// Another run of this tenant holds the lock.
+    /// Another run of this tenant holds the lock: asked again later.
+    #[error("a run of tenant {0} is in progress")]
     Busy(String),
-    Failed {
-        message: String,
-        retryable: bool,
-    },
+    /// The tenant's record, or the run lock, could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Clients(#[from] ClientsError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A busy tenant's request could not be sent again.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
 }
 
-impl std::fmt::Display for RunError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl RunError {
+    pub fn is_retryable(&self) -> bool {
         match self {
-            Self::UnknownTenant(t) => write!(f, "unknown tenant {t}: register it first"),
-            Self::Disabled(t) => write!(f, "tenant {t} is disabled"),
-            Self::Busy(t) => write!(f, "a run of tenant {t} is in progress"),
-            Self::Failed { message, .. } => f.write_str(message),
+            Self::UnknownTenant(_) | Self::Disabled(_) => false,
+            Self::Busy(_) | Self::Store(_) | Self::Queue(_) => true,
+            Self::Clients(e) => e.is_retryable(),
+            Self::Engine(e) => e.is_retryable(),
         }
     }
 }
 
-impl RunError {
-    fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::Busy(_)
-                | Self::Failed {
-                    retryable: true,
-                    ..
-                }
-        )
+/// Why the sync function failed an invocation (a queued request's failure is reported per
+/// record instead, in `batchItemFailures`).
+#[derive(Debug, Error)]
+pub enum SyncError {
+    #[error("not a sync-request batch: {0}")]
+    NotABatch(DecodeProblem),
+    #[error("expected {{\"tenant\": ..., \"mode\": \"full\"|\"delta\"|\"reconcile\", \"dry_run\": bool}}: {0}")]
+    NotAnInvoke(DecodeProblem),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The schedule's tenants, or a tenant's status, could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The schedule's requests could not be queued.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("the answer could not be serialized: {0}")]
+    Answer(#[from] serde_json::Error),
+}
+
+impl SyncError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::NotABatch(_) | Self::NotAnInvoke(_) | Self::Answer(_) => false,
+            Self::Run(e) => e.is_retryable(),
+            Self::Store(_) | Self::Queue(_) => true,
+        }
     }
 }
 
@@ -154,33 +196,18 @@ async fn run_under_lock(
     let config = deps
         .tenants
         .tenant(tenant)
-        .await
-        .map_err(|e| RunError::Failed {
-            message: e.to_string(),
-            retryable: true,
-        })?
+        .await?
         .ok_or_else(|| RunError::UnknownTenant(tenant.to_string()))?;
     if !config.enabled {
         return Err(RunError::Disabled(tenant.to_string()));
     }
-    let clients = deps
-        .clients
-        .clients(&config)
-        .await
-        .map_err(|message| RunError::Failed {
-            message,
-            retryable: true,
-        })?;
-    let holder = uuid_like();
+    let clients = deps.clients.clients(&config).await?;
+    let holder = uuid::Uuid::new_v4().to_string();
     let locked = options.dry_run
         || deps
             .coordination
             .lock_run(tenant, &holder, Utc::now(), deadline)
-            .await
-            .map_err(|e| RunError::Failed {
-                message: e.to_string(),
-                retryable: true,
-            })?;
+            .await?;
     if !locked {
         return Err(RunError::Busy(tenant.to_string()));
     }
@@ -190,6 +217,9 @@ async fn run_under_lock(
         store: deps.store,
         queue: deps.changes,
         settings: &config.settings,
+        // Learn Amp calls in flight while draining a queue: `plan_and_enqueue` queues the
+        // changes and drains nothing, so nothing here reads it. The apply function applies
+        // them, `APPLY_CHANGES_IN_FLIGHT` at once.
         concurrency: 8,
         progress: &sync_core::NoProgress,
     };
@@ -200,10 +230,7 @@ async fn run_under_lock(
         }
     }
     record_connection(tenant, &config, &result, deps).await;
-    result.map_err(|e| RunError::Failed {
-        retryable: e.is_retryable(),
-        message: e.to_string(),
-    })
+    Ok(result?)
 }
 
 /// One run, as metrics: the template alarms on `HaltedRuns` and `RunFailures`.
@@ -227,14 +254,6 @@ fn run_metrics(tenant: &str, options: &RunOptions, result: &Result<RunReport, Ru
             .milliseconds("RunDuration", report.duration_ms),
         Err(_) => record.count("HaltedRuns", 0).count("RunFailures", 1),
     }
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{:x}{:x}",
-        Utc::now().timestamp_nanos_opt().unwrap_or_default(),
-        std::process::id()
-    )
 }
 
 /// The tenant's record says whether the customer's Personio connection works: a run that Kombo
@@ -295,13 +314,10 @@ async fn run_requested(
         Ok(_) => Ok(()),
         Err(RunError::Busy(_)) => {
             tracing::info!(tenant = %request.tenant, delay_seconds = BUSY_RETRY_SECONDS, "tenant busy: sync request sent again");
-            deps.sync_requests
+            Ok(deps
+                .sync_requests
                 .send_delayed(vec![request.clone()], BUSY_RETRY_SECONDS)
-                .await
-                .map_err(|e| RunError::Failed {
-                    message: e.to_string(),
-                    retryable: true,
-                })
+                .await?)
         }
         Err(e) if e.is_retryable() => Err(e),
         Err(e) => {
@@ -315,20 +331,17 @@ pub async fn handle(
     event: serde_json::Value,
     deadline: DateTime<Utc>,
     deps: &SyncDeps<'_>,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, SyncError> {
     match trigger_of(event)? {
         Trigger::Schedule { event_id } => {
-            let tenants = deps.tenants.tenants().await.map_err(|e| e.to_string())?;
+            let tenants = deps.tenants.tenants().await?;
             let requests: Vec<SyncRequest> = tenants
                 .iter()
                 .filter(|t| t.enabled)
                 .map(|t| SyncRequest::scheduled(&t.settings.tenant_id, &event_id))
                 .collect();
             let queued: Vec<String> = requests.iter().map(|r| r.tenant.clone()).collect();
-            deps.sync_requests
-                .send_batch(requests)
-                .await
-                .map_err(|e| e.to_string())?;
+            deps.sync_requests.send_batch(requests).await?;
             tracing::info!(tenants = queued.len(), "scheduled full syncs queued");
             Ok(serde_json::json!({ "queued": queued }))
         }
@@ -336,15 +349,28 @@ pub async fn handle(
             let mut response = SqsBatchResponse::default();
             for record in batch.records {
                 let id = record.message_id.clone().unwrap_or_default();
-                let request = record.body;
-                if let Err(e) = run_requested(&request, deadline, deps).await {
-                    tracing::warn!(tenant = %request.tenant, error = %e, "sync request will be retried");
+                let handed_back = match sync_request_of(&record) {
+                    Ok(request) => match run_requested(&request, deadline, deps).await {
+                        Ok(()) => false,
+                        Err(e) => {
+                            tracing::warn!(tenant = %request.tenant, error = %e, "sync request will be retried");
+                            true
+                        }
+                    },
+                    // Never dropped: after the queue's maxReceiveCount it waits in the
+                    // dead-letter queue for a build that reads it.
+                    Err(e) => {
+                        tracing::error!(message_id = %id, error = %e, "sync request not readable: handed back");
+                        true
+                    }
+                };
+                if handed_back {
                     let mut failure = BatchItemFailure::default();
                     failure.item_identifier = id;
                     response.batch_item_failures.push(failure);
                 }
             }
-            serde_json::to_value(response).map_err(|e| e.to_string())
+            Ok(serde_json::to_value(response)?)
         }
         Trigger::Invoke(request) if request.status => {
             let status = tenant_status(
@@ -354,9 +380,8 @@ pub async fn handle(
                 deps.coordination,
                 Utc::now(),
             )
-            .await
-            .map_err(|e| e.to_string())?;
-            serde_json::to_value(status).map_err(|e| e.to_string())
+            .await?;
+            Ok(serde_json::to_value(status)?)
         }
         Trigger::Invoke(request) => {
             let options = RunOptions {
@@ -367,10 +392,8 @@ pub async fn handle(
                 allow_mass_deactivation: request.allow_mass_deactivation,
                 trigger: RunTrigger::Invoke,
             };
-            let report = run_tenant(&request.tenant, &options, deadline, deps)
-                .await
-                .map_err(|e| e.to_string())?;
-            serde_json::to_value(report).map_err(|e| e.to_string())
+            let report = run_tenant(&request.tenant, &options, deadline, deps).await?;
+            Ok(serde_json::to_value(report)?)
         }
     }
 }
@@ -401,10 +424,12 @@ mod tests {
         assert_eq!(json["ChangesQueued"], 3.0);
         assert_eq!(json["EmployeesFailed"], 2.0);
         assert_eq!(json["trigger"], "schedule");
-        let failed = Err(RunError::Failed {
-            message: "Kombo 503".into(),
-            retryable: true,
-        });
+        let failed = Err(RunError::Engine(EngineError::Source(
+            SourceError::Transient {
+                code: "503".into(),
+                message: "Service Unavailable".into(),
+            },
+        )));
         let json = run_metrics("personio:T", &options, &failed).to_json(0);
         assert_eq!(
             (json["RunFailures"].as_f64(), json["HaltedRuns"].as_f64()),

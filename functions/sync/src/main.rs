@@ -1,30 +1,32 @@
-//! The sync function's `main`: build the clients once, hand the handler to the runtime.
+//! The sync function's `main`: read the configuration and build the clients once, hand the
+//! handler to the runtime.
 
-use fn_common::{env, env_secret, init_logging, HttpClients, SsmSecrets};
+use fn_common::config::{process_env, refuse_start};
+use fn_common::{init_logging, HttpClients, SsmSecrets};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use std::sync::Arc;
 use sync_aws::{DynamoStateStore, SqsQueue};
-use sync_fn::{handle, SyncDeps};
+use sync_fn::{handle, Config, SyncDeps};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_logging();
-    let config = sync_aws::sdk_config().await;
-    let ssm = Arc::new(SsmSecrets(aws_sdk_ssm::Client::new(&config)));
-    let kombo_api_key = env_secret("KOMBO_API_KEY", ssm.as_ref()).await?;
-    let clients = HttpClients::new(env("KOMBO_BASE_URL")?, kombo_api_key, ssm);
-    let store = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), env("STATE_TABLE")?);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let mut changes = SqsQueue::new(sqs.clone(), env("CHANGES_QUEUE_URL")?);
-    // Local stacks drain the queue by hand and set 0: the apply side's manager wait alone then
-    // orders the waves.
-    if let Ok(seconds) = env("CHANGES_MAX_DELAY_SECONDS") {
-        let seconds = seconds.parse().map_err(|_| {
-            format!("CHANGES_MAX_DELAY_SECONDS must be a number of seconds, got {seconds}")
-        })?;
+    let config = Config::from_env(process_env).map_err(refuse_start)?;
+    let sdk = sync_aws::sdk_config().await;
+    let ssm = Arc::new(SsmSecrets::new(&sdk));
+    let kombo_api_key = config
+        .kombo_api_key
+        .read(ssm.as_ref())
+        .await
+        .map_err(refuse_start)?;
+    let clients = HttpClients::new(config.kombo_base_url, kombo_api_key, ssm);
+    let store = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.state_table);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let mut changes = SqsQueue::new(sqs.clone(), config.changes_queue_url);
+    if let Some(seconds) = config.changes_max_delay_seconds {
         changes = changes.with_max_delay(seconds);
     }
-    let sync_requests = SqsQueue::new(sqs, env("SYNC_REQUESTS_QUEUE_URL")?);
+    let sync_requests = SqsQueue::new(sqs, config.sync_requests_queue_url);
     let deps = SyncDeps {
         tenants: &store,
         store: &store,

@@ -2,9 +2,9 @@
 //! sync-request SQS batch, a direct-invoke payload), over the sandboxes and embedded adapters.
 
 use chrono::{Duration, Utc};
-use fn_common::testing::{scheduled_event, sqs_event, sqs_record, TestWorld, TENANT};
+use fn_common::testing::{scheduled_event, sqs_event, sqs_record, CapturedLogs, TestWorld, TENANT};
 use sync_core::coordination::Coordination;
-use sync_core::intake::SyncRequest;
+use sync_core::messages::SyncRequest;
 use sync_core::ports::{Queue, StateStore};
 use sync_core::tenants::TenantStore;
 use sync_fn::{handle, SyncDeps};
@@ -29,11 +29,14 @@ fn deadline() -> chrono::DateTime<Utc> {
     Utc::now() + Duration::minutes(14)
 }
 
+/// The handler's answer, or its error as the runtime reports it.
 async fn invoke(
     world: &TestWorld,
     payload: serde_json::Value,
 ) -> Result<serde_json::Value, String> {
-    handle(payload, deadline(), &deps(world)).await
+    handle(payload, deadline(), &deps(world))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Hands the queued sync requests to the handler, as the event source mapping would.
@@ -270,6 +273,58 @@ async fn a_broken_personio_connection_says_who_must_act_and_is_recorded_on_the_t
     assert_eq!(
         tenant.last_event.map(|e| e.event_type).as_deref(),
         Some(sync_fn::CONNECTION_RESTORED)
+    );
+    world.stop().await;
+}
+
+/// A request of a version this build does not read (a newer webhook function deployed first) is
+/// handed back on every delivery, the last included, so that SQS moves it to the dead-letter
+/// queue after `maxReceiveCount`, to replay once this side reads it; the log names the versions
+/// and not the body. A request queued before messages were versioned is version 1, and runs.
+#[tokio::test]
+async fn a_request_of_an_unknown_version_goes_to_the_dead_letter_queue_and_one_without_a_version_runs(
+) {
+    let world = world().await;
+    let mut newer = serde_json::to_value(SyncRequest::delta(TENANT, "evt-v2")).unwrap();
+    newer["version"] = 2.into();
+    newer["requested_by"] = "ada.lovelace@example.test".into();
+    let unversioned = serde_json::json!({"tenant": TENANT, "event_id": "evt-before-versions"});
+
+    let logs = CapturedLogs::start();
+    for receive_count in [1, 3] {
+        let event = sqs_event(vec![
+            sqs_record("v2", &newer.to_string(), receive_count),
+            sqs_record("unversioned", &unversioned.to_string(), receive_count),
+        ]);
+        let answer = invoke(&world, serde_json::to_value(&event).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            answer["batchItemFailures"],
+            serde_json::json!([{"itemIdentifier": "v2"}]),
+            "receive {receive_count}: {answer}"
+        );
+    }
+    let text = logs.text();
+    assert!(
+        text.contains("sync request of version 2: this build reads version 1"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("ada.lovelace"),
+        "the body is not logged: {text}"
+    );
+    let reports = world.store.reports(TENANT, 10).await.unwrap();
+    assert_eq!(
+        reports.len(),
+        2,
+        "the unversioned request ran at each delivery, the other never"
+    );
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.trigger == sync_core::report::RunTrigger::Webhook),
+        "a request without a trigger is a webhook's"
     );
     world.stop().await;
 }

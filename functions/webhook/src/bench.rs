@@ -8,7 +8,7 @@ use crate::{handle, WebhookDeps};
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use serde::Serialize;
 use sync_core::coordination::InMemoryCoordination;
-use sync_core::intake::SyncRequest;
+use sync_core::messages::SyncRequest;
 use sync_core::queue::InProcessQueue;
 use sync_core::tenants::{InMemoryTenants, TenantConfig, TenantStore};
 use sync_core::webhook::kombo_signature;

@@ -23,17 +23,19 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::Utc;
 pub mod bench;
+mod config;
+pub use config::{Config, KomboWebhookSecrets, Secrets};
 
 use fn_common::metrics::Record;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use sync_core::coordination::Coordination;
-use sync_core::intake::{classify, Intake, SyncRequest};
+use sync_core::intake::{classify, Intake};
+use sync_core::messages::SyncRequest;
 use sync_core::ports::Queue;
 use sync_core::tenants::{TenantEvent, TenantStore};
 use sync_core::webhook::{parse_kombo_webhook, WebhookError, KOMBO_SIGNATURE_HEADER};
-use thiserror::Error;
 
 /// Kombo's and Personio's events are small; anything this large is not one of them.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -45,35 +47,16 @@ pub const DEFAULT_PERSONIO_DELTA_DELAY_SECONDS: u32 = 120;
 /// SQS's longest `DelaySeconds`.
 pub const MAX_DELAY_SECONDS: u32 = 900;
 
-/// The webhook function's configuration, refused at cold start.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum ConfigError {
-    #[error("PERSONIO_DELTA_DELAY_SECONDS must be a whole number of seconds from 0 to {MAX_DELAY_SECONDS}")]
-    PersonioDelay,
-}
-
-/// `PERSONIO_DELTA_DELAY_SECONDS`: unset or empty, [`DEFAULT_PERSONIO_DELTA_DELAY_SECONDS`];
-/// otherwise 0 to [`MAX_DELAY_SECONDS`].
-pub fn personio_delta_delay(value: Option<&str>) -> Result<u32, ConfigError> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(DEFAULT_PERSONIO_DELTA_DELAY_SECONDS),
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|s| *s <= MAX_DELAY_SECONDS)
-            .ok_or(ConfigError::PersonioDelay),
-    }
-}
-
 pub struct WebhookDeps<'a> {
-    /// Accepted Kombo webhook secrets: one, or two during a rotation.
+    /// Accepted Kombo webhook secrets: the current one, and during a rotation the previous one
+    /// ([`KomboWebhookSecrets::accepted`]).
     pub kombo_secrets: Vec<Vec<u8>>,
     /// The static token Personio sends, if Personio webhooks are configured.
     pub personio_token: Option<String>,
     /// The header Personio puts it in (`authorization` unless configured otherwise).
     pub personio_header: String,
     /// How long the delta a Personio webhook asks for waits before it runs: Kombo sees the
-    /// change only after its own sync of Personio (see [`personio_delta_delay`]).
+    /// change only after its own sync of Personio (see [`Config::personio_delta_delay_seconds`]).
     pub personio_delta_delay_seconds: u32,
     pub tenants: &'a dyn TenantStore,
     pub coordination: &'a dyn Coordination,
@@ -399,22 +382,6 @@ async fn personio(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_personio_delay_is_read_and_bounded_by_sqs() {
-        assert_eq!(personio_delta_delay(None), Ok(120));
-        assert_eq!(personio_delta_delay(Some("")), Ok(120));
-        assert_eq!(personio_delta_delay(Some("0")), Ok(0));
-        assert_eq!(personio_delta_delay(Some(" 300 ")), Ok(300));
-        assert_eq!(personio_delta_delay(Some("900")), Ok(900));
-        for wrong in ["901", "-1", "2m", "1.5", "99999999999"] {
-            assert_eq!(
-                personio_delta_delay(Some(wrong)),
-                Err(ConfigError::PersonioDelay),
-                "{wrong}"
-            );
-        }
-    }
 
     #[test]
     fn every_answer_is_counted_by_kind() {

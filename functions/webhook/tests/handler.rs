@@ -7,15 +7,18 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use sync_core::coordination::InMemoryCoordination;
 use sync_core::error::QueueError;
-use sync_core::intake::SyncRequest;
+use sync_core::messages::SyncRequest;
 use sync_core::ports::{Delivery, Queue};
 use sync_core::queue::InProcessQueue;
 use sync_core::tenants::{InMemoryTenants, TenantConfig, TenantStore};
 use sync_core::webhook::kombo_signature;
 use sync_core::TenantSettings;
-use webhook_fn::{handle, WebhookDeps, MAX_BODY_BYTES};
+use webhook_fn::{handle, KomboWebhookSecrets, WebhookDeps, MAX_BODY_BYTES};
 
+/// The secret Kombo signs with, unless a test rotates it.
 const SECRET: &[u8] = b"kombo-webhook-secret";
+/// The secret a rotation moves to.
+const NEW_SECRET: &[u8] = b"the-new-secret";
 const TENANT: &str = "personio:CBNMt7dSNCzBdnRTx87dev4E";
 
 struct World {
@@ -49,7 +52,7 @@ impl World {
 
     fn deps(&self) -> WebhookDeps<'_> {
         WebhookDeps {
-            kombo_secrets: vec![b"the-new-secret".to_vec(), SECRET.to_vec()],
+            kombo_secrets: vec![SECRET.to_vec()],
             personio_token: Some("Bearer personio-token".into()),
             personio_header: "authorization".into(),
             personio_delta_delay_seconds: 0,
@@ -276,12 +279,51 @@ async fn rejected_requests_queue_nothing() {
     assert_eq!(world.queue.len(), 0);
 }
 
+/// The secrets as the parameter holds them: `NEW_SECRET` on the first line during the rotation,
+/// alone after it.
+fn rotation(parameter: &str) -> Vec<Vec<u8>> {
+    KomboWebhookSecrets::parse(parameter).unwrap().accepted()
+}
+
 #[tokio::test]
 async fn the_previous_secret_still_works_during_a_rotation() {
     let world = World::new().await;
-    let body = data_changed("evt-rot", TENANT);
-    let with_new = kombo_signature(b"the-new-secret", &body);
-    assert_eq!(world.call(kombo(&body, &with_new)).await.0, 200);
+    let during = WebhookDeps {
+        kombo_secrets: rotation("the-new-secret\nkombo-webhook-secret"),
+        ..world.deps()
+    };
+    let body = data_changed("evt-rot-old", TENANT);
+    let with_old = kombo_signature(SECRET, &body);
+    let answer = handle(kombo(&body, &with_old), &during).await;
+    assert_eq!(answer.status_code, 200, "Kombo has not switched yet");
+    assert_eq!(world.queue.len(), 1);
+
+    // Once the rotation is over, the old secret is refused.
+    let after = WebhookDeps {
+        kombo_secrets: rotation("the-new-secret"),
+        ..world.deps()
+    };
+    let body = data_changed("evt-rot-after", TENANT);
+    let answer = handle(kombo(&body, &kombo_signature(SECRET, &body)), &after).await;
+    assert_eq!(answer.status_code, 401);
+}
+
+#[tokio::test]
+async fn the_new_secret_works_during_a_rotation() {
+    let world = World::new().await;
+    let during = WebhookDeps {
+        kombo_secrets: rotation("the-new-secret\nkombo-webhook-secret"),
+        ..world.deps()
+    };
+    let body = data_changed("evt-rot-new", TENANT);
+    let with_new = kombo_signature(NEW_SECRET, &body);
+    let answer = handle(kombo(&body, &with_new), &during).await;
+    assert_eq!(answer.status_code, 200, "Kombo has switched");
+    assert_eq!(world.queue.len(), 1);
+    // Before the rotation, the new secret is not yet accepted.
+    let body = data_changed("evt-rot-early", TENANT);
+    let with_new = kombo_signature(NEW_SECRET, &body);
+    assert_eq!(world.call(kombo(&body, &with_new)).await.0, 401);
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use futures::stream::{self, StreamExt};
 use sync_core::coordination::InMemoryCoordination;
-use sync_core::intake::SyncRequest;
+use sync_core::messages::SyncRequest;
 use sync_core::queue::InProcessQueue;
 use sync_core::webhook::kombo_signature;
 use webhook_fn::handle;

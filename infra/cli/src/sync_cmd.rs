@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use sync_clients::{KomboClient, LearnAmpClient};
-use sync_core::applier::ChangeMessage;
+use sync_core::messages::ChangeMessage;
 use sync_core::ports::StateStore;
 use sync_core::queue::InProcessQueue;
 use sync_core::report::{RunReport, RunTrigger, SyncMode};

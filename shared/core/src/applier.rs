@@ -11,88 +11,15 @@ use crate::error::{StoreError, TargetError};
 use crate::fields::{field_hash, Field};
 use crate::learnamp::{User, UserWrite};
 use crate::mapping::DesiredUser;
+use crate::messages::ChangeMessage;
 use crate::planner::decide;
 use crate::ports::{LearnAmp, StateStore};
 use crate::report::{ActionKind, ActionRecord};
 use crate::settings::{InvitePolicy, TenantSettings};
 use crate::state::EmployeeState;
-use chrono::{NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
 use std::collections::HashMap;
 use thiserror::Error;
-
-/// Why a change message exists.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeReason {
-    /// Planned from Kombo against the state the sync last applied. Messages queued before the
-    /// field existed decode as this.
-    #[default]
-    SourceChange,
-    /// A reconcile found the employee's Learn Amp user drifted from what was applied (changed by
-    /// hand): the desired state may be one completed before, and must be applied again.
-    Repair,
-}
-
-/// "Employee E of tenant T should look like S, as of source version V."
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChangeMessage {
-    pub tenant: String,
-    pub run_id: String,
-    pub desired: DesiredUser,
-    /// `desired.state_hash()`: with tenant and employee (and, for a repair, the run), the
-    /// idempotency key of this change.
-    pub desired_hash: String,
-    pub today: NaiveDate,
-    pub wave: u32,
-    #[serde(default)]
-    pub reason: ChangeReason,
-}
-
-impl ChangeMessage {
-    pub fn new(
-        tenant: &str,
-        run_id: &str,
-        desired: DesiredUser,
-        today: NaiveDate,
-        wave: u32,
-    ) -> Self {
-        Self {
-            tenant: tenant.to_string(),
-            run_id: run_id.to_string(),
-            desired_hash: desired.state_hash(),
-            desired,
-            today,
-            wave,
-            reason: ChangeReason::SourceChange,
-        }
-    }
-
-    pub fn with_reason(mut self, reason: ChangeReason) -> Self {
-        self.reason = reason;
-        self
-    }
-
-    /// Tenant + employee + desired-state hash: the webhook's and the schedule's copies of one
-    /// source change share it, so the second is a duplicate. A repair's key also names its run:
-    /// it wants a state that was completed before (that is what drifted), so no earlier
-    /// completion may hide it, while its own redeliveries still short-circuit.
-    pub fn idempotency_key(&self) -> String {
-        let key = format!(
-            "{}#{}#{}",
-            self.tenant, self.desired.employee_id, self.desired_hash
-        );
-        match self.reason {
-            ChangeReason::SourceChange => key,
-            ChangeReason::Repair => format!("{key}#repair#{}", self.run_id),
-        }
-    }
-
-    /// The key held while any change of this employee is being applied.
-    pub fn employee_lease_key(&self) -> String {
-        format!("{}#{}#in-flight", self.tenant, self.desired.employee_id)
-    }
-}
 
 /// Why a change could not be applied now. Permanent Learn Amp rejections are not errors: they
 /// end as a `failed` record on the employee.

@@ -4,11 +4,12 @@
 //! The local runner drives all of it in one process; on AWS the same `Engine::plan_and_enqueue`
 //! runs in the sync function and `Applier` in the apply function.
 
-use crate::applier::{Applier, ApplyError, ChangeMessage, ChangeReason, KnownUsers};
+use crate::applier::{Applier, ApplyError, KnownUsers};
 use crate::cpu::{micros_since, process_cpu_time, thread_cpu_time};
 use crate::error::{QueueError, SourceError, StoreError, TargetError};
 use crate::kombo::Group;
 use crate::mapping::{name_hash, today_in};
+use crate::messages::{ChangeMessage, ChangeReason};
 use crate::planner::{plan, Listing, Plan, PlanInput};
 use crate::ports::{HrisSource, LearnAmp, ListQuery, Queue, StateStore, UserDetail};
 use crate::reconcile::{observe_employees, observe_teams};

@@ -1,53 +1,8 @@
 //! What an incoming Kombo webhook asks of the sync, once its signature checked out.
 
 use crate::kombo::WebhookEvent;
-use crate::report::{RunTrigger, SyncMode};
+use crate::messages::SyncRequest;
 use crate::webhook::{parse_kombo_webhook, WebhookError};
-use serde::{Deserialize, Serialize};
-
-/// A request for one tenant's sync, on the sync-request queue: a webhook's delta sync, or the
-/// schedule's full sync (one message per tenant, so that each tenant has an invocation's whole
-/// time of its own and one tenant's failure is retried alone).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncRequest {
-    pub tenant: String,
-    /// The webhook event (or scheduled event) that asked for it, for tracing.
-    pub event_id: String,
-    #[serde(default = "delta")]
-    pub mode: SyncMode,
-    #[serde(default = "webhook")]
-    pub trigger: RunTrigger,
-}
-
-fn delta() -> SyncMode {
-    SyncMode::Delta
-}
-
-fn webhook() -> RunTrigger {
-    RunTrigger::Webhook
-}
-
-impl SyncRequest {
-    /// The delta sync a webhook asks for.
-    pub fn delta(tenant: impl Into<String>, event_id: impl Into<String>) -> Self {
-        Self {
-            tenant: tenant.into(),
-            event_id: event_id.into(),
-            mode: SyncMode::Delta,
-            trigger: RunTrigger::Webhook,
-        }
-    }
-
-    /// The full sync the schedule runs for each enabled tenant.
-    pub fn scheduled(tenant: impl Into<String>, event_id: impl Into<String>) -> Self {
-        Self {
-            tenant: tenant.into(),
-            event_id: event_id.into(),
-            mode: SyncMode::Full,
-            trigger: RunTrigger::Schedule,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Intake {

@@ -16,6 +16,7 @@ pub mod intake;
 pub mod kombo;
 pub mod learnamp;
 pub mod mapping;
+pub mod messages;
 pub mod planner;
 pub mod ports;
 pub mod queue;

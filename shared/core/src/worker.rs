@@ -2,9 +2,10 @@
 //! (tenant + employee + desired-state hash; a repair's also names its run), take the employee's in-flight lease, apply, then
 //! complete the record (or release it, so a retry runs again) and give the lease back.
 
-use crate::applier::{Applier, ApplyError, ChangeMessage};
+use crate::applier::{Applier, ApplyError};
 use crate::error::StoreError;
 use crate::idempotency::{Claim, IdempotencyStore};
+use crate::messages::ChangeMessage;
 use crate::report::{ActionKind, ActionRecord};
 use serde::{Deserialize, Serialize};
 
