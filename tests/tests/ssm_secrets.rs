@@ -20,7 +20,17 @@ async fn a_missing_parameter_is_for_an_operator_and_an_unreachable_ssm_for_a_ret
     );
     assert!(!missing.is_retryable());
 
-    drop(moto);
+    // Nothing listens on a port just freed (the suite's moto server cannot be stopped here).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let unreachable_config = moto
+        .sdk_config()
+        .await
+        .into_builder()
+        .endpoint_url(format!("http://{closed}"))
+        .build();
+    let secrets = SsmSecrets::new(&unreachable_config);
     let unreachable = secrets
         .secret("/personio-sync/kombo-api-key")
         .await
