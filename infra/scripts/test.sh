@@ -20,6 +20,16 @@ export SAM_CLI_TELEMETRY=0
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== cargo-shear: no unused dependency, none that only tests use outside [dev-dependencies]"
+# Pinned, built into .tools/ only when missing or another version. 1.6.5 is the last release
+# that parses with syn (later ones build rust-analyzer's parser, a longer compile; the newest
+# need a newer rustc): about 2 CPU-minutes to build, once per fresh machine.
+shear_version=1.6.5
+if [ ! -x .tools/bin/cargo-shear ] || ! grep -q "^\"cargo-shear $shear_version " .tools/.crates.toml 2>/dev/null; then
+  env -u CARGO_TARGET_DIR cargo install --locked --force cargo-shear --version "$shear_version" --root .tools
+fi
+.tools/bin/cargo-shear --locked
+
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

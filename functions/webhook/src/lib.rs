@@ -22,6 +22,7 @@ use aws_lambda_events::lambda_function_urls::{
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::Utc;
+#[cfg(feature = "bench")]
 pub mod bench;
 mod config;
 pub use config::{Config, KomboWebhookSecrets, Secrets};

@@ -4,6 +4,7 @@
 pub mod dynamo;
 pub mod idempotency;
 pub mod sqs;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use dynamo::DynamoStateStore;

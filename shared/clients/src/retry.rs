@@ -43,6 +43,7 @@ impl RetryPolicy {
     }
 
     /// A policy for tests: quick, but still several attempts.
+    #[cfg(feature = "testing")]
     pub fn fast() -> Self {
         Self {
             max_attempts: 6,
