@@ -2,45 +2,76 @@
 # The project's one test command: formatting, lints, the SAM template, and every test of the
 # workspace (moto-backed AWS tests included). It installs what it needs, so it works on a fresh
 # machine that has the Rust toolchain and Python 3.
+#
+# Most of a fresh run is compiling, so the workspace's dependencies are compiled once: clippy
+# lints the workspace's own crates as they are compiled for the tests (clippy-driver as cargo's
+# workspace wrapper, which is what `cargo clippy` does, with a real build instead of a check
+# build), and the Python tools install while cargo works.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
+started=$SECONDS
+step() { echo "== $* (at $((SECONDS - started)) s)"; }
 
-echo "== Python tools (.venv: moto, cfn-lint, aws-sam-cli, cargo-lambda)"
+step "Python tools (.venv: moto, cfn-lint, aws-sam-cli, cargo-lambda), installing in the background"
 requirements=infra/scripts/requirements-dev.txt
+venv_pid=
 if [ ! -x .venv/bin/moto_server ] || ! cmp -s "$requirements" .venv/.installed-requirements; then
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r "$requirements"
-  cp "$requirements" .venv/.installed-requirements
+  (
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" .venv/.installed-requirements
+  ) > .venv-install.log 2>&1 &
+  venv_pid=$!
 fi
+venv_ready() {
+  if [ -n "$venv_pid" ]; then
+    if ! wait "$venv_pid"; then
+      cat .venv-install.log >&2
+      echo "the Python tools did not install (above)" >&2
+      exit 1
+    fi
+    venv_pid=
+  fi
+}
 export MOTO_SERVER="$root/.venv/bin/moto_server"
 export PATH="$root/.venv/bin:$PATH"
 export SAM_CLI_TELEMETRY=0
 
-echo "== cargo fmt --check"
+step "cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== cargo-shear: no unused dependency, none that only tests use outside [dev-dependencies]"
+step "cargo-shear: no unused dependency, none that only tests use outside [dev-dependencies]"
 # Pinned, built into .tools/ only when missing or another version. 1.6.5 is the last release
 # that parses with syn (later ones build rust-analyzer's parser, a longer compile; the newest
 # need a newer rustc): about 2 CPU-minutes to build, once per fresh machine.
 shear_version=1.6.5
 if [ ! -x .tools/bin/cargo-shear ] || ! grep -q "^\"cargo-shear $shear_version " .tools/.crates.toml 2>/dev/null; then
-  env -u CARGO_TARGET_DIR cargo install --locked --force cargo-shear --version "$shear_version" --root .tools
+  env -u CARGO_TARGET_DIR cargo install --quiet --locked --force cargo-shear --version "$shear_version" --root .tools
 fi
 .tools/bin/cargo-shear --locked
 
-echo "== cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
-
-echo "== module structure: no module cycle, no source file over 800 lines (every crate)"
+step "module structure: no module cycle, no source file over 800 lines (every crate)"
 python3 infra/scripts/check-modules.py shared/*/src functions/*/src infra/sandbox/src infra/cli/src tests/src
 
-echo "== template: cfn-lint and sam validate --lint"
+step "build every target, with clippy on the workspace's crates (warnings are errors)"
+# Exported, so that the tests and the smoke test reuse this very build.
+if clippy_driver=$(rustup which clippy-driver 2> /dev/null || command -v clippy-driver); then
+  export RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
+  # How cargo-clippy hands its arguments to clippy-driver: `-D warnings`.
+  export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+  cargo build --workspace --all-targets --locked
+else
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+  cargo build --workspace --all-targets --locked
+fi
+
+step "template: cfn-lint and sam validate --lint"
+venv_ready
 cfn-lint template.yaml
 sam validate --lint --template template.yaml --region eu-central-1
 
-echo "== tests (one moto server for the suite: each test works in an account of its own in it)"
+step "tests (one moto server for the suite: each test works in an account of its own in it)"
 moto_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$MOTO_SERVER" -H 127.0.0.1 -p "$moto_port" > /dev/null 2>&1 &
 moto_pid=$!
@@ -59,7 +90,7 @@ fi
 kill "$moto_pid" 2> /dev/null || true
 unset MOTO_ENDPOINT
 
-echo "== smoke test and runbook drill: the function binaries under cargo lambda watch (SKIP_SMOKE=1 skips)"
+step "smoke test and runbook drill: the function binaries under cargo lambda watch (SKIP_SMOKE=1 skips)"
 if [ "${SKIP_SMOKE:-0}" != 1 ]; then
   ./infra/scripts/smoke.sh
   ./infra/scripts/runbook-drill.sh
@@ -67,3 +98,4 @@ if [ "${SKIP_SMOKE:-0}" != 1 ]; then
   # has the release figures and the command).
   .venv/bin/python infra/scripts/bench-cold-start.py --binaries target/debug --runs 2 > /dev/null
 fi
+step "passed"
