@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod intake;
 pub mod kombo;
 pub mod learnamp;
+pub mod manager_gate;
 pub mod mapping;
 pub mod planner;
 pub mod ports;
