@@ -25,9 +25,10 @@ def main(path):
     print()
     print(
         "| N | scenario | calls made / minimum (ratio) | Learn Amp writes served / needed (ratio) "
-        "| turned away (429) | wall s | bound s (ratio) | planning CPU s | peak RSS MiB |"
+        "| turned away (429) | wall s | bound s (ratio) | of which teams: writes, s "
+        "| planning CPU s | peak RSS MiB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in out["results"]:
         m = r["minimum"]
         needed = m["employee_writes"] + m["team_writes"]
@@ -38,6 +39,7 @@ def main(path):
             f"| {r['learnamp']['turned_away']:,} "
             f"| {fmt(r['wall_seconds'], 1)} "
             f"| {fmt(r['rate_limit_bound_seconds'], 1)} ({fmt(r['wall_to_bound_ratio'], 2)}) "
+            f"| {r['learnamp'].get('team_writes_served', 0):,}, {fmt(r.get('team_bound_seconds'), 2)} "
             f"| {r['timings']['plan_cpu_us'] / 1e6:.3f} "
             f"| {fmt(r['peak_rss_mib'], 1)} |"
         )

@@ -135,6 +135,40 @@ fn under_a_rate_limit_what_is_turned_away_is_retried_and_written_once() {
     assert_eq!(u(resync, "/learnamp/writes_served"), 0, "{resync}");
 }
 
+/// Learn Amp's rate is learned, not configured: the calls in flight when the first 429 arrives
+/// are turned away (the client could not know), and after that the calls keep to the pace the
+/// 429s taught, so that what is turned away stays within 1 % of the calls needed. Unpaced, every
+/// second of the run would lose about as many calls as are in flight (8 here: some 40 in all).
+#[test]
+fn under_a_rate_limit_the_calls_keep_to_the_pace_they_learned() {
+    let concurrency = 8;
+    let output = bench(&[
+        "--employees",
+        "300",
+        "--scenarios",
+        "import",
+        "--kombo-latency-ms",
+        "0",
+        "--learnamp-rate-limit",
+        "50",
+        "--concurrency",
+        &concurrency.to_string(),
+    ]);
+    let import = scenario(&output, "import");
+    assert_eq!(import["converged"], true, "{import}");
+    let writes = u(import, "/minimum/employee_writes") + u(import, "/minimum/team_writes");
+    assert_eq!(u(import, "/learnamp/writes_served"), writes, "{import}");
+    let minimum = u(import, "/minimum/total");
+    assert!(minimum > 250, "{import}");
+    let turned_away = u(import, "/learnamp/turned_away");
+    assert!(turned_away > 0, "the rate limit was met: {import}");
+    assert_eq!(u(import, "/calls_made"), minimum + turned_away, "{import}");
+    assert!(
+        turned_away <= concurrency + minimum / 100,
+        "{turned_away} turned away: {import}"
+    );
+}
+
 /// The load test's scenario at a tiny size (the bench runs it at 10,000: BENCHMARKS.md): a fifth
 /// of Learn Amp's answers are 429s with no `Retry-After`, and still every change is written
 /// exactly once, the run converges, and the resync writes nothing.

@@ -42,6 +42,10 @@ struct Inner {
     state: Mutex<State0>,
     /// Nanoseconds the API spent answering requests that passed, injected latency excluded.
     service_nanos: std::sync::atomic::AtomicU64,
+    /// Nanoseconds from the arrival of each request that passed to its answer: the injected
+    /// latency as it was slept (tokio's timer rounds it up to the millisecond, and a busy
+    /// machine wakes it later) and the API's own time.
+    answer_nanos: std::sync::atomic::AtomicU64,
 }
 
 struct State0 {
@@ -217,9 +221,23 @@ impl FaultKnobs {
         )
     }
 
+    /// The time the requests that got past the faults took from their arrival to their
+    /// answer, summed over requests: what a client waits for each, at the least.
+    pub fn answer_time(&self) -> Duration {
+        Duration::from_nanos(
+            self.0
+                .answer_nanos
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Resets both the service time and the answer time.
     pub fn reset_service_time(&self) {
         self.0
             .service_nanos
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        self.0
+            .answer_nanos
             .store(0, std::sync::atomic::Ordering::Relaxed);
     }
 
@@ -310,6 +328,7 @@ pub(crate) async fn middleware(
     if let Some(rule) = hostile {
         return hostile_response(rule.answer);
     }
+    let arrived = Instant::now();
     let (latency, decision) = layer.knobs.decide();
     let status_5xx = StatusCode::from_u16(layer.knobs.lock().status_5xx)
         .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
@@ -322,6 +341,10 @@ pub(crate) async fn middleware(
             let response = next.run(req).await;
             layer.knobs.0.service_nanos.fetch_add(
                 started.elapsed().as_nanos() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            layer.knobs.0.answer_nanos.fetch_add(
+                arrived.elapsed().as_nanos() as u64,
                 std::sync::atomic::Ordering::Relaxed,
             );
             response

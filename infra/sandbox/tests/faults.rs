@@ -164,6 +164,29 @@ async fn latency_is_added() {
 }
 
 #[tokio::test]
+async fn answer_time_counts_the_latency_as_slept_and_only_what_was_served() {
+    let (sb, srv) = kombo().await;
+    sb.faults().set_latency(Duration::from_millis(40));
+    for _ in 0..2 {
+        assert_eq!(kombo_get(&srv).await.status(), StatusCode::OK);
+    }
+    let served = sb.faults().answer_time();
+    assert!(served >= Duration::from_millis(80), "{served:?}");
+    assert!(served > sb.faults().service_time() + Duration::from_millis(79));
+    // What is turned away is not an answer of the API.
+    sb.faults().set_rate_429(1.0, Some(1));
+    assert_eq!(
+        kombo_get(&srv).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(sb.faults().answer_time(), served);
+    sb.faults().reset_service_time();
+    assert_eq!(sb.faults().answer_time(), Duration::ZERO);
+    assert_eq!(sb.faults().service_time(), Duration::ZERO);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_reset_or_a_stall_comes_after_the_request_was_served() {
     let la = LearnAmpSandbox::new("id", "secret");
     let srv = la.start(0).await.unwrap();

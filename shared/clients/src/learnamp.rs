@@ -6,6 +6,7 @@
 //! routes. A logical call, its retries and a token request included, ends within the retry
 //! policy's deadline.
 
+use crate::pacer::Pacer;
 use crate::retry::{parse_retry_after, RetryPolicy};
 use crate::stats::CallCounter;
 use crate::BodyError;
@@ -50,6 +51,8 @@ pub struct LearnAmpClient {
     /// Set once the credentials refused the default scopes: legacy credentials.
     legacy_credentials: AtomicBool,
     retry: RetryPolicy,
+    /// The pace Learn Amp's 429s taught, kept by every call of this client.
+    pacer: Pacer,
     calls: CallCounter,
 }
 
@@ -82,6 +85,7 @@ impl LearnAmpClient {
             token: Mutex::new(None),
             legacy_credentials: AtomicBool::new(false),
             retry: RetryPolicy::default(),
+            pacer: Pacer::new(),
             calls: CallCounter::default(),
         }
     }
@@ -242,7 +246,7 @@ impl LearnAmpClient {
     /// Sends until an answer that is not 429 or 5xx arrives, or the policy gives up. No attempt
     /// runs past the policy's deadline (counted from `started`): each one's timeout is cut to
     /// what is left, so a call that hangs takes the deadline, not the deadline plus a request
-    /// timeout.
+    /// timeout. Each attempt waits for its slot in the pace, and tells the pacer how it went.
     async fn send_with_retries(
         &self,
         method: Method,
@@ -262,6 +266,17 @@ impl LearnAmpClient {
                     self.retry.deadline.as_secs()
                 )));
             };
+            let Some(slot) = self.pacer.slot(time_left).await else {
+                return Err(TargetError::Transient(format!(
+                    "{endpoint}: Learn Amp's pace leaves no slot within the call's {} s",
+                    self.retry.deadline.as_secs()
+                )));
+            };
+            let time_left = self
+                .retry
+                .deadline
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_millis(1));
             self.calls.count(endpoint);
             let mut request = self
                 .http
@@ -284,6 +299,15 @@ impl LearnAmpClient {
                 Ok(r) => {
                     let status = r.status();
                     let retry_after = parse_retry_after(r.headers().get("retry-after"));
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        if let Some(rate) = self.pacer.turned_away(slot, retry_after) {
+                            tracing::info!(
+                                endpoint,
+                                calls_per_second = rate,
+                                "learn amp turned a call away: the calls slow down"
+                            );
+                        }
+                    }
                     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
                         let _ = crate::read_body(r, crate::MAX_BODY_BYTES).await;
                         (format!("HTTP {}", status.as_u16()), retry_after)
@@ -291,11 +315,12 @@ impl LearnAmpClient {
                         let headers = r.headers().clone();
                         match crate::read_body(r, crate::MAX_BODY_BYTES).await {
                             Ok(body) => {
+                                self.pacer.served(slot);
                                 return Ok(Answer {
                                     status,
                                     headers,
                                     body: body.to_vec(),
-                                })
+                                });
                             }
                             Err(BodyError::TooLarge(limit)) => {
                                 return Err(TargetError::Protocol(format!(

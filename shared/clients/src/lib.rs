@@ -1,6 +1,7 @@
 //! HTTP clients for Kombo's HRIS API and Learn Amp's public API: the real adapters of
 //! sync-core's `HrisSource` and `LearnAmp` ports. Both retry 429, 5xx and transport errors with
-//! bounded, jittered backoff that honours `Retry-After`, and count every call they make.
+//! bounded, jittered backoff that honours `Retry-After`, and count every call they make. Learn
+//! Amp's calls keep to the pace its 429s teach ([`pacer`]), shared by every worker of a run.
 //!
 //! Every remote answer is treated as hostile: redirects are never followed (a redirect would
 //! carry credentials or personal data to a host nobody configured), bodies are read up to
@@ -9,6 +10,7 @@
 
 pub mod kombo;
 pub mod learnamp;
+pub mod pacer;
 pub mod retry;
 pub mod stats;
 

@@ -3,14 +3,20 @@
 //!
 //! The local runner drives all of it in one process; on AWS the same `Engine::plan_and_enqueue`
 //! runs in the sync function and `Applier` in the apply function.
+//!
+//! Managers are written before their reports. On AWS each manager wave is queued with a longer
+//! delay than the one before, and the apply function holds a report back while its manager is
+//! not applied yet. The local runner holds each report back until its manager's change settled
+//! ([`ManagerGate`]), so no wave waits for the slowest change of the wave before it.
 
 use crate::applier::{Applier, ApplyError, KnownUsers};
 use crate::cpu::{micros_since, process_cpu_time, thread_cpu_time};
 use crate::error::{QueueError, SourceError, StoreError, TargetError};
 use crate::kombo::Group;
+use crate::manager_gate::ManagerGate;
 use crate::mapping::{name_hash, today_in};
 use crate::messages::{ChangeMessage, ChangeReason};
-use crate::planner::{plan, Listing, Plan, PlanInput};
+use crate::planner::{plan, Listing, Plan, PlanInput, TeamChange};
 use crate::ports::{HrisSource, LearnAmp, ListQuery, Queue, StateStore, UserDetail};
 use crate::reconcile::{observe_employees, observe_teams};
 use crate::report::{
@@ -18,12 +24,10 @@ use crate::report::{
     SyncMode, TeamCounts,
 };
 use crate::settings::TenantSettings;
-use crate::state::EmployeeState;
-use crate::state::TeamState;
+use crate::state::{EmployeeState, TeamState};
 use chrono::{NaiveDate, Utc};
-use futures::stream::{FuturesUnordered, StreamExt};
-use std::collections::BTreeMap;
-use std::collections::{HashMap, HashSet};
+use futures::stream::{self, FuturesUnordered, StreamExt};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -355,8 +359,8 @@ impl Engine<'_> {
         })
     }
 
-    /// A whole run in one process: plan, and unless `dry_run`, apply (draining the queue wave
-    /// by wave) and record. The local runner's run.
+    /// A whole run in one process: plan, and unless `dry_run`, apply (draining the queue, each
+    /// report once its manager's change settled) and record. The local runner's run.
     pub async fn run(&self, options: &RunOptions) -> Result<RunReport, EngineError> {
         self.execute(options, Delivery::Drain, None).await
     }
@@ -447,18 +451,26 @@ impl Engine<'_> {
                     .with_reason(reason),
                 );
             }
-            for (wave, messages) in waves {
-                queued += messages.len() as u64;
-                match delivery {
-                    Delivery::Drain if stopped() => not_started += messages.len() as u64,
-                    Delivery::Drain => {
-                        self.queue.send_batch(messages).await?;
-                        let drained = self.drain(planned.known_users.as_ref(), stop).await?;
+            match delivery {
+                Delivery::Drain => {
+                    let messages: Vec<ChangeMessage> = waves.into_values().flatten().collect();
+                    queued += messages.len() as u64;
+                    if stopped() {
+                        not_started += messages.len() as u64;
+                    } else {
+                        let (mut gate, ready) = ManagerGate::new(messages);
+                        self.queue.send_batch(ready).await?;
+                        let drained = self
+                            .drain(planned.known_users.as_ref(), stop, &mut gate)
+                            .await?;
                         retry_pending |= drained.gave_up;
                         not_started += drained.not_started;
                         actions.extend(drained.records);
                     }
-                    Delivery::Enqueue => {
+                }
+                Delivery::Enqueue => {
+                    for (wave, messages) in waves {
+                        queued += messages.len() as u64;
                         let delay = (wave * WAVE_DELAY_SECONDS).min(MAX_DELAY_SECONDS);
                         self.queue.send_delayed(messages, delay).await?;
                     }
@@ -586,72 +598,84 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// Creates missing teams and renames renamed ones, before any user refers to them.
+    /// Creates missing teams and renames renamed ones, before any user refers to them. Each is
+    /// a write of its own: they are made concurrently, as many at once as user writes.
     async fn apply_teams(&self, plan: &Plan) -> Result<TeamCounts, EngineError> {
         let mut counts = TeamCounts::default();
-        for change in &plan.teams {
-            let team = &change.team;
-            let result = match change.existing {
-                Some(id) => self
-                    .learnamp
-                    .rename_team(id, &team.name)
-                    .await
-                    .map(|t| (t, true)),
-                None => match self.learnamp.create_team(&team.name, &team.group_id).await {
-                    Ok(t) => Ok((t, false)),
-                    Err(e) if e.is_taken("integrationExternalId") => {
-                        // Created by a run that did not record it; take it over, and its name.
-                        match self.learnamp.team_by_external_id(&team.group_id).await {
-                            Ok(Some(t)) if t.name.as_deref() == Some(team.name.as_str()) => {
-                                Ok((t, false))
-                            }
-                            Ok(Some(t)) => self
-                                .learnamp
-                                .rename_team(t.id, &team.name)
-                                .await
-                                .map(|t| (t, true)),
-                            Ok(None) => Err(e),
-                            Err(e) => Err(e),
-                        }
-                    }
-                    Err(e) => Err(e),
-                },
-            };
-            match result {
-                Ok((t, renamed)) => {
-                    if renamed {
-                        counts.renamed += 1;
-                    } else if change.existing.is_none() {
-                        counts.created += 1;
-                    }
-                    self.store
-                        .put_team(
-                            self.tenant(),
-                            &TeamState {
-                                group_id: team.group_id.clone(),
-                                learnamp_team_id: t.id,
-                                name_hash: name_hash(&team.group_id, &team.name),
-                            },
-                        )
-                        .await?;
-                }
-                Err(e) if e.is_fatal() => return Err(e.into()),
-                Err(e) => {
-                    // Users of this team will fail on it and be reported; the rest goes on.
-                    counts.failed += 1;
-                    tracing::warn!(group_id = %team.group_id, error = %e, "team write failed");
-                }
+        let mut writes = stream::iter(&plan.teams)
+            .map(|change| self.apply_team(change))
+            .buffer_unordered(self.concurrency.max(1));
+        while let Some(written) = writes.next().await {
+            match written? {
+                TeamWritten::Created => counts.created += 1,
+                TeamWritten::Renamed => counts.renamed += 1,
+                TeamWritten::Failed => counts.failed += 1,
             }
         }
         Ok(counts)
     }
 
+    /// One team's create or rename, recorded in the state; an error only when it is fatal.
+    async fn apply_team(&self, change: &TeamChange) -> Result<TeamWritten, EngineError> {
+        let team = &change.team;
+        let result = match change.existing {
+            Some(id) => self
+                .learnamp
+                .rename_team(id, &team.name)
+                .await
+                .map(|t| (t, TeamWritten::Renamed)),
+            None => match self.learnamp.create_team(&team.name, &team.group_id).await {
+                Ok(t) => Ok((t, TeamWritten::Created)),
+                Err(e) if e.is_taken("integrationExternalId") => {
+                    // Created by a run that did not record it; take it over, and its name.
+                    match self.learnamp.team_by_external_id(&team.group_id).await {
+                        Ok(Some(t)) if t.name.as_deref() == Some(team.name.as_str()) => {
+                            Ok((t, TeamWritten::Created))
+                        }
+                        Ok(Some(t)) => self
+                            .learnamp
+                            .rename_team(t.id, &team.name)
+                            .await
+                            .map(|t| (t, TeamWritten::Renamed)),
+                        Ok(None) => Err(e),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            },
+        };
+        match result {
+            Ok((t, written)) => {
+                self.store
+                    .put_team(
+                        self.tenant(),
+                        &TeamState {
+                            group_id: team.group_id.clone(),
+                            learnamp_team_id: t.id,
+                            name_hash: name_hash(&team.group_id, &team.name),
+                        },
+                    )
+                    .await?;
+                Ok(written)
+            }
+            Err(e) if e.is_fatal() => Err(e.into()),
+            Err(e) => {
+                // Users of this team will fail on it and be reported; the rest goes on.
+                tracing::warn!(group_id = %team.group_id, error = %e, "team write failed");
+                Ok(TeamWritten::Failed)
+            }
+        }
+    }
+
     /// Applies everything in the queue, or, once `stop` fires, takes no more: the calls in flight
     /// get the stop's grace period, and what is left in the queue is counted as not started.
+    /// A report held by `gate` is sent to the queue once its manager's change settled (applied,
+    /// or given up on: then the report is written without its manager, as the next run sets it).
     async fn drain(
         &self,
         known: Option<&KnownUsers>,
         stop: Option<&Stop>,
+        gate: &mut ManagerGate,
     ) -> Result<Drained, EngineError> {
         let applier = &self.applier(known);
         let slots = self.concurrency.max(1);
@@ -698,10 +722,27 @@ impl Engine<'_> {
                 (None, None) => in_flight.next().await,
             };
             let Some((delivery, outcome)) = next else {
-                break;
+                if grace_ends.is_some() || gate.is_empty() {
+                    break;
+                }
+                // Reports whose manager's change never came: written now rather than never.
+                self.queue.send_batch(gate.release_all()).await?;
+                queue_empty = false;
+                continue;
             };
             // What settled may have been handed back: look at the queue again.
             queue_empty = false;
+            let settled = match &outcome {
+                Ok(_) => true,
+                Err(ApplyError::Fatal(_)) => false,
+                Err(e) => !(e.is_retryable() && delivery.receive_count < MAX_DELIVERIES),
+            };
+            if settled {
+                let reports = gate.release(&delivery.message.desired.employee_id);
+                if !reports.is_empty() {
+                    self.queue.send_batch(reports).await?;
+                }
+            }
             match outcome {
                 Ok(record) => {
                     self.queue.ack(&delivery.receipt).await?;
@@ -728,6 +769,8 @@ impl Engine<'_> {
         }
         drop(in_flight);
         if grace_ends.is_some() {
+            // Stopped: the reports still held were not started either.
+            not_started += gate.len() as u64;
             // Stopped: what is still queued was not started; the queue is left empty.
             loop {
                 let batch = self.queue.receive(slots.max(64)).await?;
@@ -748,15 +791,9 @@ impl Engine<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_run_that_met_an_unreadable_store_record_is_not_retried() {
-        assert!(
-            !EngineError::Store(StoreError::Corrupt("item without data".into())).is_retryable()
-        );
-        assert!(EngineError::Store(StoreError::Unavailable("throttled".into())).is_retryable());
-    }
+/// What one team's write did.
+enum TeamWritten {
+    Created,
+    Renamed,
+    Failed,
 }

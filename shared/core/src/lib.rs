@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod intake;
 pub mod kombo;
 pub mod learnamp;
+pub mod manager_gate;
 pub mod mapping;
 pub mod messages;
 pub mod planner;

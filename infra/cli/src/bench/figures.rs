@@ -65,42 +65,65 @@ pub fn learnamp_pages(items: u64) -> u64 {
     items.div_ceil(LEARNAMP_PAGE_SIZE).max(1)
 }
 
-/// What the APIs themselves took to answer, beyond the latency: the sandboxes' own time.
+/// What the APIs took to answer the calls that got past the faults, as the sandboxes measured
+/// it: for each call, from its arrival to its answer (the injected latency as it was slept,
+/// which tokio's millisecond timer rounds up, and the server's own work), summed.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ServiceTime {
+pub struct AnswerTime {
     pub kombo: Duration,
     pub learnamp: Duration,
 }
 
-/// The time the APIs force on a run, however fast the engine. Kombo's pages come one after
-/// the other (each page's cursor comes with the page before), each taking the latency plus
-/// the server's own time. Learn Amp's calls take the slower of their rate limit and
-/// `latency × calls / concurrency` (plus the server's own time over all of them); the rate
+/// Learn Amp's calls that got past the rate limit, as the bound counts them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LearnAmpServed {
+    /// Every call served.
+    pub calls: u64,
+    /// Of them, the team writes: made before any user write, `concurrency` at a time.
+    pub team_writes: u64,
+    /// Of them, those that can only start once Kombo is read (all of them, but for a
+    /// reconcile's listing, which overlaps Kombo's); the team writes are among them.
+    pub after_kombo: u64,
+}
+
+/// The time the APIs force on a run, however fast the engine, and the part of it the team
+/// writes take.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Bound {
+    pub total: Duration,
+    pub teams: Duration,
+}
+
+/// The time the APIs force on a run. Kombo's pages come one after the other (each page's
+/// cursor comes with the page before): the sum of their answer times. Learn Amp's calls take
+/// the slower of their rate limit and their answer time, `concurrency` at a time. The rate
 /// limit is a token bucket that starts full with one second of calls (`max(1, rate)`, the
-/// sandbox's burst), which cost no waiting. `learnamp_after_kombo` of them can only start once
-/// Kombo is read (all of them, but for a reconcile's listing, which overlaps Kombo's). So the
-/// bound is the longer of "Kombo, then those calls" and "all of Learn Amp's calls".
-pub fn rate_limit_bound(
-    limits: &Limits,
-    kombo_calls: u64,
-    learnamp_served: u64,
-    learnamp_after_kombo: u64,
-    service: ServiceTime,
-) -> Duration {
-    let kombo = Duration::from_millis(limits.kombo_latency_ms) * kombo_calls as u32 + service.kombo;
-    let learnamp = |calls: u64, service: Duration| {
+/// sandbox's burst), which cost no waiting. The teams' rule: every team is written before any
+/// user refers to it, so the team writes take `ceil(teams / concurrency)` answer times of their
+/// own, and the other calls go `concurrency` at a time after them. `after_kombo` of the calls
+/// can only start once Kombo is read. So the bound is the longer of "Kombo, then those calls"
+/// and "all of Learn Amp's calls".
+pub fn rate_limit_bound(limits: &Limits, learnamp: LearnAmpServed, answered: AnswerTime) -> Bound {
+    let concurrency = limits.concurrency.max(1) as u64;
+    let each_answer = match learnamp.calls {
+        0 => Duration::ZERO,
+        calls => answered.learnamp / calls as u32,
+    };
+    let teams = each_answer * learnamp.team_writes.div_ceil(concurrency) as u32;
+    let learnamp_time = |calls: u64| {
         let by_rate = limits
             .learnamp_rate_limit
             .map(|r| Duration::from_secs_f64((calls as f64 - r.max(1.0)).max(0.0) / r))
             .unwrap_or_default();
-        let by_latency = (Duration::from_millis(limits.learnamp_latency_ms) * calls as u32
-            + service)
-            / limits.concurrency.max(1) as u32;
-        by_rate.max(by_latency)
+        let others = calls.saturating_sub(learnamp.team_writes);
+        let by_answers = teams + each_answer * others as u32 / concurrency as u32;
+        by_rate.max(by_answers)
     };
-    // The server's time is known for all calls together, not for those after Kombo alone.
-    let after_kombo = kombo + learnamp(learnamp_after_kombo, Duration::ZERO);
-    after_kombo.max(learnamp(learnamp_served, service.learnamp))
+    let after_kombo = answered.kombo + learnamp_time(learnamp.after_kombo);
+    Bound {
+        total: after_kombo.max(learnamp_time(learnamp.calls)),
+        teams,
+    }
 }
 
 /// `made / needed`, rounded to 3 decimals; `None` when nothing was needed.
@@ -141,47 +164,96 @@ mod tests {
         assert_eq!(learnamp_pages(201), 3);
     }
 
+    fn served(calls: u64, team_writes: u64, after_kombo: u64) -> LearnAmpServed {
+        LearnAmpServed {
+            calls,
+            team_writes,
+            after_kombo,
+        }
+    }
+
+    fn answered(kombo_ms: u64, learnamp_ms: u64) -> AnswerTime {
+        AnswerTime {
+            kombo: Duration::from_millis(kombo_ms),
+            learnamp: Duration::from_millis(learnamp_ms),
+        }
+    }
+
     #[test]
-    fn the_bound_is_kombo_pages_in_series_then_the_slower_of_rate_and_latency() {
-        let none = ServiceTime::default();
-        // 40 pages at 20 ms, then 600 writes at 100/s, of which the first 100 are the burst.
-        let b = rate_limit_bound(&limits(Some(100.0), 0), 40, 600, 600, none);
-        assert_eq!(b, Duration::from_millis(800 + 5_000));
+    fn the_bound_is_kombo_pages_in_series_then_the_slower_of_rate_and_answers() {
+        // 40 pages answered in 800 ms, then 600 writes at 100/s, of which the first 100 are
+        // the burst.
+        let b = rate_limit_bound(
+            &limits(Some(100.0), 0),
+            served(600, 0, 600),
+            answered(800, 0),
+        );
+        assert_eq!(b.total, Duration::from_millis(800 + 5_000));
         assert_eq!(
-            rate_limit_bound(&limits(Some(100.0), 0), 0, 60, 60, none),
+            rate_limit_bound(&limits(Some(100.0), 0), served(60, 0, 60), answered(0, 0)).total,
             Duration::ZERO,
             "within the burst"
         );
-        // No rate limit: 800 writes of 40 ms, 8 at a time.
-        let b = rate_limit_bound(&limits(None, 40), 40, 800, 800, none);
-        assert_eq!(b, Duration::from_millis(800 + 4_000));
-        // Both: the slower one holds.
-        let b = rate_limit_bound(&limits(Some(1_000.0), 40), 0, 800, 800, none);
-        assert_eq!(b, Duration::from_millis(4_000));
-        // The servers' own time adds to the latency: Kombo's in series, Learn Amp's 8 at a time.
-        let service = ServiceTime {
-            kombo: Duration::from_millis(300),
-            learnamp: Duration::from_millis(800),
-        };
-        let b = rate_limit_bound(&limits(None, 40), 40, 800, 800, service);
-        assert_eq!(
-            b,
-            Duration::from_millis(4_000 + 100).max(Duration::from_millis(800 + 300 + 4_000))
+        // No rate limit: 800 writes answered in 40 ms each, 8 at a time.
+        let b = rate_limit_bound(
+            &limits(None, 40),
+            served(800, 0, 800),
+            answered(800, 32_000),
         );
-        assert_eq!(b, Duration::from_millis(5_100));
+        assert_eq!(b.total, Duration::from_millis(800 + 4_000));
+        // Both: the slower one holds.
+        let b = rate_limit_bound(
+            &limits(Some(1_000.0), 40),
+            served(800, 0, 800),
+            answered(0, 32_000),
+        );
+        assert_eq!(b.total, Duration::from_millis(4_000));
+        let b = rate_limit_bound(
+            &limits(Some(100.0), 40),
+            served(800, 0, 800),
+            answered(0, 32_000),
+        );
+        assert_eq!(b.total, Duration::from_millis(7_000));
         // A reconcile: 400 reads beside Kombo's 40 pages, then 80 writes (480 calls of 40 ms).
-        let b = rate_limit_bound(&limits(None, 40), 40, 480, 80, none);
+        let b = rate_limit_bound(&limits(None, 40), served(480, 0, 80), answered(800, 19_200));
         assert_eq!(
-            b,
+            b.total,
             Duration::from_millis(2_400),
             "all of Learn Amp's calls take longer"
         );
-        let b = rate_limit_bound(&limits(None, 40), 200, 480, 80, none);
+        let b = rate_limit_bound(
+            &limits(None, 40),
+            served(480, 0, 80),
+            answered(4_000, 19_200),
+        );
         assert_eq!(
-            b,
+            b.total,
             Duration::from_millis(4_000 + 400),
             "Kombo, then the writes"
         );
+    }
+
+    #[test]
+    fn teams_take_their_own_rounds_before_the_users() {
+        // 20 teams then 800 users, 40 ms each, 8 at a time: 3 rounds of teams (8, 8, 4), then
+        // 100 rounds of users.
+        let b = rate_limit_bound(
+            &limits(None, 40),
+            served(820, 20, 820),
+            answered(800, 32_800),
+        );
+        assert_eq!(b.teams, Duration::from_millis(3 * 40));
+        assert_eq!(b.total, Duration::from_millis(800 + 120 + 4_000));
+        // One team still takes a whole answer: nothing else can go beside it.
+        let b = rate_limit_bound(&limits(None, 40), served(9, 1, 9), answered(0, 360));
+        assert_eq!(b.total, Duration::from_millis(40 + 40));
+        // Under a rate limit the teams are calls like any other.
+        let b = rate_limit_bound(
+            &limits(Some(100.0), 0),
+            served(620, 20, 620),
+            answered(0, 0),
+        );
+        assert_eq!(b.total, Duration::from_millis(5_200));
     }
 
     #[test]

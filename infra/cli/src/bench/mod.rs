@@ -21,7 +21,9 @@ use crate::sync_cmd::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
 use changes::Churn;
 use child::{EngineCommand, EngineRun};
 use clap::{Args, ValueEnum};
-use figures::{learnamp_pages, rate_limit_bound, ratio, Limits, Minimum, ServiceTime};
+use figures::{
+    learnamp_pages, rate_limit_bound, ratio, AnswerTime, LearnAmpServed, Limits, Minimum,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -143,6 +145,8 @@ struct ScenarioResult {
     writes_ratio: Option<f64>,
     wall_seconds: f64,
     rate_limit_bound_seconds: f64,
+    /// The part of the bound the team writes take: `ceil(teams / concurrency)` answers.
+    team_bound_seconds: f64,
     wall_to_bound_ratio: Option<f64>,
     /// The engine's own split: reading, planning, applying.
     timings: RunTimings,
@@ -158,6 +162,8 @@ struct KomboCalls {
     received: u64,
     /// The sandbox's own time answering them, summed (latency not included).
     service_seconds: f64,
+    /// From each request's arrival to its answer, summed (latency as slept included).
+    answer_seconds: f64,
     /// The engine's own count, by endpoint.
     by_endpoint: BTreeMap<String, u64>,
 }
@@ -173,8 +179,13 @@ struct LearnAmpCalls {
     /// Answered 429 by the rate limit (or another injected fault).
     turned_away: u64,
     writes_served: u64,
+    /// Team writes served (created or renamed).
+    team_writes_served: u64,
     /// The sandbox's own time answering what it served, summed (latency not included).
     service_seconds: f64,
+    /// From the arrival of each call it served to its answer, summed (latency as slept
+    /// included).
+    answer_seconds: f64,
 }
 
 pub async fn run(args: BenchArgs) -> u8 {
@@ -416,18 +427,32 @@ fn figures_of(
     let served_total: u64 = la.served_by_endpoint.values().sum();
     let kombo_received = sandboxes.kombo.request_count();
     let calls_made = kombo_received + la.total;
-    let service = ServiceTime {
-        kombo: sandboxes.kombo.faults().service_time(),
-        learnamp: sandboxes.learnamp.faults().service_time(),
+    let service = [sandboxes.kombo.faults(), sandboxes.learnamp.faults()].map(|f| f.service_time());
+    let answered = AnswerTime {
+        kombo: sandboxes.kombo.faults().answer_time(),
+        learnamp: sandboxes.learnamp.faults().answer_time(),
     };
     let writes_served = la.served_writes();
+    let team_writes_served = la
+        .served_by_endpoint
+        .iter()
+        .filter(|(endpoint, _)| {
+            matches!(endpoint.as_str(), "POST /v1/teams" | "PUT /v1/teams/{id}")
+        })
+        .map(|(_, n)| n)
+        .sum();
     // A reconcile's listing overlaps Kombo's; everything else Learn Amp is asked comes after.
     let after_kombo = if scenario == Scenario::Reconcile {
         writes_served
     } else {
         served_total
     };
-    let bound = rate_limit_bound(limits, kombo_received, served_total, after_kombo, service);
+    let served = LearnAmpServed {
+        calls: served_total,
+        team_writes: team_writes_served,
+        after_kombo,
+    };
+    let bound = rate_limit_bound(limits, served, answered);
     let writes_needed = minimum.employee_writes + minimum.team_writes;
     ScenarioResult {
         scenario,
@@ -439,7 +464,8 @@ fn figures_of(
         counts: run.report.counts.clone(),
         kombo: KomboCalls {
             received: kombo_received,
-            service_seconds: round3(service.kombo.as_secs_f64()),
+            service_seconds: round3(service[0].as_secs_f64()),
+            answer_seconds: round3(answered.kombo.as_secs_f64()),
             by_endpoint: run.report.api_calls.kombo.clone(),
         },
         learnamp: LearnAmpCalls {
@@ -447,7 +473,9 @@ fn figures_of(
             turned_away: la.total.saturating_sub(served_total),
             served_total,
             writes_served,
-            service_seconds: round3(service.learnamp.as_secs_f64()),
+            team_writes_served,
+            service_seconds: round3(service[1].as_secs_f64()),
+            answer_seconds: round3(answered.learnamp.as_secs_f64()),
             received: la.by_endpoint,
             served: la.served_by_endpoint,
         },
@@ -456,8 +484,9 @@ fn figures_of(
         minimum,
         calls_made,
         wall_seconds: round3(run.wall.as_secs_f64()),
-        rate_limit_bound_seconds: round3(bound.as_secs_f64()),
-        wall_to_bound_ratio: ratio(run.wall.as_secs_f64(), bound.as_secs_f64()),
+        rate_limit_bound_seconds: round3(bound.total.as_secs_f64()),
+        team_bound_seconds: round3(bound.teams.as_secs_f64()),
+        wall_to_bound_ratio: ratio(run.wall.as_secs_f64(), bound.total.as_secs_f64()),
         timings: run.report.timings,
         process_cpu_seconds: round3(run.cpu.as_secs_f64()),
         peak_rss_mib: run
