@@ -282,6 +282,26 @@ pub fn map_employee_with_notes(
 }
 
 impl DesiredUser {
+    /// An active employee with a name, a work email from the id, a job title and a hire date:
+    /// the core's unit tests start from it and change what they are about.
+    #[cfg(test)]
+    pub(crate) fn sample(employee_id: &str) -> Self {
+        Self {
+            employee_id: employee_id.into(),
+            email: Some(format!("{}@example.test", employee_id.to_lowercase())),
+            first_name: Some("Ada".into()),
+            last_name: Some("Example".into()),
+            job_title: Some("Engineer".into()),
+            hire_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 5),
+            primary_team: None,
+            manager_employee_id: None,
+            location: None,
+            custom_fields: BTreeMap::new(),
+            lifecycle: Lifecycle::Active,
+            source_version: None,
+        }
+    }
+
     /// The user a complete listing no longer contains.
     pub fn missing(employee_id: &str) -> Self {
         Self {

@@ -257,26 +257,16 @@ impl ChangeMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::Lifecycle;
-    use std::collections::BTreeMap;
 
     fn change() -> ChangeMessage {
         ChangeMessage::new(
             "personio:T",
             "run-1",
             DesiredUser {
-                employee_id: "E1".into(),
                 email: Some("ada@example.test".into()),
-                first_name: Some("Ada".into()),
-                last_name: Some("Example".into()),
                 job_title: None,
                 hire_date: None,
-                primary_team: None,
-                manager_employee_id: None,
-                location: None,
-                custom_fields: BTreeMap::new(),
-                lifecycle: Lifecycle::Active,
-                source_version: None,
+                ..DesiredUser::sample("E1")
             },
             NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
             0,

@@ -164,29 +164,18 @@ mod tests {
     use crate::applier::KnownUsers;
     use crate::embedded::InMemoryLearnAmp;
     use crate::idempotency::InMemoryIdempotency;
-    use crate::mapping::{DesiredUser, Lifecycle};
+    use crate::mapping::DesiredUser;
     use crate::ports::{LearnAmp, StateStore};
     use crate::reconcile::observe_employees;
     use crate::settings::TenantSettings;
     use crate::store::EmbeddedStore;
-    use std::collections::BTreeMap;
 
     const TENANT: &str = "personio:worker-tests";
 
     fn desired() -> DesiredUser {
         DesiredUser {
-            employee_id: "E1".into(),
-            email: Some("e1@example.test".into()),
-            first_name: Some("Ada".into()),
-            last_name: Some("Example".into()),
-            job_title: Some("Engineer".into()),
             hire_date: None,
-            primary_team: None,
-            manager_employee_id: None,
-            location: None,
-            custom_fields: BTreeMap::new(),
-            lifecycle: Lifecycle::Active,
-            source_version: None,
+            ..DesiredUser::sample("E1")
         }
     }
 

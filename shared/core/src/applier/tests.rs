@@ -86,20 +86,7 @@ fn message(desired: &DesiredUser) -> ChangeMessage {
 }
 
 fn employee(id: &str) -> DesiredUser {
-    DesiredUser {
-        employee_id: id.into(),
-        email: Some(format!("{}@example.test", id.to_lowercase())),
-        first_name: Some("Ada".into()),
-        last_name: Some("Example".into()),
-        job_title: Some("Engineer".into()),
-        hire_date: NaiveDate::from_ymd_opt(2026, 1, 5),
-        primary_team: None,
-        manager_employee_id: None,
-        location: None,
-        custom_fields: BTreeMap::new(),
-        lifecycle: Lifecycle::Active,
-        source_version: None,
-    }
+    DesiredUser::sample(id)
 }
 
 fn left(mut desired: DesiredUser) -> DesiredUser {
