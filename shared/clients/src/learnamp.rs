@@ -300,7 +300,8 @@ impl LearnAmpClient {
                     let status = r.status();
                     let retry_after = parse_retry_after(r.headers().get("retry-after"));
                     if status == StatusCode::TOO_MANY_REQUESTS {
-                        if let Some(rate) = self.pacer.turned_away(slot, retry_after) {
+                        let wait = retry_after.map(|d| d.min(self.retry.max_retry_after));
+                        if let Some(rate) = self.pacer.turned_away(slot, wait) {
                             tracing::info!(
                                 endpoint,
                                 calls_per_second = rate,

@@ -7,8 +7,9 @@
 //!   which is what the API let through). Only calls sent under the current pace count: the calls
 //!   that were in flight when the pace was lowered say nothing new. A bare 429 (or
 //!   `Retry-After: 0`) is retried, not learned from: it does not say the client is too fast.
-//! * When a call sent under a lowered pace is turned away before any was served, slowing down did
-//!   not help (the API's window is closed): every call waits out the `Retry-After` first.
+//! * When no call was served in the last second there is no rate to read, and when a call sent
+//!   under a lowered pace is turned away before any was served, slowing down did not help (the
+//!   API's window is closed): either way every call waits out the `Retry-After` first.
 //! * Each call the pace held back and that was then served raises the pace by [`SPEED_UP`] calls
 //!   per second: while the pace is what holds the calls back, it grows 1 % a second, whatever the
 //!   rate, until the next 429 says it is too fast again.
@@ -126,7 +127,8 @@ impl Pacer {
         }
     }
 
-    /// The call was answered 429 with `retry_after`. Returns the pace when it was lowered.
+    /// The call was answered 429 with `retry_after` (which the caller caps at the longest wait
+    /// it would make). Returns the pace when it was lowered.
     pub fn turned_away(&self, slot: Slot, retry_after: Option<Duration>) -> Option<f64> {
         let retry_after = retry_after.filter(|d| !d.is_zero())?;
         let mut s = self.lock();
@@ -139,11 +141,18 @@ impl Pacer {
             .iter()
             .filter(|&&t| now.duration_since(t) <= SERVED_WINDOW)
             .count() as f64;
-        let observed = match s.rate {
-            Some(rate) => rate.min(served),
-            None => served,
+        let observed = match (s.rate, served > 0.0) {
+            (Some(rate), true) => rate.min(served),
+            (Some(rate), false) => rate,
+            (None, true) => served,
+            (None, false) => {
+                // Nothing to read a rate from: wait, and learn from the next 429.
+                s.hold_until = Some(now + retry_after);
+                s.epoch += 1;
+                return None;
+            }
         };
-        if s.rate.is_some() && !s.served_in_epoch {
+        if !s.served_in_epoch && s.epoch > 0 {
             s.hold_until = Some(now + retry_after);
         }
         let rate = (observed * SLOW_DOWN).max(MIN_RATE);
@@ -250,6 +259,25 @@ mod tests {
         for pair in times.windows(2) {
             assert!(pair[1] - pair[0] >= interval - Duration::from_millis(1));
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_with_nothing_served_in_the_last_second_is_waited_out_not_learned() {
+        let pacer = Pacer::new();
+        let first = pacer.slot(LONG).await.unwrap();
+        assert_eq!(pacer.turned_away(first, Some(Duration::from_secs(2))), None);
+        assert_eq!(pacer.rate(), None, "no rate read from nothing");
+        let before = Instant::now();
+        let next = pacer.slot(LONG).await.unwrap();
+        assert_eq!(before.elapsed(), Duration::from_secs(2), "the Retry-After");
+        // Then calls go unpaced again, and the next 429 teaches the pace.
+        pacer.served(next);
+        assert_eq!(serve(&pacer, 49).await, Duration::ZERO);
+        let slot = pacer.slot(LONG).await.unwrap();
+        assert_eq!(
+            pacer.turned_away(slot, Some(Duration::from_secs(1))),
+            Some(45.0)
+        );
     }
 
     /// `n` slots taken at once, as by workers in flight together.

@@ -4,12 +4,11 @@
 //! with the manager set, without waiting for the other managers of its wave.
 
 use async_trait::async_trait;
-use chrono::{TimeZone, Utc};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 use sync_core::error::{SourceError, TargetError};
-use sync_core::kombo::{Employee, EmployeeGroup, EmploymentStatus, Group, GroupType, Location};
+use sync_core::kombo::{Employee, EmploymentStatus, Group, Location};
 use sync_core::learnamp::{Team, User, UserWrite};
 use sync_core::messages::ChangeMessage;
 use sync_core::ports::{HrisSource, LearnAmp, ListQuery, UserDetail, UserListing};
@@ -18,6 +17,8 @@ use sync_core::report::ActionKind;
 use sync_core::store::EmbeddedStore;
 use sync_core::{Engine, NoProgress, RunOptions, TenantSettings};
 use tokio::time::Instant;
+
+mod common;
 
 struct Company(Vec<Employee>);
 
@@ -146,24 +147,13 @@ impl LearnAmp for RecordingLearnAmp {
     }
 }
 
+/// An active employee reporting to `manager`, in department `department`.
 fn employee(id: &str, manager: Option<&str>, department: usize) -> Employee {
-    Employee {
-        id: id.into(),
-        first_name: Some(format!("First{id}")),
-        last_name: Some("Last".into()),
-        work_email: Some(format!("{id}@acme.example")),
-        job_title: Some("Engineer".into()),
-        employment_status: Some(EmploymentStatus::Active),
-        start_date: Some(Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap()),
-        manager_id: manager.map(str::to_string),
-        groups: vec![EmployeeGroup {
-            id: format!("dep-{department}"),
-            remote_id: None,
-            name: Some(format!("Department {department}")),
-            group_type: Some(GroupType::Department),
-        }],
-        ..Default::default()
-    }
+    let mut e = common::employee(id, EmploymentStatus::Active);
+    e.manager_id = manager.map(str::to_string);
+    e.groups[0].id = format!("dep-{department}");
+    e.groups[0].name = Some(format!("Department {department}"));
+    e
 }
 
 #[tokio::test(start_paused = true)]

@@ -11,27 +11,11 @@ use sync_core::report::ActionKind;
 use sync_core::state::{EmployeeState, TeamState};
 use sync_core::{InvitePolicy, TenantSettings};
 
+mod common;
+use common::employee;
+
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
-}
-
-fn employee(id: &str, status: EmploymentStatus) -> Employee {
-    Employee {
-        id: id.into(),
-        first_name: Some(format!("First{id}")),
-        last_name: Some("Last".into()),
-        work_email: Some(format!("{id}@acme.example")),
-        job_title: Some("Engineer".into()),
-        employment_status: Some(status),
-        start_date: Some(Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap()),
-        groups: vec![EmployeeGroup {
-            id: "dep-eng".into(),
-            remote_id: None,
-            name: Some("Engineering".into()),
-            group_type: Some(GroupType::Department),
-        }],
-        ..Default::default()
-    }
 }
 
 fn pre_hire(id: &str) -> Employee {
