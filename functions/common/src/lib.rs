@@ -35,12 +35,16 @@ pub trait ClientFactory: Send + Sync {
 pub enum ClientsError {
     #[error("the tenant's Learn Amp client secret: {0}")]
     LearnAmpSecret(#[from] SecretError),
+    /// Onboarding on the admin page: its admin has not connected Personio yet.
+    #[error("tenant {tenant} has no Kombo integration yet: its admin connects Personio on the integration page")]
+    NotConnected { tenant: String },
 }
 
 impl ClientsError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::LearnAmpSecret(e) => e.is_retryable(),
+            Self::NotConnected { .. } => false,
         }
     }
 }
@@ -161,12 +165,16 @@ struct CachedClients {
     clients: TenantClients,
     /// The Learn Amp account the clients were built for: another one (the tenant was
     /// re-registered) means new clients.
-    account: (String, String, String, Option<String>),
+    account: Account,
     built_at: std::time::Instant,
 }
 
-fn account_of(tenant: &TenantConfig) -> (String, String, String, Option<String>) {
+/// What the cached clients were built from: a change to any of it builds them anew.
+type Account = (Option<String>, String, String, String, Option<String>);
+
+fn account_of(tenant: &TenantConfig) -> Account {
     (
+        tenant.integration_id().map(str::to_string),
         tenant.learnamp_base_url.clone(),
         tenant.learnamp_client_id.clone(),
         tenant.learnamp_client_secret_ref.clone(),
@@ -211,13 +219,19 @@ impl ClientFactory for HttpClients {
                 return Ok(cached.clients.clone());
             }
         }
+        // Without a Kombo API key this factory serves a function that never reads Kombo.
+        let integration_id = match tenant.integration_id() {
+            Some(integration_id) => integration_id,
+            None if self.kombo_api_key.is_empty() => "",
+            None => return Err(ClientsError::NotConnected { tenant: id.clone() }),
+        };
         let secret = self
             .secrets
             .secret(&tenant.learnamp_client_secret_ref)
             .await?;
         let clients = TenantClients {
             hris: Arc::new(
-                KomboClient::new(&self.kombo_base_url, &self.kombo_api_key, id)
+                KomboClient::new(&self.kombo_base_url, &self.kombo_api_key, integration_id)
                     .with_retry(self.retry.clone()),
             ),
             learnamp: Arc::new(
@@ -273,6 +287,7 @@ mod tests {
             personio_company_id: None,
             enabled: true,
             last_event: None,
+            kombo: Default::default(),
         }
     }
 

@@ -87,6 +87,7 @@ impl TestWorld {
             personio_company_id: None,
             enabled: true,
             last_event: None,
+            kombo: Default::default(),
         }
     }
 

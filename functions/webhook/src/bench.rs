@@ -67,6 +67,7 @@ pub async fn enabled_tenants(names: &[String]) -> InMemoryTenants {
                 personio_company_id: None,
                 enabled: true,
                 last_event: None,
+                kombo: Default::default(),
             })
             .await
             .expect("in memory");

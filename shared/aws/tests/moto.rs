@@ -341,6 +341,7 @@ async fn a_lifecycle_event_is_recorded_without_touching_the_settings() {
         personio_company_id: None,
         enabled: true,
         last_event: None,
+        kombo: Default::default(),
     };
     store.put_tenant(&config).await.unwrap();
     // An operator disables the tenant; a lifecycle webhook lands right after.

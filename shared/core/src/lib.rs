@@ -4,6 +4,7 @@
 //! SDK and no HTTP client here: this crate compiles fast and is tested without any server.
 
 pub mod applier;
+pub mod connect;
 pub mod coordination;
 pub mod cpu;
 pub mod decode;

@@ -1,7 +1,12 @@
-//! Tenants as the deployment knows them: per Kombo integration id, the Learn Amp account to
-//! write to and the sync settings. Secrets are references (an SSM parameter or Secrets Manager
-//! name), never the secret itself.
+//! Tenants as the deployment knows them: per tenant id, the Kombo integration to read, the Learn
+//! Amp account to write to and the sync settings. Secrets are references (an SSM parameter or
+//! Secrets Manager name), never the secret itself.
+//!
+//! A tenant registered by an operator (`personio-sync tenants add`) is keyed by its Kombo
+//! integration id. A tenant that onboards itself on the admin page is keyed by the id Learn Amp
+//! gives it (the admin link's tenant), and is bound to the integration its admin connects.
 
+use crate::connect::{IntegrationInfo, IntegrationStatus, SetupStatus};
 use crate::error::StoreError;
 use crate::settings::TenantSettings;
 use async_trait::async_trait;
@@ -30,6 +35,121 @@ pub struct TenantConfig {
     /// The last integration lifecycle event Kombo sent (created, deleted, state changed).
     #[serde(default)]
     pub last_event: Option<TenantEvent>,
+    /// Which Kombo integration the tenant reads. Records written before self-service have none:
+    /// their tenant id is the integration id.
+    #[serde(default)]
+    pub kombo: KomboConnection,
+}
+
+/// How a tenant reaches its Personio through Kombo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum KomboConnection {
+    /// Registered by an operator: the tenant id is the Kombo integration id.
+    #[default]
+    TenantIdIsIntegration,
+    /// Onboarding on the admin page, no integration bound yet.
+    NotConnected,
+    /// Bound through Kombo's connection flow (or its `integration-created` webhook) to the
+    /// integration whose `end_user_origin_id` is this tenant.
+    Connected {
+        integration_id: String,
+        status: IntegrationStatus,
+        setup_status: SetupStatus,
+        /// When Kombo last told us the statuses (a webhook or a status read).
+        checked_at: DateTime<Utc>,
+    },
+}
+
+/// Why an integration was not bound to a tenant. The messages are the admin's: they say what to
+/// do, and name integrations by id only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BindRefusal {
+    /// The integration was connected for another tenant (or for none).
+    #[error("this Personio connection was made for another Learn Amp account: start the connection again from this page")]
+    OtherTenant,
+    #[error("the connection is to {tool}, not Personio: connect Personio")]
+    NotPersonio { tool: String },
+    /// The tenant already reads another integration, which still exists at Kombo.
+    #[error("Personio is already connected (integration {integration_id}){}", if *.relink { ": its connection broke, reconnect it instead of adding another" } else { ": disconnect it first to connect another" })]
+    AlreadyConnected {
+        integration_id: String,
+        /// Its credentials broke (`INVALID`): the admin relinks it.
+        relink: bool,
+    },
+}
+
+impl TenantConfig {
+    /// The Kombo integration to read, if the tenant has one.
+    pub fn integration_id(&self) -> Option<&str> {
+        match &self.kombo {
+            KomboConnection::TenantIdIsIntegration => Some(&self.settings.tenant_id),
+            KomboConnection::NotConnected => None,
+            KomboConnection::Connected { integration_id, .. } => Some(integration_id),
+        }
+    }
+
+    /// Binds the integration an admin connected (its token, or Kombo's `integration-created`
+    /// webhook, named it) to this tenant, or says why not. Binding the integration already bound
+    /// refreshes its statuses. Kombo does not deduplicate integrations, so a second one is refused
+    /// while the first still works; one whose credentials broke (`INVALID`) is relinked instead.
+    pub fn bind_integration(
+        &self,
+        integration: &IntegrationInfo,
+        now: DateTime<Utc>,
+    ) -> Result<KomboConnection, BindRefusal> {
+        if integration.end_user_origin_id.as_deref() != Some(self.settings.tenant_id.as_str()) {
+            return Err(BindRefusal::OtherTenant);
+        }
+        if integration.tool != "personio" {
+            return Err(BindRefusal::NotPersonio {
+                tool: integration.tool.clone(),
+            });
+        }
+        let bound = KomboConnection::Connected {
+            integration_id: integration.integration_id.clone(),
+            status: integration.status.clone(),
+            setup_status: integration.setup_status.clone(),
+            checked_at: now,
+        };
+        match &self.kombo {
+            KomboConnection::NotConnected => Ok(bound),
+            KomboConnection::Connected { integration_id, .. }
+                if *integration_id == integration.integration_id =>
+            {
+                Ok(bound)
+            }
+            // The old one was deleted or paused at Kombo: the new one replaces it.
+            KomboConnection::Connected {
+                status: IntegrationStatus::Inactive,
+                ..
+            } => Ok(bound),
+            KomboConnection::Connected {
+                integration_id,
+                status,
+                ..
+            } => Err(BindRefusal::AlreadyConnected {
+                integration_id: integration_id.clone(),
+                relink: *status == IntegrationStatus::Invalid,
+            }),
+            KomboConnection::TenantIdIsIntegration => Err(BindRefusal::AlreadyConnected {
+                integration_id: self.settings.tenant_id.clone(),
+                relink: false,
+            }),
+        }
+    }
+
+    /// Whether a sync may read Kombo for this tenant: it has an integration, and Kombo finished
+    /// the integration's setup (before it, Kombo's data is partial and would read as leavers).
+    pub fn ready_to_sync(&self) -> bool {
+        match &self.kombo {
+            KomboConnection::TenantIdIsIntegration => true,
+            KomboConnection::NotConnected => false,
+            KomboConnection::Connected { setup_status, .. } => {
+                *setup_status == SetupStatus::Completed
+            }
+        }
+    }
 }
 
 fn enabled_by_default() -> bool {
@@ -51,6 +171,24 @@ pub trait TenantStore: Send + Sync {
     /// Records a lifecycle event on a registered tenant, touching nothing else of it (so that a
     /// concurrent `tenants disable` is not undone). An unknown tenant is left alone.
     async fn record_event(&self, tenant_id: &str, event: &TenantEvent) -> Result<(), StoreError>;
+
+    /// The tenant that reads this Kombo integration: the one keyed by it, or the one bound to
+    /// it. Stores with an index of bindings override this scan.
+    async fn tenant_for_integration(
+        &self,
+        integration_id: &str,
+    ) -> Result<Option<TenantConfig>, StoreError> {
+        if let Some(keyed) = self.tenant(integration_id).await? {
+            if keyed.integration_id() == Some(integration_id) {
+                return Ok(Some(keyed));
+            }
+        }
+        Ok(self
+            .tenants()
+            .await?
+            .into_iter()
+            .find(|tenant| tenant.integration_id() == Some(integration_id)))
+    }
 }
 
 /// The embedded tenant list, for tests and local runs.
@@ -80,5 +218,107 @@ impl TenantStore for InMemoryTenants {
             config.last_event = Some(event.clone());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::TenantSettings;
+
+    fn tenant(kombo: KomboConnection) -> TenantConfig {
+        TenantConfig {
+            settings: TenantSettings::new("tenant-a"),
+            learnamp_base_url: String::new(),
+            learnamp_client_id: String::new(),
+            learnamp_client_secret_ref: String::new(),
+            learnamp_scope: None,
+            personio_company_id: None,
+            enabled: true,
+            last_event: None,
+            kombo,
+        }
+    }
+
+    fn integration(id: &str, origin: Option<&str>) -> IntegrationInfo {
+        IntegrationInfo {
+            integration_id: id.into(),
+            tool: "personio".into(),
+            status: IntegrationStatus::Active,
+            setup_status: SetupStatus::Incomplete,
+            end_user_origin_id: origin.map(str::to_string),
+        }
+    }
+
+    fn connected(id: &str, status: IntegrationStatus) -> KomboConnection {
+        KomboConnection::Connected {
+            integration_id: id.into(),
+            status,
+            setup_status: SetupStatus::Completed,
+            checked_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn an_integration_binds_only_to_the_tenant_it_was_made_for() {
+        let now = Utc::now();
+        let waiting = tenant(KomboConnection::NotConnected);
+        assert!(!waiting.ready_to_sync());
+        assert_eq!(waiting.integration_id(), None);
+        let bound = waiting
+            .bind_integration(&integration("personio:1", Some("tenant-a")), now)
+            .unwrap();
+        let mut now_bound = waiting.clone();
+        now_bound.kombo = bound;
+        assert_eq!(now_bound.integration_id(), Some("personio:1"));
+        assert!(
+            !now_bound.ready_to_sync(),
+            "the first import waits for COMPLETED"
+        );
+
+        for origin in [Some("tenant-b"), None] {
+            assert_eq!(
+                waiting.bind_integration(&integration("personio:2", origin), now),
+                Err(BindRefusal::OtherTenant)
+            );
+        }
+        let mut other_tool = integration("bamboohr:1", Some("tenant-a"));
+        other_tool.tool = "bamboohr".into();
+        assert!(matches!(
+            waiting.bind_integration(&other_tool, now),
+            Err(BindRefusal::NotPersonio { .. })
+        ));
+    }
+
+    #[test]
+    fn a_second_integration_is_refused_while_the_first_exists() {
+        let now = Utc::now();
+        let second = integration("personio:2", Some("tenant-a"));
+        let active = tenant(connected("personio:1", IntegrationStatus::Active));
+        assert_eq!(
+            active.bind_integration(&second, now),
+            Err(BindRefusal::AlreadyConnected {
+                integration_id: "personio:1".into(),
+                relink: false
+            })
+        );
+        let broken = tenant(connected("personio:1", IntegrationStatus::Invalid));
+        assert_eq!(
+            broken.bind_integration(&second, now),
+            Err(BindRefusal::AlreadyConnected {
+                integration_id: "personio:1".into(),
+                relink: true
+            })
+        );
+        let deleted = tenant(connected("personio:1", IntegrationStatus::Inactive));
+        assert!(deleted.bind_integration(&second, now).is_ok());
+        // The same integration again (the webhook after the token): its statuses refreshed.
+        let same = integration("personio:1", Some("tenant-a"));
+        assert!(active.bind_integration(&same, now).is_ok());
+        // An operator-registered tenant reads its own id.
+        let legacy = tenant(KomboConnection::TenantIdIsIntegration);
+        assert_eq!(legacy.integration_id(), Some("tenant-a"));
+        assert!(legacy.ready_to_sync());
+        assert!(legacy.bind_integration(&second, now).is_err());
     }
 }
