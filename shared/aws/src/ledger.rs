@@ -151,7 +151,7 @@ impl ChangeLedger for DynamoStateStore {
             let error = match result {
                 Ok(out) => {
                     let state = out.attributes().map(decode_state).transpose()?.flatten();
-                    return Ok(ChangeClaim::Acquired(state));
+                    return Ok(ChangeClaim::Acquired(state.map(Box::new)));
                 }
                 Err(e) => e,
             };

@@ -79,7 +79,7 @@ pub trait IdempotencyStore: Send + Sync {
 pub enum ChangeClaim {
     /// The caller holds the change and the employee until its deadline, and must complete or
     /// release it: the employee's state as the claim found it.
-    Acquired(Option<EmployeeState>),
+    Acquired(Option<Box<EmployeeState>>),
     /// This very change (its idempotency key) was the employee's last, completed within
     /// `COMPLETED_FOR_SECONDS`: the stored result.
     Completed(String),
@@ -148,15 +148,13 @@ pub trait ChangeLedger: Send + Sync {
 /// The embedded ledger's claims, by tenant and employee: kept by whoever keeps the store, so
 /// that a ledger can be made of both whenever it is needed.
 #[derive(Default)]
-pub struct LedgerClaims(Mutex<HashMap<(String, String), (String, String, Record)>>);
+pub struct LedgerClaims(Mutex<ClaimMap>);
+
+/// By (tenant, employee): the key, the desired-state hash and the record of its claim.
+type ClaimMap = HashMap<(String, String), (String, String, Record)>;
 
 impl LedgerClaims {
-    fn lock(
-        &self,
-    ) -> Result<
-        std::sync::MutexGuard<'_, HashMap<(String, String), (String, String, Record)>>,
-        StoreError,
-    > {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, ClaimMap>, StoreError> {
         self.0
             .lock()
             .map_err(|_| StoreError::Unavailable("poisoned".into()))
@@ -208,7 +206,7 @@ impl ChangeLedger for InMemoryLedger<'_> {
             .store
             .employee(&change.tenant, &change.employee_id)
             .await?;
-        Ok(ChangeClaim::Acquired(state))
+        Ok(ChangeClaim::Acquired(state.map(Box::new)))
     }
 
     async fn complete_change(

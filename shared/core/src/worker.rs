@@ -53,7 +53,7 @@ pub async fn process_change(
         manager_read
     );
     let state = match claim? {
-        ChangeClaim::Acquired(state) => state,
+        ChangeClaim::Acquired(state) => state.map(|s| *s),
         ChangeClaim::Completed(data) => return Ok(completed_before(message, &data)),
         ChangeClaim::Busy => {
             return Ok(Processed::Retry(format!(
