@@ -175,3 +175,6 @@ impl Harness {
         self.learnamp_server.shutdown().await;
     }
 }
+
+pub mod aws_proxy;
+pub mod serverless_bench;

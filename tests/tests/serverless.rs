@@ -19,7 +19,7 @@ use sandbox::{Company, KomboSandbox, LearnAmpSandbox, LearnAmpSnapshot};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use sync_aws::testing::{create_table, MotoServer};
-use sync_aws::{DynamoIdempotency, DynamoStateStore, SqsQueue};
+use sync_aws::{DynamoStateStore, SqsQueue};
 use sync_core::messages::ChangeMessage;
 use sync_core::messages::SyncRequest;
 use sync_core::ports::StateStore;
@@ -41,7 +41,6 @@ struct Stack {
     moto: MotoServer,
     sqs: aws_sdk_sqs::Client,
     store: DynamoStateStore,
-    idempotency: DynamoIdempotency,
     sync_requests: SqsQueue<SyncRequest>,
     changes: SqsQueue<ChangeMessage>,
     clients: HttpClients,
@@ -93,7 +92,6 @@ impl Stack {
             changes: SqsQueue::new(sqs.clone(), urls[1].clone()).with_max_delay(0),
             sqs,
             store,
-            idempotency: DynamoIdempotency::new(dynamo, "idempotency"),
             clients: HttpClients::new(
                 kombo_url.to_string(),
                 KOMBO_KEY.to_string(),
@@ -118,7 +116,7 @@ impl Stack {
         apply_fn::ApplyDeps {
             tenants: &self.store,
             store: &self.store,
-            idempotency: &self.idempotency,
+            ledger: &self.store,
             clients: &self.clients,
             concurrency: 8,
         }

@@ -13,7 +13,9 @@ pub const MAX_CHANGES_IN_FLIGHT: usize = 64;
 pub struct Config {
     /// `STATE_TABLE`: tenants and employee state.
     pub state_table: String,
-    /// `IDEMPOTENCY_TABLE`: the changes claimed and completed.
+    /// `IDEMPOTENCY_TABLE`: where the changes were claimed and completed until issue 16; they
+    /// are now claimed on the employee's item of the state table (`sync_aws::ledger`), and this
+    /// table is no longer read. Still required, so that a rollback finds it configured.
     pub idempotency_table: String,
     /// `APPLY_CHANGES_IN_FLIGHT`, 1 to [`MAX_CHANGES_IN_FLIGHT`]: the changes of one batch
     /// applied at once (so Learn Amp calls in flight per invocation),

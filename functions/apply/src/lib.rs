@@ -1,6 +1,8 @@
-//! The apply function: drains the changes queue. Each record is processed concurrently, under
-//! its idempotency key (tenant + employee + hash of the desired state, and the run for a
-//! reconcile's repair), with its errors, and its panics, caught per message; only retryable
+//! The apply function: drains the changes queue. Each tenant's settings are read once per
+//! invocation, not per record. Each record is processed concurrently, under its idempotency
+//! key (tenant + employee + hash of the desired state, and the run for a reconcile's repair)
+//! and its employee's claim ([`sync_core::worker`]: two DynamoDB writes in series, the state
+//! read with the first), with its errors, and its panics, caught per message; only retryable
 //! failures are returned in `batchItemFailures`. A permanent Learn Amp rejection is recorded on
 //! the employee's state (and reported by the run) and acknowledged, so it is not retried
 //! forever. What became of each change (applied, or skipped as a duplicate) is recorded against
@@ -13,16 +15,17 @@
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 use fn_common::metrics::Record;
-use fn_common::ClientFactory;
+use fn_common::{ClientFactory, TenantClients};
 use futures::stream::{self, StreamExt};
 use futures::FutureExt;
+use std::collections::{BTreeSet, HashMap};
 use std::panic::AssertUnwindSafe;
 use sync_core::applier::Applier;
-use sync_core::idempotency::IdempotencyStore;
+use sync_core::idempotency::ChangeLedger;
 use sync_core::messages::{ChangeMessage, MessageError};
 use sync_core::ports::StateStore;
 use sync_core::report::{ActionKind, ApplyOutcome, Settled as ReportSettled};
-use sync_core::tenants::TenantStore;
+use sync_core::tenants::{TenantConfig, TenantStore};
 use sync_core::worker::{process_change, Processed};
 
 mod config;
@@ -31,7 +34,8 @@ pub use config::Config;
 pub struct ApplyDeps<'a> {
     pub tenants: &'a dyn TenantStore,
     pub store: &'a dyn StateStore,
-    pub idempotency: &'a dyn IdempotencyStore,
+    /// The changes' claims and completions (the DynamoDB state store, on the employee's item).
+    pub ledger: &'a dyn ChangeLedger,
     pub clients: &'a dyn ClientFactory,
     /// Records in flight at once.
     pub concurrency: usize,
@@ -55,28 +59,62 @@ pub fn change_message_of(record: &SqsMessage) -> Result<ChangeMessage, MessageEr
     sync_core::messages::decode(record.body.as_deref().unwrap_or_default())
 }
 
+/// A tenant's settings and clients, or why its records are handed back.
+type Tenant = Result<(TenantConfig, TenantClients), Failure>;
+
+/// The settings and clients of every tenant a batch names, each read once.
+async fn tenants_of(records: &[SqsMessage], deps: &ApplyDeps<'_>) -> HashMap<String, Tenant> {
+    let ids: BTreeSet<String> = records
+        .iter()
+        .filter_map(|r| change_message_of(r).ok())
+        .map(|m| m.tenant)
+        .collect();
+    stream::iter(ids)
+        .map(|id| async move {
+            let tenant = async {
+                let config = deps
+                    .tenants
+                    .tenant(&id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("unknown tenant {id}"))?;
+                let clients = deps
+                    .clients
+                    .clients(&config)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok((config, clients))
+            };
+            // A panic here fails the tenant's records only, as a panic of a record does.
+            let tenant = AssertUnwindSafe(tenant)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err("the handler panicked loading this tenant".into()));
+            (id, tenant)
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await
+}
+
 async fn process_record(
     record: &SqsMessage,
+    tenants: &HashMap<String, Tenant>,
     deadline_ms: i64,
     deps: &ApplyDeps<'_>,
 ) -> Result<Settled, Failure> {
     let message = change_message_of(record).map_err(|e| e.to_string())?;
-    let config = deps
-        .tenants
-        .tenant(&message.tenant)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("unknown tenant {}", message.tenant))?;
-    let clients = deps
-        .clients
-        .clients(&config)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (config, clients) = match tenants.get(&message.tenant) {
+        Some(Ok(tenant)) => tenant,
+        Some(Err(e)) => return Err(e.clone()),
+        None => return Err(format!("unknown tenant {}", message.tenant)),
+    };
     let applier = Applier {
         learnamp: clients.learnamp.as_ref(),
         store: deps.store,
         settings: &config.settings,
         known: None,
+        manager_state: None,
     };
     let receive_count = record
         .attributes
@@ -86,7 +124,7 @@ async fn process_record(
     let now_ms = Utc::now().timestamp_millis();
     match process_change(
         &applier,
-        deps.idempotency,
+        deps.ledger,
         &message,
         receive_count,
         now_ms,
@@ -154,10 +192,11 @@ pub async fn handle(event: SqsEvent, deadline_ms: i64, deps: &ApplyDeps<'_>) -> 
         .iter()
         .filter_map(|r| r.attributes.get("SentTimestamp")?.parse::<i64>().ok())
         .min();
+    let tenants = &tenants_of(&event.records, deps).await;
     let results: Vec<(String, Result<Settled, Failure>)> = stream::iter(event.records)
         .map(|record| async move {
             let id = record.message_id.clone().unwrap_or_default();
-            let outcome = AssertUnwindSafe(process_record(&record, deadline_ms, deps))
+            let outcome = AssertUnwindSafe(process_record(&record, tenants, deadline_ms, deps))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| Err("the handler panicked on this message".into()));

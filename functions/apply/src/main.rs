@@ -7,7 +7,7 @@ use fn_common::config::{process_env, refuse_start};
 use fn_common::{init_logging, HttpClients, RetryPolicy, SsmSecrets};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use std::sync::Arc;
-use sync_aws::{DynamoIdempotency, DynamoStateStore};
+use sync_aws::DynamoStateStore;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,12 +17,11 @@ async fn main() -> Result<(), Error> {
     let ssm = Arc::new(SsmSecrets::new(&sdk));
     let clients = HttpClients::without_kombo(ssm).with_retry(RetryPolicy::queue_worker());
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let store = DynamoStateStore::new(dynamo.clone(), config.state_table);
-    let idempotency = DynamoIdempotency::new(dynamo, config.idempotency_table);
+    let store = DynamoStateStore::new(dynamo, config.state_table);
     let deps = ApplyDeps {
         tenants: &store,
         store: &store,
-        idempotency: &idempotency,
+        ledger: &store,
         clients: &clients,
         concurrency: config.changes_in_flight,
     };

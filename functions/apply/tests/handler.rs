@@ -8,7 +8,7 @@ use aws_lambda_events::sqs::SqsBatchResponse;
 use chrono::{Duration, Utc};
 use fn_common::testing::{sqs_event, sqs_record, CapturedLogs, TestWorld, TENANT};
 use fn_common::{ClientFactory, ClientsError, TenantClients};
-use sync_core::idempotency::IdempotencyStore;
+use sync_core::idempotency::{ChangeKey, ChangeLedger};
 use sync_core::messages::{ChangeMessage, QueueMessage};
 use sync_core::ports::{Queue, StateStore};
 use sync_core::tenants::{TenantConfig, TenantStore};
@@ -62,7 +62,7 @@ async fn deliver(
     let deps = ApplyDeps {
         tenants: &world.tenants,
         store: &world.store,
-        idempotency: &world.idempotency,
+        ledger: &world.ledger(),
         clients,
         concurrency: 8,
     };
@@ -345,11 +345,15 @@ async fn one_change_per_employee_is_in_flight_and_the_newest_version_wins() {
 
     // Another worker is applying a change of this employee: this one waits its turn.
     let newer = retitled(&created, "Staff Engineer", 20);
-    let lease = newer.employee_lease_key();
+    let other = ChangeKey {
+        key: "another change's key".into(),
+        desired_hash: "another state".into(),
+        ..ChangeKey::of(&newer)
+    };
     let now_ms = Utc::now().timestamp_millis();
     world
-        .idempotency
-        .claim(&lease, now_ms, now_ms + 60_000)
+        .ledger()
+        .claim_change(&other, now_ms, now_ms + 60_000)
         .await
         .unwrap();
     let response = deliver(&world, &world.clients, vec![record("n", &newer)]).await;
@@ -358,7 +362,7 @@ async fn one_change_per_employee_is_in_flight_and_the_newest_version_wins() {
         job_title_of(&world, &employee).as_deref(),
         Some("Staff Engineer")
     );
-    world.idempotency.release(&lease).await.unwrap();
+    world.ledger().release_change(&other).await.unwrap();
 
     // Two versions in one batch: one is applied, the other waits; whatever the order, the
     // newer version is what Learn Amp ends with, and the older is skipped as stale.
@@ -442,7 +446,7 @@ async fn an_invocation_cut_off_mid_batch_is_finished_by_the_redelivery() {
     let deps = ApplyDeps {
         tenants: &world.tenants,
         store: &world.store,
-        idempotency: &world.idempotency,
+        ledger: &world.ledger(),
         clients: &world.clients,
         concurrency: 4,
     };

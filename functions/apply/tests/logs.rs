@@ -73,7 +73,7 @@ async fn applied_changes_log_learn_amp_ids_as_numbers() {
         &ApplyDeps {
             tenants: &world.tenants,
             store: &world.store,
-            idempotency: &world.idempotency,
+            ledger: &world.ledger(),
             clients: &world.clients,
             concurrency: 4,
         },

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use sync_clients::RetryPolicy;
 use sync_core::coordination::InMemoryCoordination;
-use sync_core::idempotency::InMemoryIdempotency;
+use sync_core::idempotency::{InMemoryLedger, LedgerClaims};
 use sync_core::messages::ChangeMessage;
 use sync_core::messages::SyncRequest;
 use sync_core::queue::InProcessQueue;
@@ -31,7 +31,8 @@ pub struct TestWorld {
     pub coordination: InMemoryCoordination,
     pub store: EmbeddedStore,
     _state_dir: tempfile::TempDir,
-    pub idempotency: InMemoryIdempotency,
+    /// The embedded change ledger's claims: [`TestWorld::ledger`] over them and `store`.
+    pub claims: LedgerClaims,
     pub changes: InProcessQueue<ChangeMessage>,
     pub sync_requests: InProcessQueue<SyncRequest>,
     pub clients: HttpClients,
@@ -64,7 +65,7 @@ impl TestWorld {
             coordination: InMemoryCoordination::default(),
             store: EmbeddedStore::open(state_dir.path()).expect("store opens"),
             _state_dir: state_dir,
-            idempotency: InMemoryIdempotency::default(),
+            claims: LedgerClaims::default(),
             changes: InProcessQueue::new(),
             sync_requests: InProcessQueue::new(),
         };
@@ -74,6 +75,14 @@ impl TestWorld {
             .await
             .expect("tenant registered");
         world
+    }
+
+    /// The apply function's change ledger: the embedded one, over this world's store.
+    pub fn ledger(&self) -> InMemoryLedger<'_> {
+        InMemoryLedger {
+            store: &self.store,
+            claims: &self.claims,
+        }
     }
 
     /// A tenant of this world's Learn Amp sandbox.

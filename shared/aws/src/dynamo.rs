@@ -2,7 +2,7 @@
 //!
 //! | sk | holds |
 //! |---|---|
-//! | `employee#<kombo id>` | the employee's Learn Amp id, applied hashes, invited flag |
+//! | `employee#<kombo id>` | the employee's Learn Amp id, applied hashes, invited flag; and the apply function's claim of its change in flight or last completed (`crate::ledger`): an item may hold the claim alone |
 //! | `team#<kombo group id>` | the team's Learn Amp id and name hash |
 //! | `cursor` | start time of the last complete read |
 //! | `run#<started at>#<run id>` | a run report, expiring after `REPORT_TTL_DAYS` (`expires_at`) |
@@ -36,8 +36,8 @@ pub const REPORT_TTL_DAYS: i64 = 90;
 
 #[derive(Clone)]
 pub struct DynamoStateStore {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
 }
 
 fn pk(tenant: &str) -> AttributeValue {
@@ -46,6 +46,24 @@ fn pk(tenant: &str) -> AttributeValue {
 
 fn unavailable<E: std::error::Error>(error: E) -> StoreError {
     StoreError::Unavailable(describe(&error))
+}
+
+/// The record an item holds, if it holds one: an employee's item can hold the apply function's
+/// claim alone (an employee claimed before any state was recorded).
+fn decode_record<T: DeserializeOwned>(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<Option<T>, StoreError> {
+    match item.get("data") {
+        None => Ok(None),
+        Some(_) => decode(item).map(Some),
+    }
+}
+
+/// An employee's state from its item, if it has one.
+pub(crate) fn decode_state(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<Option<EmployeeState>, StoreError> {
+    decode_record(item)
 }
 
 fn decode<T: DeserializeOwned>(item: &HashMap<String, AttributeValue>) -> Result<T, StoreError> {
@@ -101,7 +119,7 @@ impl DynamoStateStore {
             .send()
             .await
             .map_err(unavailable)?;
-        out.item().map(decode).transpose()
+        Ok(out.item().map(decode_record).transpose()?.flatten())
     }
 
     /// Every record of the tenant whose sort key starts with `prefix`, newest first if asked.
@@ -129,7 +147,7 @@ impl DynamoStateStore {
                 .await
                 .map_err(unavailable)?;
             for item in out.items() {
-                items.push(decode(item)?);
+                items.extend(decode_record(item)?);
                 if limit.is_some_and(|l| items.len() >= l) {
                     return Ok(items);
                 }
@@ -163,13 +181,23 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn put_employee(&self, tenant: &str, state: &EmployeeState) -> Result<(), StoreError> {
-        self.put(
-            tenant,
-            format!("employee#{}", state.employee_id),
-            state,
-            None,
-        )
-        .await
+        // An update of `data` alone: the apply function's claim on the same item stays.
+        let data = serde_json::to_string(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk(tenant))
+            .key(
+                "sk",
+                AttributeValue::S(format!("employee#{}", state.employee_id)),
+            )
+            .update_expression("SET #data = :data")
+            .expression_attribute_names("#data", "data")
+            .expression_attribute_values(":data", AttributeValue::S(data))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn teams(&self, tenant: &str) -> Result<HashMap<String, TeamState>, StoreError> {

@@ -3,6 +3,7 @@
 
 pub mod dynamo;
 pub mod idempotency;
+pub mod ledger;
 pub mod sqs;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -111,11 +111,15 @@ impl KnownUsers {
     }
 }
 
+#[derive(Clone, Copy)]
 pub struct Applier<'a> {
     pub learnamp: &'a dyn LearnAmp,
     pub store: &'a dyn StateStore,
     pub settings: &'a TenantSettings,
     pub known: Option<&'a KnownUsers>,
+    /// The manager's state, when it was read beforehand (the apply function reads it beside its
+    /// claim, so that it costs no round trip in series); otherwise read when a write needs it.
+    pub manager_state: Option<&'a Option<EmployeeState>>,
 }
 
 type Outcome = Result<ActionRecord, ApplyError>;
@@ -132,16 +136,32 @@ impl Applier<'_> {
         &self.settings.tenant_id
     }
 
+    /// Reads the employee's state, makes the change, and writes the state it leads to.
     pub async fn apply(&self, message: &ChangeMessage) -> Outcome {
-        let desired = &message.desired;
         let state = self
             .store
-            .employee(self.tenant(), &desired.employee_id)
+            .employee(self.tenant(), &message.desired.employee_id)
             .await?;
+        let (record, new_state) = self.apply_to(message, state).await?;
+        if let Some(state) = new_state {
+            self.store.put_employee(self.tenant(), &state).await?;
+        }
+        Ok(record)
+    }
+
+    /// Makes the change from `state` (the employee's, as read by the caller): what was done, and
+    /// the state to record, if it changed. Writes no state: the caller does, with its completion.
+    pub async fn apply_to(
+        &self,
+        message: &ChangeMessage,
+        state: Option<EmployeeState>,
+    ) -> Result<(ActionRecord, Option<EmployeeState>), ApplyError> {
+        let desired = &message.desired;
+        let unchanged = |record| Ok((record, None));
         if let Some(s) = &state {
             if let (Some(applied), Some(incoming)) = (s.source_version, desired.source_version) {
                 if applied > incoming {
-                    return Ok(record(
+                    return unchanged(record(
                         desired,
                         s.learnamp_user_id,
                         ActionKind::Unchanged,
@@ -150,7 +170,7 @@ impl Applier<'_> {
                 }
             }
             if s.applied_hash.as_deref() == Some(message.desired_hash.as_str()) {
-                return Ok(record(
+                return unchanged(record(
                     desired,
                     s.learnamp_user_id,
                     ActionKind::Unchanged,
@@ -170,7 +190,7 @@ impl Applier<'_> {
             ActionKind::Reactivate => self.reactivate(desired, &mut state, &decision.detail).await,
             ActionKind::Deactivate => self.deactivate(desired, &mut state, &decision.detail).await,
             kind => {
-                return Ok(record(
+                return unchanged(record(
                     desired,
                     state.learnamp_user_id,
                     kind,
@@ -183,8 +203,7 @@ impl Applier<'_> {
                 state.last_error = None;
                 state.source_version = desired.source_version.or(state.source_version);
                 state.updated_at = now;
-                self.store.put_employee(self.tenant(), &state).await?;
-                Ok(record)
+                Ok((record, Some(state)))
             }
             Err(e) if e.is_fatal() => Err(ApplyError::Fatal(e)),
             Err(e) if e.is_retryable() => Err(ApplyError::Retryable(e)),
@@ -192,14 +211,9 @@ impl Applier<'_> {
                 let detail = format!("{}: {e}", decision.kind.as_str());
                 state.last_error = Some(e.to_string());
                 state.updated_at = now;
-                self.store.put_employee(self.tenant(), &state).await?;
                 tracing::warn!(employee_id = %desired.employee_id, learnamp_user_id = state.learnamp_user_id, error = %e, "change rejected by Learn Amp");
-                Ok(record(
-                    desired,
-                    state.learnamp_user_id,
-                    ActionKind::Failed,
-                    &detail,
-                ))
+                let failed = record(desired, state.learnamp_user_id, ActionKind::Failed, &detail);
+                Ok((failed, Some(state)))
             }
         }
     }
@@ -209,6 +223,12 @@ impl Applier<'_> {
         let Some(manager) = &desired.manager_employee_id else {
             return Ok(None);
         };
+        if let Some(read) = self.manager_state {
+            return Ok(read
+                .as_ref()
+                .filter(|s| s.active)
+                .and_then(|s| s.learnamp_user_id));
+        }
         match self.store.employee(self.tenant(), manager).await {
             Ok(Some(s)) if s.active => Ok(s.learnamp_user_id),
             Ok(_) => Ok(None),

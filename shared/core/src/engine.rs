@@ -209,6 +209,7 @@ impl Engine<'_> {
             store: self.store,
             settings: self.settings,
             known,
+            manager_state: None,
         }
     }
 

@@ -1,12 +1,13 @@
-//! The apply function's work for one change message, without Lambda: claim the idempotency key
-//! (tenant + employee + desired-state hash; a repair's also names its run), take the employee's in-flight lease, apply, then
-//! complete the record (or release it, so a retry runs again) and give the lease back.
+//! The apply function's work for one change message, without Lambda: claim the change and the
+//! employee in one write (the employee's state comes back with it, and the manager's is read
+//! beside it), apply, then complete the change in one more write (the new state, the completion
+//! and the employee given back), or release the claim so that a retry runs again.
 
 use crate::applier::{Applier, ApplyError};
 use crate::error::StoreError;
-use crate::idempotency::{Claim, IdempotencyStore};
+use crate::idempotency::{ChangeClaim, ChangeKey, ChangeLedger};
 use crate::messages::ChangeMessage;
-use crate::report::{ActionKind, ActionRecord};
+use crate::report::ActionRecord;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug)]
@@ -29,44 +30,95 @@ pub const MANAGER_WAIT_DELIVERIES: u32 = 3;
 
 pub async fn process_change(
     applier: &Applier<'_>,
-    idempotency: &dyn IdempotencyStore,
+    ledger: &dyn ChangeLedger,
     message: &ChangeMessage,
     receive_count: u32,
     now_ms: i64,
     deadline_ms: i64,
 ) -> Result<Processed, StoreError> {
-    let key = message.idempotency_key();
-    let mut claim = idempotency.claim(&key, now_ms, deadline_ms).await?;
-    if let Claim::Completed(data) = &claim {
-        if !superseded(applier, message, data).await? {
-            return Ok(completed_before(message, data));
+    let change = ChangeKey::of(message);
+    let (tenant, employee) = (&message.tenant, &message.desired.employee_id);
+    // One change per employee in flight (two versions applied at once could leave Learn Amp
+    // with the older one's fields and the state with the newer one's hashes): the claim is on
+    // the employee, and lapses at its holder's deadline if the holder dies. The manager's state
+    // is read at the same time, not after: the wait below and the write's manager need it.
+    let manager_read = async {
+        match &message.desired.manager_employee_id {
+            Some(manager) => applier.store.employee(tenant, manager).await.map(Some),
+            None => Ok(None),
         }
-        // This state was applied, then another one, and now this one is wanted again (A, B,
-        // A within the record's life): the old completion must not hide the change.
-        idempotency.release(&key).await?;
-        claim = idempotency.claim(&key, now_ms, deadline_ms).await?;
+    };
+    let (claim, manager) = futures::join!(
+        ledger.claim_change(&change, now_ms, deadline_ms),
+        manager_read
+    );
+    let state = match claim? {
+        ChangeClaim::Acquired(state) => state.map(|s| *s),
+        ChangeClaim::Completed(data) => return Ok(completed_before(message, &data)),
+        ChangeClaim::Busy => {
+            return Ok(Processed::Retry(format!(
+                "another change of employee {employee} is being applied"
+            )))
+        }
+    };
+    let release = || ledger.release_change(&change);
+    // The employee's state already holds this source change's desired state, and no live
+    // completion said so (it expired, or the idempotency table of before issue 16 held it): a
+    // duplicate still. A repair is never one: its state drifted.
+    let holds_it = state
+        .as_ref()
+        .and_then(|s| s.applied_hash.as_deref())
+        .is_some_and(|h| h == message.desired_hash);
+    if holds_it && !change.repair {
+        release().await?;
+        return Ok(Processed::Duplicate(None));
     }
-    match claim {
-        Claim::Acquired => {}
-        Claim::Completed(data) => return Ok(completed_before(message, &data)),
-        Claim::InProgress => {
-            return Ok(Processed::Retry("another worker holds this change".into()))
+    let manager = match manager {
+        Ok(manager) => manager,
+        Err(e) => {
+            release().await?;
+            return Err(e);
+        }
+    };
+    if message.wave > 0 && receive_count < MANAGER_WAIT_DELIVERIES {
+        if let Some(name) = &message.desired.manager_employee_id {
+            let ready = manager
+                .as_ref()
+                .and_then(Option::as_ref)
+                .is_some_and(|s| s.active && s.is_linked());
+            if !ready {
+                release().await?;
+                return Ok(Processed::Retry(format!(
+                    "manager {name} is not applied yet"
+                )));
+            }
         }
     }
-    // One change per employee in flight: two versions applied at once could leave Learn Amp
-    // with the older one's fields and the state with the newer one's hashes. The lease is a
-    // claim like any other, so it lapses at its holder's deadline if the holder dies.
-    let lease = message.employee_lease_key();
-    if idempotency.claim(&lease, now_ms, deadline_ms).await? != Claim::Acquired {
-        idempotency.release(&key).await?;
-        return Ok(Processed::Retry(format!(
-            "another change of employee {} is being applied",
-            message.desired.employee_id
-        )));
+    let applier = Applier {
+        manager_state: manager.as_ref(),
+        ..*applier
+    };
+    match applier.apply_to(message, state).await {
+        Ok((record, new_state)) => {
+            let completion = Completion {
+                record,
+                run_id: Some(message.run_id.clone()),
+            };
+            let data = serde_json::to_string(&completion).unwrap_or_default();
+            ledger
+                .complete_change(&change, new_state.as_ref(), now_ms, &data)
+                .await?;
+            Ok(Processed::Done(completion.record))
+        }
+        Err(ApplyError::Store(e)) => {
+            release().await?;
+            Err(e)
+        }
+        Err(e) => {
+            release().await?;
+            Ok(Processed::Retry(e.to_string()))
+        }
     }
-    let outcome = apply_claimed(applier, idempotency, message, &key, receive_count, now_ms).await;
-    idempotency.release(&lease).await?;
-    outcome
 }
 
 /// What a completed record stores: the attempt's record, and the run whose change it was
@@ -90,83 +142,16 @@ fn completed_before(message: &ChangeMessage, data: &str) -> Processed {
     }
 }
 
-/// Whether a completed record of this change was overtaken: the employee's state now holds
-/// another applied state. A completion that failed permanently is never overtaken: its
-/// duplicates stay acknowledged, and the next run retries the employee.
-async fn superseded(
-    applier: &Applier<'_>,
-    message: &ChangeMessage,
-    completed: &str,
-) -> Result<bool, StoreError> {
-    let failed = serde_json::from_str::<ActionRecord>(completed)
-        .is_ok_and(|record| record.action == ActionKind::Failed);
-    if failed {
-        return Ok(false);
-    }
-    let state = applier
-        .store
-        .employee(&message.tenant, &message.desired.employee_id)
-        .await?;
-    Ok(state
-        .and_then(|s| s.applied_hash)
-        .is_some_and(|applied| applied != message.desired_hash))
-}
-
-/// The work under both claims: the manager wait, the Learn Amp calls, the record's outcome.
-async fn apply_claimed(
-    applier: &Applier<'_>,
-    idempotency: &dyn IdempotencyStore,
-    message: &ChangeMessage,
-    key: &str,
-    receive_count: u32,
-    now_ms: i64,
-) -> Result<Processed, StoreError> {
-    if message.wave > 0 && receive_count < MANAGER_WAIT_DELIVERIES {
-        if let Some(manager) = &message.desired.manager_employee_id {
-            let ready = applier
-                .store
-                .employee(&message.tenant, manager)
-                .await?
-                .is_some_and(|s| s.active && s.is_linked());
-            if !ready {
-                idempotency.release(key).await?;
-                return Ok(Processed::Retry(format!(
-                    "manager {manager} is not applied yet"
-                )));
-            }
-        }
-    }
-    match applier.apply(message).await {
-        Ok(record) => {
-            let completion = Completion {
-                record,
-                run_id: Some(message.run_id.clone()),
-            };
-            let data = serde_json::to_string(&completion).unwrap_or_default();
-            let record = completion.record;
-            idempotency.complete(key, now_ms, &data).await?;
-            Ok(Processed::Done(record))
-        }
-        Err(ApplyError::Store(e)) => {
-            idempotency.release(key).await?;
-            Err(e)
-        }
-        Err(e) => {
-            idempotency.release(key).await?;
-            Ok(Processed::Retry(e.to_string()))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::applier::KnownUsers;
     use crate::embedded::InMemoryLearnAmp;
-    use crate::idempotency::InMemoryIdempotency;
+    use crate::idempotency::{InMemoryLedger, LedgerClaims};
     use crate::mapping::DesiredUser;
     use crate::ports::{LearnAmp, StateStore};
     use crate::reconcile::observe_employees;
+    use crate::report::ActionKind;
     use crate::settings::TenantSettings;
     use crate::store::EmbeddedStore;
 
@@ -208,13 +193,18 @@ mod tests {
     async fn a_repair_of_a_completed_state_is_applied_and_a_source_duplicate_is_not() {
         let learnamp = InMemoryLearnAmp::new();
         let store = EmbeddedStore::in_memory();
-        let idempotency = InMemoryIdempotency::default();
+        let claims = LedgerClaims::default();
+        let idempotency = InMemoryLedger {
+            store: &store,
+            claims: &claims,
+        };
         let settings = TenantSettings::new(TENANT);
         let applier = Applier {
             learnamp: &learnamp,
             store: &store,
             settings: &settings,
             known: None,
+            manager_state: None,
         };
         let now = chrono::Utc::now().timestamp_millis();
         let process = |message: ChangeMessage| {

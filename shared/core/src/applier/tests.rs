@@ -34,6 +34,7 @@ impl World {
             store: &self.store,
             settings: &self.settings,
             known,
+            manager_state: None,
         }
     }
 
