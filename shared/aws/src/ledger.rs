@@ -205,12 +205,24 @@ impl ChangeLedger for DynamoStateStore {
                 .expression_attribute_names("#state", "data")
                 .expression_attribute_values(":state", AttributeValue::S(json));
         }
-        request
+        let result = request
             .update_expression(format!("{set} REMOVE claim_until"))
+            // Only our own claim: one that lapsed (its holder outlived its deadline) and was
+            // taken over is its new holder's, whose state must not be rolled back to ours.
+            .condition_expression("claim_key = :key AND claim_status = :in_progress")
+            .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
             .send()
-            .await
-            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(StoreError::Unavailable(describe(&e))),
+        }
     }
 
     async fn release_change(&self, change: &ChangeKey) -> Result<(), StoreError> {

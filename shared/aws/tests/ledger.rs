@@ -113,6 +113,21 @@ async fn one_claim_per_employee_duplicates_short_circuit_and_a_b_a_applies() {
         .complete_change(&b, None, later, "done B again")
         .await
         .unwrap();
+    // The holder of A outlived its deadline: its late completion rolls nothing back.
+    store
+        .complete_change(&a, Some(&state("A")), later, "late A")
+        .await
+        .unwrap();
+    let stored = store.employee(TENANT, "E1").await.unwrap().expect("state");
+    assert_eq!(
+        stored.applied_hash.as_deref(),
+        Some("B"),
+        "the new holder's state stands"
+    );
+    assert_eq!(
+        store.claim_change(&b, later, later + 60_000).await.unwrap(),
+        ChangeClaim::Completed("done B again".into())
+    );
 
     // A repair of B's state is applied; then B from the source is its duplicate.
     let repair = change("B", true);

@@ -216,6 +216,15 @@ impl ChangeLedger for InMemoryLedger<'_> {
         now_ms: i64,
         data: &str,
     ) -> Result<(), StoreError> {
+        let id = (change.tenant.clone(), change.employee_id.clone());
+        // Only our own claim: one taken over is its new holder's, as in the DynamoDB ledger.
+        let ours =
+            self.claims.lock()?.get(&id).is_some_and(|(key, _, r)| {
+                *key == change.key && r.status == RecordStatus::InProgress
+            });
+        if !ours {
+            return Ok(());
+        }
         if let Some(state) = state {
             self.store.put_employee(&change.tenant, state).await?;
         }
@@ -226,7 +235,7 @@ impl ChangeLedger for InMemoryLedger<'_> {
             data: Some(data.to_string()),
         };
         self.claims.lock()?.insert(
-            (change.tenant.clone(), change.employee_id.clone()),
+            id,
             (change.key.clone(), change.desired_hash.clone(), record),
         );
         Ok(())
