@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::extract::State;
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::connect::{self, ConnectState};
 use super::data::{Data, Shared};
 use super::errors::{input_invalid, not_found, FAULT_ANSWERS};
 use super::routes::{check_api_key, count_requests, list_employees, list_groups, list_locations};
@@ -21,7 +22,7 @@ use crate::RunningServer;
 /// The Kombo sandbox. Cheap to clone; all clones share one state.
 #[derive(Clone)]
 pub struct KomboSandbox {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for KomboSandbox {
@@ -59,13 +60,23 @@ impl KomboSandbox {
                 fail_after_pages: Mutex::new(None),
                 requests: AtomicU64::new(0),
                 data: Mutex::new(data),
+                connect: Mutex::new(ConnectState::new(integration_id)),
+                origin: Mutex::new("http://127.0.0.1".into()),
             }),
         }
     }
 
-    /// Serves the API on `127.0.0.1:port` (0 = a free port); `base_url` ends with `/v1`.
+    pub(super) fn from_shared(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// Serves the API on `127.0.0.1:port` (0 = a free port); `base_url` ends with `/v1`. The
+    /// connection page is served at the server's root (`/connect`).
     pub async fn start(&self, port: u16) -> std::io::Result<RunningServer> {
-        crate::serve(router(self.shared.clone()), port, "/v1").await
+        let server = crate::serve(router(self.shared.clone()), port, "/v1").await?;
+        *self.shared.origin.lock().unwrap_or_else(|e| e.into_inner()) =
+            format!("http://{}", server.addr);
+        Ok(server)
     }
 
     /// The fault knobs of this sandbox.
@@ -279,9 +290,24 @@ fn router(sh: Arc<Shared>) -> Router {
         .route("/v1/hris/employees", get(list_employees))
         .route("/v1/hris/groups", get(list_groups))
         .route("/v1/hris/locations", get(list_locations))
+        .route("/v1/connect/create-link", post(connect::create_link))
+        .route(
+            "/v1/connect/integration-by-token/{token}",
+            get(connect::integration_by_token),
+        )
+        .route(
+            "/v1/integrations/{id}",
+            get(connect::get_integration).delete(connect::delete_integration),
+        )
+        .route("/v1/integrations/{id}/relink", post(connect::relink))
+        .route(
+            "/v1/integrations/{id}/custom-fields",
+            get(connect::custom_fields),
+        )
         .fallback(not_found)
         .layer(from_fn_with_state(faults, crate::faults::middleware))
         .layer(from_fn_with_state(sh.clone(), count_requests))
+        .merge(super::connect_page::routes())
         .route("/_sandbox/state", get(sandbox_state))
         .route(
             "/_sandbox/employees/{id}",
