@@ -53,7 +53,11 @@ async fn a_link_becomes_an_integration_of_its_tenant_that_can_be_relinked_and_de
     let info = client.integration(&id).await.unwrap().unwrap();
     assert_eq!(
         (info.tool.as_str(), &info.status, &info.setup_status),
-        ("personio", &IntegrationStatus::Active, &SetupStatus::Incomplete)
+        (
+            "personio",
+            &IntegrationStatus::Active,
+            &SetupStatus::Incomplete
+        )
     );
     assert_eq!(info.end_user_origin_id.as_deref(), Some("tenant-a"));
     // The operator-registered integration has no origin id.
@@ -69,7 +73,11 @@ async fn a_link_becomes_an_integration_of_its_tenant_that_can_be_relinked_and_de
     let relink = client.relink(&id, ConnectLanguage::En).await.unwrap();
     let again = sandbox.complete_link(&relink).await.unwrap();
     assert_eq!(
-        client.integration_by_token(&again).await.unwrap().integration_id,
+        client
+            .integration_by_token(&again)
+            .await
+            .unwrap()
+            .integration_id,
         id
     );
     assert_eq!(
@@ -105,7 +113,10 @@ async fn custom_fields_are_read_in_pages_the_employee_models_only() {
 #[tokio::test]
 async fn unknown_tokens_unknown_integrations_and_a_wrong_key_are_errors_that_say_so() {
     let (_sandbox, server, client) = sandbox().await;
-    let err = client.integration_by_token("no-such-token").await.unwrap_err();
+    let err = client
+        .integration_by_token("no-such-token")
+        .await
+        .unwrap_err();
     assert!(matches!(err, SourceError::Rejected { .. }), "{err:?}");
     assert!(!err.to_string().contains("no-such-token"), "{err}");
     assert!(!err.is_retryable());

@@ -104,6 +104,7 @@ async fn a_tenant_is_bound_by_integration_created_and_first_synced_once_kombos_s
     let kombo_server = kombo.start(0).await.unwrap();
     let learnamp_server = learnamp.start(0).await.unwrap();
     kombo.set_webhook(None, WEBHOOK_SECRET);
+    let seeded = learnamp.snapshot();
 
     let moto = MotoServer::start();
     let dynamo = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
@@ -183,8 +184,9 @@ async fn a_tenant_is_bound_by_integration_created_and_first_synced_once_kombos_s
     stack.drain_sync_requests().await;
     assert!(stack.changes.is_empty(), "nothing read before COMPLETED");
     let untouched = learnamp.snapshot();
-    assert!(
-        untouched.users.is_empty() && untouched.teams.is_empty(),
+    assert_eq!(
+        (untouched.users.len(), untouched.teams.len()),
+        (seeded.users.len(), seeded.teams.len()),
         "Learn Amp untouched"
     );
 
@@ -195,12 +197,21 @@ async fn a_tenant_is_bound_by_integration_created_and_first_synced_once_kombos_s
     assert_eq!(stack.deliver(&sent[0]).await, "queued");
     let ran = stack.drain_sync_requests().await;
     assert_eq!(ran.len(), 1);
-    assert_eq!((ran[0].tenant.as_str(), ran[0].mode), ("acme", SyncMode::Full));
-    assert!(!stack.changes.is_empty(), "the first import queued its changes");
+    assert_eq!(
+        (ran[0].tenant.as_str(), ran[0].mode),
+        ("acme", SyncMode::Full)
+    );
+    assert!(
+        !stack.changes.is_empty(),
+        "the first import queued its changes"
+    );
     let acme = stack.store.tenant("acme").await.unwrap().unwrap();
     assert!(matches!(
         acme.kombo,
-        KomboConnection::Connected { setup_status: SetupStatus::Completed, .. }
+        KomboConnection::Connected {
+            setup_status: SetupStatus::Completed,
+            ..
+        }
     ));
 
     kombo_server.shutdown().await;

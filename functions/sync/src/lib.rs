@@ -34,10 +34,10 @@ use sync_core::coordination::Coordination;
 use sync_core::decode::DecodeProblem;
 use sync_core::error::{QueueError, SourceError, StoreError};
 use sync_core::messages::{ChangeMessage, MessageError, SyncRequest};
+use sync_core::onboarding::{check_ready, Readiness, ReadinessError};
 use sync_core::ports::{Queue, StateStore};
 use sync_core::report::{RunReport, RunTrigger, SyncMode};
 use sync_core::status::{tenant_status, DEFAULT_RUNS};
-use sync_core::onboarding::{check_ready, Readiness, ReadinessError};
 use sync_core::tenants::TenantStore;
 use sync_core::{Engine, EngineError, RunOptions};
 use thiserror::Error;
@@ -129,7 +129,10 @@ pub enum RunError {
     /// bound) or "waiting for Kombo's first sync" (the setup is not `COMPLETED`). An outcome,
     /// not a failure: the webhook that completes the setup queues the first import.
     #[error("tenant {tenant} is not synced yet: {reason}")]
-    NotReady { tenant: String, reason: &'static str },
+    NotReady {
+        tenant: String,
+        reason: &'static str,
+    },
     /// The integration's status could not be refreshed from Kombo.
     #[error(transparent)]
     Readiness(#[from] ReadinessError),

@@ -38,7 +38,11 @@ async fn invoke(world: &TestWorld, payload: serde_json::Value) -> serde_json::Va
 async fn queued_run(world: &TestWorld, tenant: &str) -> serde_json::Value {
     let request = SyncRequest::scheduled(tenant, "evt-schedule");
     let record = sqs_record("r-1", &serde_json::to_string(&request).unwrap(), 1);
-    invoke(world, serde_json::to_value(sqs_event(vec![record])).unwrap()).await
+    invoke(
+        world,
+        serde_json::to_value(sqs_event(vec![record])).unwrap(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -48,7 +52,11 @@ async fn a_tenant_with_no_integration_is_skipped_and_not_scheduled() {
     acme.kombo = KomboConnection::NotConnected;
     world.tenants.put_tenant(&acme).await.unwrap();
 
-    let answer = invoke(&world, serde_json::json!({"tenant": "acme", "dry_run": true})).await;
+    let answer = invoke(
+        &world,
+        serde_json::json!({"tenant": "acme", "dry_run": true}),
+    )
+    .await;
     assert_eq!(
         answer,
         serde_json::json!({"tenant": "acme", "skipped": "not connected yet"})
@@ -101,7 +109,10 @@ async fn a_bound_tenant_waits_for_kombos_setup_and_a_missed_webhook_does_not_blo
         queued_run(&world, "acme").await["batchItemFailures"],
         serde_json::json!([])
     );
-    assert!(world.changes.is_empty(), "nothing read while Kombo's setup runs");
+    assert!(
+        world.changes.is_empty(),
+        "nothing read while Kombo's setup runs"
+    );
 
     // Kombo finishes; its webhook is lost. The next run asks Kombo, stores what it says, and
     // imports.
@@ -120,7 +131,10 @@ async fn a_bound_tenant_waits_for_kombos_setup_and_a_missed_webhook_does_not_blo
     let stored = world.tenants.tenant("acme").await.unwrap().unwrap();
     assert!(matches!(
         stored.kombo,
-        KomboConnection::Connected { setup_status: SetupStatus::Completed, .. }
+        KomboConnection::Connected {
+            setup_status: SetupStatus::Completed,
+            ..
+        }
     ));
     world.stop().await;
 }

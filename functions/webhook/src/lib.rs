@@ -40,8 +40,8 @@ use subtle::ConstantTimeEq;
 use sync_core::coordination::Coordination;
 use sync_core::intake::{classify, Intake};
 use sync_core::messages::SyncRequest;
-use sync_core::ports::Queue;
 use sync_core::onboarding::{apply_lifecycle, lifecycle_event, Lifecycle};
+use sync_core::ports::Queue;
 use sync_core::tenants::{BindRefusal, TenantStore};
 use sync_core::webhook::{parse_kombo_webhook, WebhookError, KOMBO_SIGNATURE_HEADER};
 

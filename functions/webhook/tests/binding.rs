@@ -169,7 +169,9 @@ async fn integration_created_binds_the_tenant_its_origin_id_names_and_no_other()
     );
     assert_eq!(world.kombo("globex").await, KomboConnection::NotConnected);
     let acme = world.tenants.tenant("acme").await.unwrap().unwrap();
-    assert!(!serde_json::to_string(&acme).unwrap().contains("admin@acme.example"));
+    assert!(!serde_json::to_string(&acme)
+        .unwrap()
+        .contains("admin@acme.example"));
     assert_eq!(world.send(event).await, "duplicate");
     assert!(world.queued().await.is_empty(), "nothing to read yet");
 
@@ -202,7 +204,12 @@ async fn integration_created_binds_the_tenant_its_origin_id_names_and_no_other()
     );
     assert_eq!(
         world
-            .send(created("evt-5", "personio:three", Some("initech"), "personio"))
+            .send(created(
+                "evt-5",
+                "personio:three",
+                Some("initech"),
+                "personio"
+            ))
             .await,
         "unknown_tenant"
     );
@@ -226,7 +233,10 @@ async fn a_second_integration_is_refused_while_the_first_works_and_a_relink_keep
     let world = World::new().await;
     world
         .tenants
-        .put_tenant(&tenant("acme", bound("personio:one", IntegrationStatus::Active)))
+        .put_tenant(&tenant(
+            "acme",
+            bound("personio:one", IntegrationStatus::Active),
+        ))
         .await
         .unwrap();
     assert_eq!(
@@ -247,13 +257,21 @@ async fn a_second_integration_is_refused_while_the_first_works_and_a_relink_keep
     // Its credentials break: Kombo says so, and a relink is what brings it back.
     assert_eq!(
         world
-            .send(state_changed("evt-2", "personio:one", "INVALID", "COMPLETED"))
+            .send(state_changed(
+                "evt-2",
+                "personio:one",
+                "INVALID",
+                "COMPLETED"
+            ))
             .await,
         "recorded"
     );
     assert!(matches!(
         world.kombo("acme").await,
-        KomboConnection::Connected { status: IntegrationStatus::Invalid, .. }
+        KomboConnection::Connected {
+            status: IntegrationStatus::Invalid,
+            ..
+        }
     ));
     assert_eq!(
         world
@@ -264,7 +282,12 @@ async fn a_second_integration_is_refused_while_the_first_works_and_a_relink_keep
     );
     assert_eq!(
         world
-            .send(state_changed("evt-4", "personio:one", "ACTIVE", "COMPLETED"))
+            .send(state_changed(
+                "evt-4",
+                "personio:one",
+                "ACTIVE",
+                "COMPLETED"
+            ))
             .await,
         "recorded"
     );
@@ -280,7 +303,10 @@ async fn a_second_integration_is_refused_while_the_first_works_and_a_relink_keep
             },
         }
     );
-    assert!(world.queued().await.is_empty(), "its first import ran long ago");
+    assert!(
+        world.queued().await.is_empty(),
+        "its first import ran long ago"
+    );
 
     // Deleted at Kombo: a new connection replaces it.
     let deleted = json!({"id": "evt-5", "type": "integration-deleted", "data": {
@@ -316,14 +342,24 @@ async fn the_setup_becoming_completed_queues_the_first_import_once() {
     );
     assert_eq!(
         world
-            .send(state_changed("evt-2", "personio:one", "ACTIVE", "FINAL_SYNC_PENDING"))
+            .send(state_changed(
+                "evt-2",
+                "personio:one",
+                "ACTIVE",
+                "FINAL_SYNC_PENDING"
+            ))
             .await,
         "recorded"
     );
     assert!(world.queued().await.is_empty());
     assert_eq!(
         world
-            .send(state_changed("evt-3", "personio:one", "ACTIVE", "COMPLETED"))
+            .send(state_changed(
+                "evt-3",
+                "personio:one",
+                "ACTIVE",
+                "COMPLETED"
+            ))
             .await,
         "queued"
     );
@@ -345,7 +381,12 @@ async fn the_setup_becoming_completed_queues_the_first_import_once() {
     world.coordination.sync_started("acme").await.unwrap();
     assert_eq!(
         world
-            .send(state_changed("evt-4", "personio:one", "ACTIVE", "COMPLETED"))
+            .send(state_changed(
+                "evt-4",
+                "personio:one",
+                "ACTIVE",
+                "COMPLETED"
+            ))
             .await,
         "recorded"
     );

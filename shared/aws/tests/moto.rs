@@ -397,7 +397,10 @@ async fn a_bound_integration_finds_its_tenant_through_the_index_and_a_stale_inde
         checked_at: Utc::now(),
     };
     store
-        .put_tenant(&tenant("personio:legacy", KomboConnection::TenantIdIsIntegration))
+        .put_tenant(&tenant(
+            "personio:legacy",
+            KomboConnection::TenantIdIsIntegration,
+        ))
         .await
         .unwrap();
     store
@@ -414,18 +417,31 @@ async fn a_bound_integration_finds_its_tenant_through_the_index_and_a_stale_inde
                 .map(|t| t.settings.tenant_id)
         }
     };
-    assert_eq!(found("personio:legacy").await.as_deref(), Some("personio:legacy"));
+    assert_eq!(
+        found("personio:legacy").await.as_deref(),
+        Some("personio:legacy")
+    );
     assert_eq!(found("personio:one").await.as_deref(), Some("acme"));
     let index = client
         .get_item()
         .table_name("tenants")
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("integration#personio:one".into()))
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("tenant".into()))
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("integration#personio:one".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("tenant".into()),
+        )
         .send()
         .await
         .unwrap();
     assert!(index.item().is_some(), "the binding is indexed");
-    assert_eq!(store.tenants().await.unwrap().len(), 2, "an index item is no tenant");
+    assert_eq!(
+        store.tenants().await.unwrap().len(),
+        2,
+        "an index item is no tenant"
+    );
 
     // Rebound to another integration: the old index item no longer finds it.
     store

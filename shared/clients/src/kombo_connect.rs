@@ -148,9 +148,8 @@ fn redact(error: SourceError, request: &LinkRequest) -> SourceError {
 /// A link for the browser: an `https` URL, or `http` on this machine (the sandbox). Anything
 /// else (`javascript:`, a relative path) would run in, or navigate, the admin's page.
 fn checked_link(endpoint: &str, link: String) -> Result<String, SourceError> {
-    let url = reqwest::Url::parse(&link).map_err(|_| {
-        SourceError::Protocol(format!("{endpoint}: the link is not a URL"))
-    })?;
+    let url = reqwest::Url::parse(&link)
+        .map_err(|_| SourceError::Protocol(format!("{endpoint}: the link is not a URL")))?;
     let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     match url.scheme() {
         "https" => Ok(link),
@@ -299,7 +298,10 @@ impl KomboConnect for KomboConnectClient {
         integration_id: &str,
         language: ConnectLanguage,
     ) -> Result<String, SourceError> {
-        let path = format!("/integrations/{}/relink", urlencoding::encode(integration_id));
+        let path = format!(
+            "/integrations/{}/relink",
+            urlencoding::encode(integration_id)
+        );
         let body = json!({"language": language.as_str(), "link_type": "EMBEDDED"});
         let ends = Instant::now() + self.deadline;
         let answer = self
@@ -360,7 +362,12 @@ impl KomboConnect for KomboConnectClient {
                 .filter(|r| custom_field(r).is_none())
                 .count();
             if malformed > 0 {
-                tracing::warn!(integration_id, page, malformed, "custom fields without an id or key skipped");
+                tracing::warn!(
+                    integration_id,
+                    page,
+                    malformed,
+                    "custom fields without an id or key skipped"
+                );
             }
             match data.next.or(data.next_cursor).filter(|n| !n.is_empty()) {
                 None => return Ok(fields),
@@ -420,13 +427,18 @@ mod tests {
             &request,
         );
         let text = error.to_string();
-        assert!(!text.contains("admin@example.com") && !text.contains("Acme"), "{text}");
+        assert!(
+            !text.contains("admin@example.com") && !text.contains("Acme"),
+            "{text}"
+        );
     }
 
     #[test]
     fn a_custom_field_needs_an_id_and_a_key() {
-        let field = custom_field(&json!({"id": "f1", "key": "cost_center", "model": "hris_employees",
-            "label": null, "integration_field": {"label": "Cost center"}, "extra": [1]}))
+        let field = custom_field(
+            &json!({"id": "f1", "key": "cost_center", "model": "hris_employees",
+            "label": null, "integration_field": {"label": "Cost center"}, "extra": [1]}),
+        )
         .unwrap();
         assert_eq!(field.label.as_deref(), Some("Cost center"));
         assert!(custom_field(&json!({"id": "f1", "key": null})).is_none());

@@ -22,7 +22,10 @@ pub enum Lifecycle {
     /// `integration-created` bound the integration to this tenant.
     Bound { tenant: String },
     /// The tenant refused it (recorded as its last event); no tenant was changed.
-    Refused { tenant: String, refusal: BindRefusal },
+    Refused {
+        tenant: String,
+        refusal: BindRefusal,
+    },
     /// The bound integration's statuses were refreshed. `setup_completed`: its setup became
     /// `COMPLETED` with this event, so the tenant's first import may run now.
     Refreshed {
@@ -307,7 +310,10 @@ mod tests {
         );
         // Without the connection endpoints, what is stored decides.
         let readiness = check_ready(bound.clone(), None, &tenants, now).await;
-        assert_eq!(readiness.unwrap().reason(), "waiting for Kombo's first sync");
+        assert_eq!(
+            readiness.unwrap().reason(),
+            "waiting for Kombo's first sync"
+        );
 
         kombo.set_setup_status("personio:1", SetupStatus::Completed);
         let Readiness::Ready(ready) = check_ready(bound.clone(), Some(&kombo), &tenants, now)
@@ -321,10 +327,16 @@ mod tests {
 
         kombo.delete_integration("personio:1").await.unwrap();
         let readiness = check_ready(bound, Some(&kombo), &tenants, now).await;
-        assert!(matches!(readiness.unwrap(), Readiness::WaitingForKombo { .. }));
+        assert!(matches!(
+            readiness.unwrap(),
+            Readiness::WaitingForKombo { .. }
+        ));
         assert!(matches!(
             tenants.tenant("acme").await.unwrap().unwrap().kombo,
-            KomboConnection::Connected { status: IntegrationStatus::Inactive, .. }
+            KomboConnection::Connected {
+                status: IntegrationStatus::Inactive,
+                ..
+            }
         ));
     }
 }
