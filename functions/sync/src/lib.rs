@@ -225,7 +225,7 @@ async fn run_under_lock(
     }
     let config = match check_ready(config, deps.clients.connect(), deps.tenants, Utc::now()).await?
     {
-        Readiness::Ready(config) => config,
+        Readiness::Ready(config) => *config,
         waiting => {
             return Err(RunError::NotReady {
                 tenant: tenant.to_string(),

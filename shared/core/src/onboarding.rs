@@ -174,7 +174,7 @@ pub fn lifecycle_event(event: &WebhookEvent, now: DateTime<Utc>) -> TenantEvent 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Readiness {
     /// Ready: the tenant's record, refreshed if Kombo was asked.
-    Ready(TenantConfig),
+    Ready(Box<TenantConfig>),
     /// No integration bound yet: the admin has not connected Personio.
     NotConnected,
     /// Kombo's setup (its first sync of the customer's Personio) has not finished.
@@ -204,7 +204,7 @@ pub async fn check_ready(
 ) -> Result<Readiness, ReadinessError> {
     let mut tenant = tenant;
     if tenant.ready_to_sync() {
-        return Ok(Readiness::Ready(tenant));
+        return Ok(Readiness::Ready(Box::new(tenant)));
     }
     let KomboConnection::Connected {
         integration_id,
@@ -230,7 +230,7 @@ pub async fn check_ready(
     let setup_status = setup_status.clone();
     tenants.put_tenant(&tenant).await?;
     Ok(if tenant.ready_to_sync() {
-        Readiness::Ready(tenant)
+        Readiness::Ready(Box::new(tenant))
     } else {
         Readiness::WaitingForKombo { setup_status }
     })
@@ -323,7 +323,7 @@ mod tests {
             panic!("Kombo finished");
         };
         assert!(ready.ready_to_sync());
-        assert_eq!(tenants.tenant("acme").await.unwrap(), Some(ready));
+        assert_eq!(tenants.tenant("acme").await.unwrap(), Some(*ready));
 
         kombo.delete_integration("personio:1").await.unwrap();
         let readiness = check_ready(bound, Some(&kombo), &tenants, now).await;

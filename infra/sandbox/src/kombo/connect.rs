@@ -18,17 +18,17 @@
 //! Every integration serves the sandbox's one company on `/hris/*`: the one the sandbox was
 //! made with (`ACTIVE`, `COMPLETED`, no origin id) and every one the connection page creates.
 //! A new integration's setup is `INCOMPLETE` (reads answer 409 `INTEGRATION.SETUP_SYNC_PENDING`)
-//! until [`KomboSandbox::set_setup_status`] completes it, or the delay of
-//! [`KomboSandbox::set_setup_delay`] passes: tests stay deterministic, the demo moves on alone.
+//! until `KomboSandbox::set_setup_status` completes it, or the delay of
+//! `KomboSandbox::set_setup_delay` passes: tests stay deterministic, the demo moves on alone.
 //!
 //! Webhooks (`integration-created`, `integration-state-changed` when a status changes,
 //! `integration-deleted`) are signed as Kombo signs them (`X-Kombo-Signature`: HMAC-SHA256 of the
-//! body, base64url without padding), kept in an outbox ([`KomboSandbox::webhooks_sent`]) and,
-//! when a URL is set ([`KomboSandbox::set_webhook`]), POSTed to it before the answer that caused
+//! body, base64url without padding), kept in an outbox (`KomboSandbox::webhooks_sent`) and,
+//! when a URL is set (`KomboSandbox::set_webhook`), POSTed to it before the answer that caused
 //! them is sent: when the connection page hands its token over, `integration-created` was
 //! delivered.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -39,13 +39,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use super::control::KomboSandbox;
+use super::connect_state::{
+    ConnectState, Link, PendingLink, SandboxCustomField, SandboxIntegration, SentWebhook,
+};
 use super::data::Shared;
 use super::errors::{error_response, input_invalid};
 use crate::util::fmt_kombo_dt;
@@ -54,92 +55,6 @@ use crate::util::fmt_kombo_dt;
 const EMBEDDED_VALIDITY: Duration = Duration::from_secs(3600);
 const MAGIC_LINK_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
 const LANGUAGES: &[&str] = &["en", "de", "fr", "it", "es"];
-
-/// An integration as the sandbox holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SandboxIntegration {
-    pub id: String,
-    pub tool: String,
-    /// `ACTIVE`, `INVALID` or `INACTIVE`.
-    pub status: String,
-    /// `INCOMPLETE`, `FINAL_SYNC_PENDING` or `COMPLETED`.
-    pub setup_status: String,
-    pub origin_id: Option<String>,
-    pub organization_name: String,
-    pub creator_email: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-/// A custom field of the company, as `GET /integrations/{id}/custom-fields` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SandboxCustomField {
-    pub key: String,
-    /// `hris_employees` for the employee's fields.
-    pub model: String,
-    pub label: Option<String>,
-}
-
-/// A webhook the sandbox sent (or would have, without a URL).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SentWebhook {
-    pub event_type: String,
-    /// The exact body signed.
-    pub body: String,
-    /// Its `X-Kombo-Signature`.
-    pub signature: String,
-    /// The receiver's HTTP status; `None` when no URL was set or the receiver did not answer.
-    pub delivered: Option<u16>,
-}
-
-pub(super) enum PendingLink {
-    New {
-        origin_id: Option<String>,
-        organization_name: String,
-        creator_email: String,
-    },
-    Relink(String),
-}
-
-pub(super) struct Link {
-    pub(super) pending: PendingLink,
-    expires: Instant,
-}
-
-#[derive(Default)]
-pub(super) struct ConnectState {
-    pub(super) links: HashMap<String, Link>,
-    tokens: HashMap<String, (String, Instant)>,
-    pub(super) integrations: BTreeMap<String, SandboxIntegration>,
-    extra_fields: Vec<SandboxCustomField>,
-    webhook_url: Option<String>,
-    webhook_secret: String,
-    outbox: Vec<SentWebhook>,
-    setup_delay: Option<Duration>,
-}
-
-impl ConnectState {
-    /// The state of a sandbox whose own integration is `integration_id`.
-    pub(super) fn new(integration_id: &str) -> Self {
-        let mut state = Self::default();
-        let tool = integration_id
-            .split_once(':')
-            .map_or("personio", |(tool, _)| tool);
-        state.integrations.insert(
-            integration_id.to_string(),
-            SandboxIntegration {
-                id: integration_id.to_string(),
-                tool: tool.to_string(),
-                status: "ACTIVE".into(),
-                setup_status: "COMPLETED".into(),
-                origin_id: None,
-                organization_name: "Sandbox company".into(),
-                creator_email: None,
-                created_at: Utc::now(),
-            },
-        );
-        state
-    }
-}
 
 fn random_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
@@ -665,89 +580,46 @@ pub(super) async fn custom_fields(
     success(json!({"results": results, "next": next, "next_cursor": next}))
 }
 
-/// The connection flow's handles on [`KomboSandbox`].
-impl KomboSandbox {
-    /// Where the sandbox sends its lifecycle webhooks, signed with `secret`; `None`: nowhere
-    /// (they are still signed with `secret` and kept in [`Self::webhooks_sent`]).
-    pub fn set_webhook(&self, url: Option<&str>, secret: &str) {
-        let mut connect = self.shared.connect();
-        connect.webhook_url = url.map(str::to_string);
-        connect.webhook_secret = secret.to_string();
-    }
+/// What the sandbox's handle sets and reads of the connection flow.
+pub(super) fn set_webhook(sh: &Shared, url: Option<&str>, secret: &str) {
+    let mut connect = sh.connect();
+    connect.webhook_url = url.map(str::to_string);
+    connect.webhook_secret = secret.to_string();
+}
 
-    /// `Some(delay)`: a new integration's setup completes that long after its connection
-    /// (`integration-state-changed` is sent then). `None` (the default): it stays `INCOMPLETE`
-    /// until [`Self::set_setup_status`].
-    pub fn set_setup_delay(&self, delay: Option<Duration>) {
-        self.shared.connect().setup_delay = delay;
-    }
+pub(super) fn set_setup_delay(sh: &Shared, delay: Option<Duration>) {
+    sh.connect().setup_delay = delay;
+}
 
-    /// Sets an integration's `status` and/or `setup_status`, and sends
-    /// `integration-state-changed` if either changed. `false` for an unknown integration.
-    pub async fn set_integration_status(
-        &self,
-        id: &str,
-        status: Option<&str>,
-        setup_status: Option<&str>,
-    ) -> bool {
-        match change_status(&self.shared, id, status, setup_status) {
-            None => false,
-            Some(changed) => {
-                if let Some(integration) = changed {
-                    send_webhooks(
-                        &self.shared,
-                        vec![("integration-state-changed", integration)],
-                    )
-                    .await;
-                }
-                true
+pub(super) async fn set_integration_status(
+    sh: &Shared,
+    id: &str,
+    status: Option<&str>,
+    setup_status: Option<&str>,
+) -> bool {
+    match change_status(sh, id, status, setup_status) {
+        None => false,
+        Some(changed) => {
+            if let Some(integration) = changed {
+                send_webhooks(sh, vec![("integration-state-changed", integration)]).await;
             }
+            true
         }
     }
+}
 
-    /// [`Self::set_integration_status`] of the setup alone.
-    pub async fn set_setup_status(&self, id: &str, setup_status: &str) -> bool {
-        self.set_integration_status(id, None, Some(setup_status))
-            .await
-    }
+pub(super) fn add_custom_field(sh: &Shared, key: &str, model: &str, label: Option<&str>) {
+    sh.connect().extra_fields.push(SandboxCustomField {
+        key: key.to_string(),
+        model: model.to_string(),
+        label: label.map(str::to_string),
+    });
+}
 
-    /// A custom field more, for every integration.
-    pub fn add_custom_field(&self, key: &str, model: &str, label: Option<&str>) {
-        self.shared.connect().extra_fields.push(SandboxCustomField {
-            key: key.to_string(),
-            model: model.to_string(),
-            label: label.map(str::to_string),
-        });
-    }
+pub(super) fn integrations(sh: &Shared) -> Vec<SandboxIntegration> {
+    sh.connect().integrations.values().cloned().collect()
+}
 
-    /// Completes the link as the admin's Connect click does; the token the page hands over.
-    pub async fn complete_link(&self, link: &str) -> Option<String> {
-        let token = link.rsplit_once("token=").map(|(_, t)| t)?;
-        complete_link(&self.shared, token).await
-    }
-
-    /// An integration, deleted ones excepted.
-    pub fn integration(&self, id: &str) -> Option<SandboxIntegration> {
-        self.shared.connect().integrations.get(id).cloned()
-    }
-
-    /// Every integration, the sandbox's own included.
-    pub fn integrations(&self) -> Vec<SandboxIntegration> {
-        self.shared
-            .connect()
-            .integrations
-            .values()
-            .cloned()
-            .collect()
-    }
-
-    /// Every lifecycle webhook sent so far, oldest first.
-    pub fn webhooks_sent(&self) -> Vec<SentWebhook> {
-        self.shared.connect().outbox.clone()
-    }
-
-    /// [`Self::webhooks_sent`], emptying the outbox.
-    pub fn take_webhooks(&self) -> Vec<SentWebhook> {
-        std::mem::take(&mut self.shared.connect().outbox)
-    }
+pub(super) fn webhooks_sent(sh: &Shared) -> Vec<SentWebhook> {
+    sh.connect().outbox.clone()
 }

@@ -24,8 +24,8 @@ use axum::{Form, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::connect::PendingLink;
-use super::control::KomboSandbox;
+use super::connect;
+use super::connect_state::PendingLink;
 use super::data::Shared;
 use super::errors::{input_invalid, not_found};
 
@@ -140,7 +140,7 @@ fn invalid_link() -> Response {
 async fn answer(State(sh): State<Arc<Shared>>, Form(choice): Form<Choice>) -> Response {
     let token = hex_only(&choice.token);
     match choice.action.as_str() {
-        "connect" => match super::connect::complete_link(&sh, &token).await {
+        "connect" => match connect::complete_link(&sh, &token).await {
             Some(token) => message_page(
                 "Personio is connected",
                 "You can close this window.",
@@ -164,7 +164,7 @@ struct WebhookTarget {
 }
 
 async fn set_webhook(State(sh): State<Arc<Shared>>, Json(target): Json<WebhookTarget>) -> Response {
-    KomboSandbox::from_shared(sh).set_webhook(target.url.as_deref(), &target.secret);
+    connect::set_webhook(&sh, target.url.as_deref(), &target.secret);
     Json(json!({"status": "success"})).into_response()
 }
 
@@ -174,12 +174,12 @@ struct SetupDelay {
 }
 
 async fn set_setup_delay(State(sh): State<Arc<Shared>>, Json(delay): Json<SetupDelay>) -> Response {
-    KomboSandbox::from_shared(sh).set_setup_delay(delay.ms.map(Duration::from_millis));
+    connect::set_setup_delay(&sh, delay.ms.map(Duration::from_millis));
     Json(json!({"status": "success"})).into_response()
 }
 
 async fn list_integrations(State(sh): State<Arc<Shared>>) -> Response {
-    Json(json!({"integrations": KomboSandbox::from_shared(sh).integrations()})).into_response()
+    Json(json!({"integrations": connect::integrations(&sh)})).into_response()
 }
 
 #[derive(Deserialize)]
@@ -193,13 +193,13 @@ async fn set_status(
     Path(id): Path<String>,
     Json(statuses): Json<Statuses>,
 ) -> Response {
-    let found = KomboSandbox::from_shared(sh)
-        .set_integration_status(
-            &id,
-            statuses.status.as_deref(),
-            statuses.setup_status.as_deref(),
-        )
-        .await;
+    let found = connect::set_integration_status(
+        &sh,
+        &id,
+        statuses.status.as_deref(),
+        statuses.setup_status.as_deref(),
+    )
+    .await;
     if found {
         Json(json!({"status": "success"})).into_response()
     } else {
@@ -218,7 +218,8 @@ async fn add_custom_field(State(sh): State<Arc<Shared>>, Json(field): Json<NewFi
     if field.key.is_empty() {
         return input_invalid("key must not be empty");
     }
-    KomboSandbox::from_shared(sh).add_custom_field(
+    connect::add_custom_field(
+        &sh,
         &field.key,
         field.model.as_deref().unwrap_or("hris_employees"),
         field.label.as_deref(),
@@ -227,8 +228,7 @@ async fn add_custom_field(State(sh): State<Arc<Shared>>, Json(field): Json<NewFi
 }
 
 async fn list_webhooks(State(sh): State<Arc<Shared>>) -> Response {
-    let sent: Vec<serde_json::Value> = KomboSandbox::from_shared(sh)
-        .webhooks_sent()
+    let sent: Vec<serde_json::Value> = connect::webhooks_sent(&sh)
         .into_iter()
         .map(|w| json!({"type": w.event_type, "body": w.body, "delivered": w.delivered}))
         .collect();

@@ -11,7 +11,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::connect::{self, ConnectState};
+use super::connect;
+use super::connect_state::{ConnectState, SandboxIntegration, SentWebhook};
 use super::data::{Data, Shared};
 use super::errors::{input_invalid, not_found, FAULT_ANSWERS};
 use super::routes::{check_api_key, count_requests, list_employees, list_groups, list_locations};
@@ -64,10 +65,6 @@ impl KomboSandbox {
                 origin: Mutex::new("http://127.0.0.1".into()),
             }),
         }
-    }
-
-    pub(super) fn from_shared(shared: Arc<Shared>) -> Self {
-        Self { shared }
     }
 
     /// Serves the API on `127.0.0.1:port` (0 = a free port); `base_url` ends with `/v1`. The
@@ -277,6 +274,70 @@ impl KomboSandbox {
     /// Resets [`Self::request_count`] to 0.
     pub fn reset_request_count(&self) {
         self.shared.requests.store(0, Ordering::SeqCst);
+    }
+}
+
+/// The connection flow's handles (see `connect`).
+impl KomboSandbox {
+    /// Where the sandbox sends its lifecycle webhooks, signed with `secret`; `None`: nowhere
+    /// (they are still signed with `secret` and kept in [`Self::webhooks_sent`]).
+    pub fn set_webhook(&self, url: Option<&str>, secret: &str) {
+        connect::set_webhook(&self.shared, url, secret);
+    }
+
+    /// `Some(delay)`: a new integration's setup completes that long after its connection
+    /// (`integration-state-changed` is sent then). `None` (the default): it stays `INCOMPLETE`
+    /// until [`Self::set_setup_status`].
+    pub fn set_setup_delay(&self, delay: Option<std::time::Duration>) {
+        connect::set_setup_delay(&self.shared, delay);
+    }
+
+    /// Sets an integration's `status` and/or `setup_status`, and sends
+    /// `integration-state-changed` if either changed. `false` for an unknown integration.
+    pub async fn set_integration_status(
+        &self,
+        id: &str,
+        status: Option<&str>,
+        setup_status: Option<&str>,
+    ) -> bool {
+        connect::set_integration_status(&self.shared, id, status, setup_status).await
+    }
+
+    /// [`Self::set_integration_status`] of the setup alone.
+    pub async fn set_setup_status(&self, id: &str, setup_status: &str) -> bool {
+        self.set_integration_status(id, None, Some(setup_status))
+            .await
+    }
+
+    /// A custom field more, for every integration.
+    pub fn add_custom_field(&self, key: &str, model: &str, label: Option<&str>) {
+        connect::add_custom_field(&self.shared, key, model, label);
+    }
+
+    /// Completes the link as the admin's Connect click does; the token the page hands over.
+    pub async fn complete_link(&self, link: &str) -> Option<String> {
+        let token = link.rsplit_once("token=").map(|(_, t)| t)?;
+        connect::complete_link(&self.shared, token).await
+    }
+
+    /// An integration, deleted ones excepted.
+    pub fn integration(&self, id: &str) -> Option<SandboxIntegration> {
+        self.shared.connect().integrations.get(id).cloned()
+    }
+
+    /// Every integration, the sandbox's own included.
+    pub fn integrations(&self) -> Vec<SandboxIntegration> {
+        connect::integrations(&self.shared)
+    }
+
+    /// Every lifecycle webhook sent so far, oldest first.
+    pub fn webhooks_sent(&self) -> Vec<SentWebhook> {
+        connect::webhooks_sent(&self.shared)
+    }
+
+    /// [`Self::webhooks_sent`], emptying the outbox.
+    pub fn take_webhooks(&self) -> Vec<SentWebhook> {
+        std::mem::take(&mut self.shared.connect().outbox)
     }
 }
 

@@ -56,13 +56,14 @@
 #![allow(clippy::result_large_err)]
 
 // Layers, each using only those listed before it: `wire` (the records and their JSON),
-// `errors` (Kombo's error envelope), `data` (the in-memory company), `filters` (query
-// parameters, the cursor, the page cut), `routes` (the API's handlers), `connect` (the
-// connection flow's API, state and webhooks), `connect_page` (the stand-in connection page and
-// the flow's control endpoints), `control` (the handle, the `/_sandbox/*` endpoints and the
-// server).
+// `errors` (Kombo's error envelope), `connect_state` (the connection flow's state), `data` (the
+// in-memory company), `connect` (the connection flow's API and webhooks), `filters` (query
+// parameters, the cursor, the page cut), `routes` (the API's handlers), `connect_page` (the
+// stand-in connection page and the flow's control endpoints), `control` (the handle, the
+// `/_sandbox/*` endpoints and the server).
 mod connect;
 mod connect_page;
+mod connect_state;
 mod control;
 mod data;
 mod errors;
@@ -70,7 +71,7 @@ mod filters;
 mod routes;
 mod wire;
 
-pub use connect::{SandboxCustomField, SandboxIntegration, SentWebhook};
+pub use connect_state::{SandboxCustomField, SandboxIntegration, SentWebhook};
 pub use control::KomboSandbox;
 pub use wire::{
     Company, EmbeddedGroup, EmbeddedLocation, KomboEmployee, KomboGroup, KomboLocation,
