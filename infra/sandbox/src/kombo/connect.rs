@@ -21,6 +21,9 @@
 //! until `KomboSandbox::set_setup_status` completes it, or the delay of
 //! `KomboSandbox::set_setup_delay` passes: tests stay deterministic, the demo moves on alone.
 //!
+//! The sandbox-wide knobs `set_setup_pending` and `set_connection_broken` steer the sandbox's
+//! own integration only; a connected one is steered by its statuses.
+//!
 //! Webhooks (`integration-created`, `integration-state-changed` when a status changes,
 //! `integration-deleted`) are signed as Kombo signs them (`X-Kombo-Signature`: HMAC-SHA256 of the
 //! body, base64url without padding), kept in an outbox (`KomboSandbox::webhooks_sent`) and,
