@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
 pub use sync_clients::RetryPolicy;
-use sync_clients::{KomboClient, LearnAmpClient};
+use sync_clients::{KomboClient, KomboConnectClient, LearnAmpClient};
+use sync_core::connect::KomboConnect;
 use sync_core::ports::{HrisSource, LearnAmp};
 use sync_core::tenants::TenantConfig;
 use thiserror::Error;
@@ -28,6 +29,12 @@ pub struct TenantClients {
 #[async_trait]
 pub trait ClientFactory: Send + Sync {
     async fn clients(&self, tenant: &TenantConfig) -> Result<TenantClients, ClientsError>;
+
+    /// Kombo's connection endpoints with the deployment's API key (to refresh a bound
+    /// integration's status), if this factory reads Kombo.
+    fn connect(&self) -> Option<&dyn KomboConnect> {
+        None
+    }
 }
 
 /// Why a tenant's clients could not be built.
@@ -155,6 +162,8 @@ pub struct HttpClients {
     secrets: Arc<dyn SecretSource>,
     retry: RetryPolicy,
     cache: Mutex<HashMap<String, CachedClients>>,
+    /// `None` without a Kombo API key.
+    connect: Option<KomboConnectClient>,
 }
 
 /// A warm function keeps a tenant's clients (and so its Learn Amp token) this long, then reads
@@ -188,12 +197,15 @@ impl HttpClients {
         kombo_api_key: String,
         secrets: Arc<dyn SecretSource>,
     ) -> Self {
+        let connect = (!kombo_api_key.is_empty())
+            .then(|| KomboConnectClient::new(&kombo_base_url, &kombo_api_key));
         Self {
             kombo_base_url,
             kombo_api_key,
             secrets,
             retry: RetryPolicy::default(),
             cache: Mutex::new(HashMap::new()),
+            connect,
         }
     }
 
@@ -204,6 +216,7 @@ impl HttpClients {
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.connect = self.connect.map(|c| c.with_retry(retry.clone()));
         self.retry = retry;
         self
     }
@@ -253,6 +266,10 @@ impl ClientFactory for HttpClients {
             },
         );
         Ok(clients)
+    }
+
+    fn connect(&self) -> Option<&dyn KomboConnect> {
+        self.connect.as_ref().map(|c| c as &dyn KomboConnect)
     }
 }
 

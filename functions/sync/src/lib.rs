@@ -11,6 +11,12 @@
 //!   all from Personio", dry runs and single employees; it returns the run report. With
 //!   `"status": true` it runs nothing and returns the tenant's status instead.
 //!
+//! A self-service tenant is synced only once it is ready ([`sync_core::onboarding::check_ready`]):
+//! a tenant with no integration bound is skipped ("not connected yet", and the schedule does not
+//! ask for it), and one whose integration's setup is not `COMPLETED` is first refreshed from
+//! Kombo, then skipped if it still waits ("waiting for Kombo's first sync"). A skip is an
+//! outcome: the queued request is consumed, a direct invoke answers `{"tenant", "skipped"}`.
+//!
 //! At most one run per tenant is in progress: a run takes the tenant's lock until its Lambda
 //! deadline. A request for a busy tenant is sent again with a delay of `BUSY_RETRY_SECONDS`
 //! (returning it to SQS would hide it for the queue's whole visibility timeout).
@@ -28,6 +34,7 @@ use sync_core::coordination::Coordination;
 use sync_core::decode::DecodeProblem;
 use sync_core::error::{QueueError, SourceError, StoreError};
 use sync_core::messages::{ChangeMessage, MessageError, SyncRequest};
+use sync_core::onboarding::{check_ready, Readiness, ReadinessError};
 use sync_core::ports::{Queue, StateStore};
 use sync_core::report::{RunReport, RunTrigger, SyncMode};
 use sync_core::status::{tenant_status, DEFAULT_RUNS};
@@ -118,6 +125,17 @@ pub enum RunError {
     /// Another run of this tenant holds the lock: asked again later.
     #[error("a run of tenant {0} is in progress")]
     Busy(String),
+    /// A self-service tenant that cannot be synced yet: "not connected yet" (no integration
+    /// bound) or "waiting for Kombo's first sync" (the setup is not `COMPLETED`). An outcome,
+    /// not a failure: the webhook that completes the setup queues the first import.
+    #[error("tenant {tenant} is not synced yet: {reason}")]
+    NotReady {
+        tenant: String,
+        reason: &'static str,
+    },
+    /// The integration's status could not be refreshed from Kombo.
+    #[error(transparent)]
+    Readiness(#[from] ReadinessError),
     /// The tenant's record, or the run lock, could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -133,8 +151,9 @@ pub enum RunError {
 impl RunError {
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::UnknownTenant(_) | Self::Disabled(_) => false,
+            Self::UnknownTenant(_) | Self::Disabled(_) | Self::NotReady { .. } => false,
             Self::Busy(_) | Self::Store(_) | Self::Queue(_) => true,
+            Self::Readiness(e) => e.is_retryable(),
             Self::Clients(e) => e.is_retryable(),
             Self::Engine(e) => e.is_retryable(),
         }
@@ -181,7 +200,10 @@ pub async fn run_tenant(
     deps: &SyncDeps<'_>,
 ) -> Result<RunReport, RunError> {
     let result = run_under_lock(tenant, options, deadline, deps).await;
-    if !matches!(result, Err(RunError::Busy(_) | RunError::Disabled(_))) {
+    if !matches!(
+        result,
+        Err(RunError::Busy(_) | RunError::Disabled(_) | RunError::NotReady { .. })
+    ) {
         run_metrics(tenant, options, &result).emit();
     }
     result
@@ -201,6 +223,16 @@ async fn run_under_lock(
     if !config.enabled {
         return Err(RunError::Disabled(tenant.to_string()));
     }
+    let config = match check_ready(config, deps.clients.connect(), deps.tenants, Utc::now()).await?
+    {
+        Readiness::Ready(config) => *config,
+        waiting => {
+            return Err(RunError::NotReady {
+                tenant: tenant.to_string(),
+                reason: waiting.reason(),
+            })
+        }
+    };
     let clients = deps.clients.clients(&config).await?;
     let holder = uuid::Uuid::new_v4().to_string();
     let locked = options.dry_run
@@ -312,6 +344,10 @@ async fn run_requested(
     };
     match run_tenant(&request.tenant, &options, deadline, deps).await {
         Ok(_) => Ok(()),
+        Err(RunError::NotReady { reason, .. }) => {
+            tracing::info!(tenant = %request.tenant, reason, "tenant skipped: not synced yet");
+            Ok(())
+        }
         Err(RunError::Busy(_)) => {
             tracing::info!(tenant = %request.tenant, delay_seconds = BUSY_RETRY_SECONDS, "tenant busy: sync request sent again");
             Ok(deps
@@ -335,9 +371,11 @@ pub async fn handle(
     match trigger_of(event)? {
         Trigger::Schedule { event_id } => {
             let tenants = deps.tenants.tenants().await?;
+            // A tenant with no integration yet has nothing to read; one whose integration's
+            // setup is not finished is asked for, so that its run refreshes the status.
             let requests: Vec<SyncRequest> = tenants
                 .iter()
-                .filter(|t| t.enabled)
+                .filter(|t| t.enabled && t.integration_id().is_some())
                 .map(|t| SyncRequest::scheduled(&t.settings.tenant_id, &event_id))
                 .collect();
             let queued: Vec<String> = requests.iter().map(|r| r.tenant.clone()).collect();
@@ -392,8 +430,13 @@ pub async fn handle(
                 allow_mass_deactivation: request.allow_mass_deactivation,
                 trigger: RunTrigger::Invoke,
             };
-            let report = run_tenant(&request.tenant, &options, deadline, deps).await?;
-            Ok(serde_json::to_value(report)?)
+            match run_tenant(&request.tenant, &options, deadline, deps).await {
+                Ok(report) => Ok(serde_json::to_value(report)?),
+                Err(RunError::NotReady { tenant, reason }) => {
+                    Ok(serde_json::json!({ "tenant": tenant, "skipped": reason }))
+                }
+                Err(e) => Err(e.into()),
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `POST …/kombo` with a valid `X-Kombo-Signature` | 200 (`queued`, `coalesced`, `duplicate`, `recorded`, `ignored` or `unknown_tenant`) |
+//! | `POST …/kombo` with a valid `X-Kombo-Signature` | 200 (`queued`, `coalesced`, `duplicate`, `recorded`, `bound`, `refused`, `ignored` or `unknown_tenant`) |
 //! | `POST …/personio` with the configured token | 200, likewise |
 //! | a bad or missing signature or token | 401 |
 //! | JSON that does not parse | 400 |
@@ -12,6 +12,12 @@
 //! | another method or path | 405 / 404 |
 //!
 //! The content type is not checked: whatever it says, a verified body is read as JSON.
+//!
+//! Kombo's events find their tenant by the integration they name (`tenant_for_integration`:
+//! the tenant keyed by it, or the one bound to it), except `integration-created`, which names
+//! the tenant in `end_user.origin_id` and binds the new integration to it if the binding rules
+//! allow ([`sync_core::onboarding`]). When Kombo reports the setup `COMPLETED`, the tenant's
+//! first import (a full sync) is queued.
 //!
 //! Nothing is queued for a rejected request.
 
@@ -34,8 +40,9 @@ use subtle::ConstantTimeEq;
 use sync_core::coordination::Coordination;
 use sync_core::intake::{classify, Intake};
 use sync_core::messages::SyncRequest;
+use sync_core::onboarding::{apply_lifecycle, lifecycle_event, Lifecycle};
 use sync_core::ports::Queue;
-use sync_core::tenants::{TenantEvent, TenantStore};
+use sync_core::tenants::{BindRefusal, TenantStore};
 use sync_core::webhook::{parse_kombo_webhook, WebhookError, KOMBO_SIGNATURE_HEADER};
 
 /// Kombo's and Personio's events are small; anything this large is not one of them.
@@ -232,49 +239,102 @@ async fn kombo(
             WebhookError::BadSignature => Rejection::Unauthorized,
             WebhookError::Malformed(_) => Rejection::Malformed,
         })?;
-    let known = match event.integration_id() {
-        Some(id) => deps.tenants.tenant(id).await?.is_some_and(|t| t.enabled),
-        None => false,
+    if matches!(
+        event.event_type.as_str(),
+        "integration-created" | "integration-state-changed" | "integration-deleted"
+    ) {
+        return lifecycle(&event, deps).await;
+    }
+    // The tenant that reads the integration: keyed by it (registered by an operator), or bound
+    // to it (self-service).
+    let tenant = match event.integration_id() {
+        Some(id) => deps
+            .tenants
+            .tenant_for_integration(id)
+            .await?
+            .filter(|t| t.enabled),
+        None => None,
     };
-    let intake = classify(&event, |_| known);
-    match intake {
-        Intake::Sync(request) => queue_sync(request, 0, deps).await,
-        Intake::TenantEvent { tenant, event_type } => {
-            if !deps
-                .coordination
-                .first_delivery(&event.id, Utc::now())
-                .await?
-            {
-                return Ok("duplicate");
+    match classify(&event, |_| tenant.is_some()) {
+        Intake::Sync(mut request) => {
+            if let Some(tenant) = tenant {
+                request.tenant = tenant.settings.tenant_id;
             }
-            let recorded = TenantEvent {
-                event_type: event_type.clone(),
-                received_at: Utc::now(),
-                data: without_end_user(&event.data),
-            };
-            deps.tenants.record_event(&tenant, &recorded).await?;
-            tracing::info!(tenant = %tenant, event_type = %event_type, "integration event recorded");
-            Ok("recorded")
+            queue_sync(request, 0, deps).await
         }
         Intake::UnknownTenant { tenant } => {
             tracing::warn!(tenant = %tenant, event_id = %event.id, "webhook for an unknown tenant: acknowledged, not queued");
             Ok("unknown_tenant")
         }
-        Intake::Ignored { event_type } => {
+        Intake::TenantEvent { event_type, .. } | Intake::Ignored { event_type } => {
             tracing::debug!(event_type = %event_type, "webhook type ignored");
             Ok("ignored")
         }
     }
 }
 
-/// A lifecycle event's data without `end_user`, which names the person who connected the
-/// integration (`creator_email`): the states and dates are what an operator needs.
-fn without_end_user(data: &serde_json::Value) -> serde_json::Value {
-    let mut data = data.clone();
-    if let Some(fields) = data.as_object_mut() {
-        fields.remove("end_user");
+/// An integration's lifecycle: `integration-created` binds it to the tenant its origin id
+/// names (or is refused there, and recorded as the tenant's last event), a state change or a
+/// deletion refreshes the bound integration's statuses, and a setup that became `COMPLETED`
+/// queues the tenant's first import (a full sync). Logs carry ids only.
+async fn lifecycle(
+    event: &sync_core::kombo::WebhookEvent,
+    deps: &WebhookDeps<'_>,
+) -> Result<&'static str, Rejection> {
+    let now = Utc::now();
+    if !deps.coordination.first_delivery(&event.id, now).await? {
+        return Ok("duplicate");
     }
-    data
+    let applied = match apply_lifecycle(event, deps.tenants, now).await {
+        Ok(applied) => applied,
+        Err(e) => {
+            // Kombo sends it again: it must not read as a duplicate then.
+            if let Err(undo) = deps.coordination.forget_delivery(&event.id).await {
+                tracing::error!(event_id = %event.id, error = %undo, "webhook bookkeeping not undone");
+            }
+            return Err(e.into());
+        }
+    };
+    let integration_id = event.integration_id().unwrap_or_default();
+    let event_type = event.event_type.as_str();
+    match applied {
+        Lifecycle::Bound { tenant } => {
+            tracing::info!(tenant = %tenant, integration_id, event_id = %event.id, "integration bound to its tenant");
+            Ok("bound")
+        }
+        Lifecycle::Refused { tenant, refusal } => {
+            let reason = match refusal {
+                BindRefusal::OtherTenant => "other_tenant",
+                BindRefusal::NotPersonio { .. } => "not_personio",
+                BindRefusal::AlreadyConnected { .. } => "already_connected",
+            };
+            tracing::warn!(tenant = %tenant, integration_id, event_id = %event.id, reason, "integration not bound: refused");
+            Ok("refused")
+        }
+        Lifecycle::Refreshed {
+            tenant,
+            setup_completed: true,
+        } => {
+            tracing::info!(tenant = %tenant, integration_id, "Kombo finished the integration's setup: first import queued");
+            let request = SyncRequest::first_import(tenant, format!("{}:first-import", event.id));
+            queue_sync(request, 0, deps).await
+        }
+        Lifecycle::Refreshed { tenant, .. } => {
+            tracing::info!(tenant = %tenant, integration_id, event_type, "integration statuses refreshed");
+            Ok("recorded")
+        }
+        Lifecycle::Record { tenant } => {
+            deps.tenants
+                .record_event(&tenant, &lifecycle_event(event, now))
+                .await?;
+            tracing::info!(tenant = %tenant, event_type, "integration event recorded");
+            Ok("recorded")
+        }
+        Lifecycle::NoTenant => {
+            tracing::warn!(integration_id, event_id = %event.id, event_type, "lifecycle event for no tenant of ours: acknowledged");
+            Ok("unknown_tenant")
+        }
+    }
 }
 
 /// Personio's v2 envelope: dataless notifications. It has no event id of its own.

@@ -25,6 +25,7 @@ pub use faults::FaultKnobs;
 pub use generator::{generate_company, load_fixture, Company};
 pub use kombo::{
     EmbeddedGroup, EmbeddedLocation, KomboEmployee, KomboGroup, KomboLocation, KomboSandbox,
+    SandboxCustomField, SandboxIntegration, SentWebhook,
 };
 pub use learnamp::{
     CallCounts, LearnAmpSandbox, LearnAmpSnapshot, SandboxTeam, SandboxUser, SeedUser,

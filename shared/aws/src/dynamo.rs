@@ -13,6 +13,11 @@
 //!
 //! Webhook deliveries seen are `pk` = `webhook#<event id>`, `sk` = `event`, expiring with TTL.
 //!
+//! A self-service tenant bound to a Kombo integration is found from the integration's id by an
+//! index item, `pk` = `integration#<integration id>`, `sk` = `tenant`, whose `data` is the tenant
+//! id: written with the tenant's settings whenever they name a bound integration, and checked
+//! against them on read (a stale one, left by a rebinding, is ignored).
+//!
 //! Records are stored as a JSON document in `data`: ids and hashes only, never names or emails.
 
 use crate::describe;
@@ -30,7 +35,7 @@ use sync_core::error::StoreError;
 use sync_core::ports::{EmployeeStates, StateStore};
 use sync_core::report::{ActionRecord, ApplyOutcome, RunReport, Settled};
 use sync_core::state::{EmployeeState, TeamState};
-use sync_core::tenants::{TenantConfig, TenantEvent, TenantStore};
+use sync_core::tenants::{KomboConnection, TenantConfig, TenantEvent, TenantStore};
 
 pub const REPORT_TTL_DAYS: i64 = 90;
 
@@ -525,6 +530,64 @@ impl TenantStore for DynamoStateStore {
 
     async fn put_tenant(&self, config: &TenantConfig) -> Result<(), StoreError> {
         self.put(&config.settings.tenant_id, "settings".into(), config, None)
-            .await
+            .await?;
+        if let KomboConnection::Connected { integration_id, .. } = &config.kombo {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", integration_pk(integration_id))
+                .item("sk", AttributeValue::S("tenant".into()))
+                .item("data", AttributeValue::S(config.settings.tenant_id.clone()))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
     }
+
+    /// The tenant keyed by the integration (registered by an operator), else the one its index
+    /// item names if that tenant is still bound to it; a scan only for records the index does
+    /// not know (written before it existed).
+    async fn tenant_for_integration(
+        &self,
+        integration_id: &str,
+    ) -> Result<Option<TenantConfig>, StoreError> {
+        if let Some(keyed) = self.tenant(integration_id).await? {
+            if keyed.integration_id() == Some(integration_id) {
+                return Ok(Some(keyed));
+            }
+        }
+        let indexed = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", integration_pk(integration_id))
+            .key("sk", AttributeValue::S("tenant".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let tenant_id = indexed
+            .item()
+            .and_then(|item| item.get("data"))
+            .and_then(|v| v.as_s().ok());
+        if let Some(tenant_id) = tenant_id {
+            let bound = self
+                .tenant(tenant_id)
+                .await?
+                .filter(|t| t.integration_id() == Some(integration_id));
+            if bound.is_some() {
+                return Ok(bound);
+            }
+        }
+        Ok(self
+            .tenants()
+            .await?
+            .into_iter()
+            .find(|tenant| tenant.integration_id() == Some(integration_id)))
+    }
+}
+
+fn integration_pk(integration_id: &str) -> AttributeValue {
+    AttributeValue::S(format!("integration#{integration_id}"))
 }

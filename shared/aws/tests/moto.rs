@@ -370,3 +370,85 @@ async fn a_lifecycle_event_is_recorded_without_touching_the_settings() {
         "nothing created"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bound_integration_finds_its_tenant_through_the_index_and_a_stale_index_is_ignored() {
+    use sync_core::connect::{IntegrationStatus, SetupStatus};
+    use sync_core::tenants::{KomboConnection, TenantConfig, TenantStore};
+    let moto = MotoServer::start();
+    let client = dynamo(&moto).await;
+    create_table(&client, "tenants", &["pk", "sk"]).await;
+    let store = DynamoStateStore::new(client.clone(), "tenants");
+    let tenant = |id: &str, kombo: KomboConnection| TenantConfig {
+        settings: sync_core::TenantSettings::new(id),
+        learnamp_base_url: "https://api.learnamp.com".into(),
+        learnamp_client_id: "id".into(),
+        learnamp_client_secret_ref: "/personio-sync/t/secret".into(),
+        learnamp_scope: None,
+        personio_company_id: None,
+        enabled: true,
+        last_event: None,
+        kombo,
+    };
+    let bound = |integration: &str| KomboConnection::Connected {
+        integration_id: integration.into(),
+        status: IntegrationStatus::Active,
+        setup_status: SetupStatus::Incomplete,
+        checked_at: Utc::now(),
+    };
+    store
+        .put_tenant(&tenant(
+            "personio:legacy",
+            KomboConnection::TenantIdIsIntegration,
+        ))
+        .await
+        .unwrap();
+    store
+        .put_tenant(&tenant("acme", bound("personio:one")))
+        .await
+        .unwrap();
+    let found = |id: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .tenant_for_integration(id)
+                .await
+                .unwrap()
+                .map(|t| t.settings.tenant_id)
+        }
+    };
+    assert_eq!(
+        found("personio:legacy").await.as_deref(),
+        Some("personio:legacy")
+    );
+    assert_eq!(found("personio:one").await.as_deref(), Some("acme"));
+    let index = client
+        .get_item()
+        .table_name("tenants")
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("integration#personio:one".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("tenant".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(index.item().is_some(), "the binding is indexed");
+    assert_eq!(
+        store.tenants().await.unwrap().len(),
+        2,
+        "an index item is no tenant"
+    );
+
+    // Rebound to another integration: the old index item no longer finds it.
+    store
+        .put_tenant(&tenant("acme", bound("personio:two")))
+        .await
+        .unwrap();
+    assert_eq!(found("personio:one").await, None);
+    assert_eq!(found("personio:two").await.as_deref(), Some("acme"));
+    assert_eq!(found("personio:never").await, None);
+}

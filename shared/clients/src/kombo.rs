@@ -7,18 +7,15 @@
 //! with backoff. A listing is complete or an error, never a partial result (pages handed
 //! over before an error belong to a listing that failed, and are to be thrown away).
 
-use crate::retry::{parse_retry_after, RetryPolicy};
-use crate::stats::CallCounter;
-use crate::BodyError;
+use crate::kombo_http::{KomboHttp, KomboRequest};
+use crate::retry::RetryPolicy;
 use async_trait::async_trait;
 use chrono::SecondsFormat;
 use serde::de::DeserializeOwned;
 use std::time::Instant;
 use sync_core::decode::{decode, each_record, DecodeProblem};
 use sync_core::error::SourceError;
-use sync_core::kombo::{
-    Employee, ErrorEnvelope, Group, Location, PageEnvelope, NOT_READY_CODES, TRANSIENT_CODES,
-};
+use sync_core::kombo::{Employee, Group, Location, PageEnvelope};
 use sync_core::ports::{CallStats, EmployeePage, HrisSource, ListQuery, MalformedRecord};
 
 /// Kombo's maximum `page_size`.
@@ -30,39 +27,26 @@ pub const MAX_PAGES: usize = 4_000;
 /// otherwise: far more than a 50,000-employee company needs, and well within the sync
 /// function's 15 minutes.
 pub const LISTING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
-/// An error answer is read this far, for its `error.code`.
-const ERROR_BODY_BYTES: usize = 64 * 1024;
 
 pub struct KomboClient {
-    http: reqwest::Client,
-    base_url: String,
-    api_key: String,
+    http: KomboHttp,
     integration_id: String,
-    request_timeout: std::time::Duration,
     listing_deadline: std::time::Duration,
-    retry: RetryPolicy,
-    calls: CallCounter,
 }
 
 impl KomboClient {
     /// `base_url` is Kombo's API root, e.g. `https://api.kombo.dev/v1`.
     pub fn new(base_url: &str, api_key: &str, integration_id: &str) -> Self {
         Self {
-            http: crate::http_client(),
-            base_url: base_url.trim_end_matches('/').to_string(),
-            api_key: api_key.to_string(),
+            http: KomboHttp::new(base_url, api_key),
             integration_id: integration_id.to_string(),
-            request_timeout: crate::REQUEST_TIMEOUT,
             listing_deadline: LISTING_DEADLINE,
-            retry: RetryPolicy::default(),
-            calls: CallCounter::default(),
         }
     }
 
     /// Another timeout for each request (the default is [`crate::REQUEST_TIMEOUT`]).
     pub fn with_request_timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.http = crate::http_client_with_timeout(timeout);
-        self.request_timeout = timeout;
+        self.http = self.http.with_request_timeout(timeout);
         self
     }
 
@@ -73,12 +57,12 @@ impl KomboClient {
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.http.retry = retry;
         self
     }
 
     pub fn reset_call_stats(&self) {
-        self.calls.reset();
+        self.http.calls.reset();
     }
 
     /// A whole listing; a record that does not decode fails it (groups and locations: without
@@ -175,9 +159,6 @@ impl KomboClient {
         params: &[(&str, String)],
         listing_ends: Instant,
     ) -> Result<bytes::Bytes, SourceError> {
-        let url = format!("{}{}", self.base_url, path);
-        let endpoint = format!("GET {path}");
-        let started = Instant::now();
         let out_of_time = || SourceError::Transient {
             code: "LISTING_DEADLINE".into(),
             message: format!(
@@ -185,90 +166,14 @@ impl KomboClient {
                 self.listing_deadline.as_secs()
             ),
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let time_left = listing_ends.saturating_duration_since(Instant::now());
-            if time_left.is_zero() {
-                return Err(out_of_time());
-            }
-            self.calls.count(&endpoint);
-            let response = self
-                .http
-                .get(&url)
-                .timeout(self.request_timeout.min(time_left))
-                .bearer_auth(&self.api_key)
-                .header("X-Integration-Id", &self.integration_id)
-                .query(params)
-                .send()
-                .await;
-            let (failure, retry_after) = match response {
-                Ok(r) if r.status().is_redirection() => {
-                    return Err(SourceError::Protocol(format!(
-                        "{endpoint} {}",
-                        crate::describe_redirect(&r)
-                    )))
-                }
-                Ok(r) if r.status().is_success() => {
-                    match crate::read_body(r, crate::MAX_BODY_BYTES).await {
-                        Ok(bytes) => return Ok(bytes),
-                        Err(BodyError::TooLarge(limit)) => {
-                            return Err(SourceError::Protocol(format!(
-                                "{endpoint}: the answer is over {limit} bytes"
-                            )))
-                        }
-                        Err(BodyError::Transport(e)) => (
-                            SourceError::Transient {
-                                code: "TRANSPORT".into(),
-                                message: transport_message(e, self.request_timeout),
-                            },
-                            None,
-                        ),
-                    }
-                }
-                Ok(r) => {
-                    let status = r.status();
-                    let retry_after = parse_retry_after(r.headers().get("retry-after"));
-                    let body = crate::read_body(r, ERROR_BODY_BYTES)
-                        .await
-                        .unwrap_or_default();
-                    (classify(status.as_u16(), &body), retry_after)
-                }
-                Err(e) => (
-                    SourceError::Transient {
-                        code: "TRANSPORT".into(),
-                        message: transport_message(e, self.request_timeout),
-                    },
-                    None,
-                ),
-            };
-            if !matches!(failure, SourceError::Transient { .. }) {
-                return Err(failure);
-            }
-            match self.retry.delay(attempt, started, retry_after) {
-                Some(delay) if Instant::now() + delay >= listing_ends => return Err(out_of_time()),
-                Some(delay) => {
-                    tracing::warn!(path, attempt, delay_ms = delay.as_millis() as u64, error = %failure, "kombo call will be retried");
-                    tokio::time::sleep(delay).await;
-                }
-                None => return Err(given_up(failure, attempt, started)),
-            }
-        }
-    }
-}
-
-/// The last failure of a page, with how long the retries took, so that the error says what
-/// bound was reached.
-fn given_up(failure: SourceError, attempts: u32, started: Instant) -> SourceError {
-    match failure {
-        SourceError::Transient { code, message } => SourceError::Transient {
-            code,
-            message: format!(
-                "{message} ({attempts} attempts in {:.0} s)",
-                started.elapsed().as_secs_f64()
-            ),
-        },
-        other => other,
+        let request = KomboRequest {
+            method: reqwest::Method::GET,
+            path,
+            query: params,
+            json: None,
+            integration_id: Some(&self.integration_id),
+        };
+        self.http.send(&request, listing_ends, &out_of_time).await
     }
 }
 
@@ -340,65 +245,6 @@ struct CursorData {
     next: Option<String>,
 }
 
-/// A transport error without its URL, which would otherwise reach logs and reports.
-fn transport_message(e: reqwest::Error, timeout: std::time::Duration) -> String {
-    let e = e.without_url();
-    if e.is_timeout() {
-        format!("no answer within {} s", timeout.as_secs())
-    } else if e.is_connect() {
-        format!("connection failed: {e}")
-    } else {
-        e.to_string()
-    }
-}
-
-/// Maps a non-2xx answer to an error, by `error.code` first and the status only as a fallback.
-fn classify(status: u16, body: &[u8]) -> SourceError {
-    let envelope: Option<ErrorEnvelope> = serde_json::from_slice(body).ok();
-    let code = envelope.as_ref().and_then(|e| e.error.code.clone());
-    let message = envelope
-        .map(|e| e.error.message)
-        .unwrap_or_else(|| format!("HTTP {status}"));
-    match code.as_deref() {
-        Some(c) if NOT_READY_CODES.contains(&c) => SourceError::NotReady {
-            code: c.to_string(),
-        },
-        Some(c) if TRANSIENT_CODES.contains(&c) => SourceError::Transient {
-            code: c.to_string(),
-            message,
-        },
-        Some(c @ "INTEGRATION.AUTHENTICATION_INVALID") => SourceError::ConnectionBroken {
-            code: c.to_string(),
-        },
-        Some(
-            c @ ("PLATFORM.AUTHENTICATION_INVALID"
-            | "PLATFORM.INTEGRATION_NOT_FOUND"
-            | "PLATFORM.IP_NOT_WHITELISTED"),
-        ) => SourceError::Unauthorized {
-            code: c.to_string(),
-            message,
-        },
-        Some(c) => SourceError::Rejected {
-            code: c.to_string(),
-            message,
-        },
-        None => match status {
-            401 | 403 => SourceError::Unauthorized {
-                code: format!("HTTP {status}"),
-                message,
-            },
-            408 | 429 | 500..=599 => SourceError::Transient {
-                code: format!("HTTP {status}"),
-                message,
-            },
-            _ => SourceError::Rejected {
-                code: format!("HTTP {status}"),
-                message,
-            },
-        },
-    }
-}
-
 #[async_trait]
 impl HrisSource for KomboClient {
     async fn list_employees(&self, query: &ListQuery) -> Result<Vec<Employee>, SourceError> {
@@ -430,49 +276,13 @@ impl HrisSource for KomboClient {
     }
 
     fn call_stats(&self) -> CallStats {
-        self.calls.snapshot()
+        self.http.calls.snapshot()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn classifies_by_error_code_before_status() {
-        let pending = br#"{"status":"error","error":{"code":"INTEGRATION.SETUP_SYNC_PENDING","message":"wait"}}"#;
-        assert!(matches!(
-            classify(409, pending),
-            SourceError::NotReady { .. }
-        ));
-        assert!(
-            matches!(classify(503, pending), SourceError::NotReady { .. }),
-            "the pre-May-2026 status too"
-        );
-        let limited = br#"{"status":"error","error":{"code":"PLATFORM.RATE_LIMIT_EXCEEDED","message":"slow down"}}"#;
-        assert!(matches!(
-            classify(429, limited),
-            SourceError::Transient { .. }
-        ));
-        let auth = br#"{"status":"error","error":{"code":"PLATFORM.AUTHENTICATION_INVALID","message":"bad key"}}"#;
-        assert!(matches!(
-            classify(401, auth),
-            SourceError::Unauthorized { .. }
-        ));
-        let broken = br#"{"status":"error","error":{"code":"INTEGRATION.AUTHENTICATION_INVALID","message":"The credentials are no longer valid."}}"#;
-        let err = classify(401, broken);
-        assert!(
-            matches!(err, SourceError::ConnectionBroken { .. }),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("reconnect Personio"), "{err}");
-        assert!(!err.to_string().contains("KOMBO_API_KEY"), "{err}");
-        assert!(matches!(
-            classify(502, b"<html>bad gateway</html>"),
-            SourceError::Transient { .. }
-        ));
-        assert!(matches!(classify(400, b""), SourceError::Rejected { .. }));
-    }
 
     #[test]
     fn a_cursor_seen_before_ends_the_listing() {

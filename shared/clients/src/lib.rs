@@ -1,5 +1,5 @@
-//! HTTP clients for Kombo's HRIS API and Learn Amp's public API: the real adapters of
-//! sync-core's `HrisSource` and `LearnAmp` ports. Both retry 429, 5xx and transport errors with
+//! HTTP clients for Kombo's HRIS API (and its connection flow) and Learn Amp's public API: the
+//! real adapters of sync-core's `HrisSource`, `KomboConnect` and `LearnAmp` ports. Both retry 429, 5xx and transport errors with
 //! bounded, jittered backoff that honours `Retry-After`, and count every call they make. Learn
 //! Amp's calls keep to the pace its 429s teach ([`pacer`]), shared by every worker of a run.
 //!
@@ -9,12 +9,15 @@
 //! (token lifetimes, `Retry-After`, page totals) are clamped before use.
 
 pub mod kombo;
+pub mod kombo_connect;
+mod kombo_http;
 pub mod learnamp;
 pub mod pacer;
 pub mod retry;
 pub mod stats;
 
 pub use kombo::KomboClient;
+pub use kombo_connect::KomboConnectClient;
 pub use learnamp::LearnAmpClient;
 pub use retry::RetryPolicy;
 

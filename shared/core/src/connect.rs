@@ -167,7 +167,8 @@ pub trait KomboConnect: Send + Sync {
         integration_id: &str,
         language: ConnectLanguage,
     ) -> Result<String, SourceError>;
-    /// `DELETE /integrations/{id}`: disconnecting deletes the integration at Kombo.
+    /// `DELETE /integrations/{id}`: disconnecting deletes the integration at Kombo. Deleting one
+    /// Kombo no longer knows succeeds (it is gone either way).
     async fn delete_integration(&self, integration_id: &str) -> Result<(), SourceError>;
     /// `GET /integrations/{id}/custom-fields`, every page, the employee model's only.
     async fn custom_fields(

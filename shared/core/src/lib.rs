@@ -19,6 +19,7 @@ pub mod learnamp;
 pub mod manager_gate;
 pub mod mapping;
 pub mod messages;
+pub mod onboarding;
 pub mod planner;
 pub mod ports;
 pub mod queue;

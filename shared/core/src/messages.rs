@@ -160,6 +160,15 @@ impl SyncRequest {
         }
     }
 
+    /// The first import of a tenant whose integration's setup Kombo just finished: a full sync,
+    /// asked for by a webhook.
+    pub fn first_import(tenant: impl Into<String>, event_id: impl Into<String>) -> Self {
+        Self {
+            mode: SyncMode::Full,
+            ..Self::delta(tenant, event_id)
+        }
+    }
+
     /// The version of the contract this message was written in.
     pub fn version(&self) -> u32 {
         self.version

@@ -7,10 +7,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::extract::State;
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::connect;
+use super::connect_state::{ConnectState, SandboxIntegration, SentWebhook};
 use super::data::{Data, Shared};
 use super::errors::{input_invalid, not_found, FAULT_ANSWERS};
 use super::routes::{check_api_key, count_requests, list_employees, list_groups, list_locations};
@@ -21,7 +23,7 @@ use crate::RunningServer;
 /// The Kombo sandbox. Cheap to clone; all clones share one state.
 #[derive(Clone)]
 pub struct KomboSandbox {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for KomboSandbox {
@@ -59,13 +61,19 @@ impl KomboSandbox {
                 fail_after_pages: Mutex::new(None),
                 requests: AtomicU64::new(0),
                 data: Mutex::new(data),
+                connect: Mutex::new(ConnectState::new(integration_id)),
+                origin: Mutex::new("http://127.0.0.1".into()),
             }),
         }
     }
 
-    /// Serves the API on `127.0.0.1:port` (0 = a free port); `base_url` ends with `/v1`.
+    /// Serves the API on `127.0.0.1:port` (0 = a free port); `base_url` ends with `/v1`. The
+    /// connection page is served at the server's root (`/connect`).
     pub async fn start(&self, port: u16) -> std::io::Result<RunningServer> {
-        crate::serve(router(self.shared.clone()), port, "/v1").await
+        let server = crate::serve(router(self.shared.clone()), port, "/v1").await?;
+        *self.shared.origin.lock().unwrap_or_else(|e| e.into_inner()) =
+            format!("http://{}", server.addr);
+        Ok(server)
     }
 
     /// The fault knobs of this sandbox.
@@ -269,6 +277,70 @@ impl KomboSandbox {
     }
 }
 
+/// The connection flow's handles (see `connect`).
+impl KomboSandbox {
+    /// Where the sandbox sends its lifecycle webhooks, signed with `secret`; `None`: nowhere
+    /// (they are still signed with `secret` and kept in [`Self::webhooks_sent`]).
+    pub fn set_webhook(&self, url: Option<&str>, secret: &str) {
+        connect::set_webhook(&self.shared, url, secret);
+    }
+
+    /// `Some(delay)`: a new integration's setup completes that long after its connection
+    /// (`integration-state-changed` is sent then). `None` (the default): it stays `INCOMPLETE`
+    /// until [`Self::set_setup_status`].
+    pub fn set_setup_delay(&self, delay: Option<std::time::Duration>) {
+        connect::set_setup_delay(&self.shared, delay);
+    }
+
+    /// Sets an integration's `status` and/or `setup_status`, and sends
+    /// `integration-state-changed` if either changed. `false` for an unknown integration.
+    pub async fn set_integration_status(
+        &self,
+        id: &str,
+        status: Option<&str>,
+        setup_status: Option<&str>,
+    ) -> bool {
+        connect::set_integration_status(&self.shared, id, status, setup_status).await
+    }
+
+    /// [`Self::set_integration_status`] of the setup alone.
+    pub async fn set_setup_status(&self, id: &str, setup_status: &str) -> bool {
+        self.set_integration_status(id, None, Some(setup_status))
+            .await
+    }
+
+    /// A custom field more, for every integration.
+    pub fn add_custom_field(&self, key: &str, model: &str, label: Option<&str>) {
+        connect::add_custom_field(&self.shared, key, model, label);
+    }
+
+    /// Completes the link as the admin's Connect click does; the token the page hands over.
+    pub async fn complete_link(&self, link: &str) -> Option<String> {
+        let token = link.rsplit_once("token=").map(|(_, t)| t)?;
+        connect::complete_link(&self.shared, token).await
+    }
+
+    /// An integration, deleted ones excepted.
+    pub fn integration(&self, id: &str) -> Option<SandboxIntegration> {
+        self.shared.connect().integrations.get(id).cloned()
+    }
+
+    /// Every integration, the sandbox's own included.
+    pub fn integrations(&self) -> Vec<SandboxIntegration> {
+        connect::integrations(&self.shared)
+    }
+
+    /// Every lifecycle webhook sent so far, oldest first.
+    pub fn webhooks_sent(&self) -> Vec<SentWebhook> {
+        connect::webhooks_sent(&self.shared)
+    }
+
+    /// [`Self::webhooks_sent`], emptying the outbox.
+    pub fn take_webhooks(&self) -> Vec<SentWebhook> {
+        std::mem::take(&mut self.shared.connect().outbox)
+    }
+}
+
 fn router(sh: Arc<Shared>) -> Router {
     let faults = FaultLayer {
         knobs: sh.faults.clone(),
@@ -279,9 +351,24 @@ fn router(sh: Arc<Shared>) -> Router {
         .route("/v1/hris/employees", get(list_employees))
         .route("/v1/hris/groups", get(list_groups))
         .route("/v1/hris/locations", get(list_locations))
+        .route("/v1/connect/create-link", post(connect::create_link))
+        .route(
+            "/v1/connect/integration-by-token/{token}",
+            get(connect::integration_by_token),
+        )
+        .route(
+            "/v1/integrations/{id}",
+            get(connect::get_integration).delete(connect::delete_integration),
+        )
+        .route("/v1/integrations/{id}/relink", post(connect::relink))
+        .route(
+            "/v1/integrations/{id}/custom-fields",
+            get(connect::custom_fields),
+        )
         .fallback(not_found)
         .layer(from_fn_with_state(faults, crate::faults::middleware))
         .layer(from_fn_with_state(sh.clone(), count_requests))
+        .merge(super::connect_page::routes())
         .route("/_sandbox/state", get(sandbox_state))
         .route(
             "/_sandbox/employees/{id}",

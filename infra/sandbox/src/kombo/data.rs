@@ -25,6 +25,10 @@ pub(super) struct Shared {
     pub(super) fail_after_pages: Mutex<Option<usize>>,
     pub(super) requests: AtomicU64,
     pub(super) data: Mutex<Data>,
+    /// The connection flow: links, tokens, integrations, webhooks.
+    pub(super) connect: Mutex<super::connect_state::ConnectState>,
+    /// `http://127.0.0.1:PORT`, once started: where the connection page's links point.
+    pub(super) origin: Mutex<String>,
 }
 
 pub(super) struct EmpRec {

@@ -48,14 +48,22 @@
 //! * Unknown query parameters are ignored. Requests are counted (see
 //!   [`KomboSandbox::request_count`]) before faults are injected, so faulted requests count too.
 //! * `GET /_sandbox/state` returns every record, deleted ones included, in the wire shape.
+//!
+//! The connection flow (`/connect/*`, `/integrations/{id}*`, the stand-in connection page and
+//! the lifecycle webhooks) is described in `connect`.
 
 // Handlers return the error `Response` itself as the `Err` of their `Result`s.
 #![allow(clippy::result_large_err)]
 
 // Layers, each using only those listed before it: `wire` (the records and their JSON),
-// `errors` (Kombo's error envelope), `data` (the in-memory company), `filters` (query
-// parameters, the cursor, the page cut), `routes` (the API's handlers), `control` (the handle,
-// the `/_sandbox/*` endpoints and the server).
+// `errors` (Kombo's error envelope), `connect_state` (the connection flow's state), `data` (the
+// in-memory company), `connect` (the connection flow's API and webhooks), `filters` (query
+// parameters, the cursor, the page cut), `routes` (the API's handlers), `connect_page` (the
+// stand-in connection page and the flow's control endpoints), `control` (the handle, the
+// `/_sandbox/*` endpoints and the server).
+mod connect;
+mod connect_page;
+mod connect_state;
 mod control;
 mod data;
 mod errors;
@@ -63,6 +71,7 @@ mod filters;
 mod routes;
 mod wire;
 
+pub use connect_state::{SandboxCustomField, SandboxIntegration, SentWebhook};
 pub use control::KomboSandbox;
 pub use wire::{
     Company, EmbeddedGroup, EmbeddedLocation, KomboEmployee, KomboGroup, KomboLocation,

@@ -31,7 +31,7 @@ pub(super) async fn count_requests(
 }
 
 impl Shared {
-    fn check_auth(&self, headers: &HeaderMap) -> Result<(), Response> {
+    pub(super) fn check_auth(&self, headers: &HeaderMap) -> Result<(), Response> {
         let ok = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
@@ -60,6 +60,10 @@ impl Shared {
         };
         let id = id.to_str().unwrap_or("").trim();
         if id != self.integration_id {
+            // One the connection flow created serves the same company.
+            if let Some(answer) = super::connect::check_connected(self, id) {
+                return answer;
+            }
             return Err(error_response(
                 StatusCode::NOT_FOUND,
                 "PLATFORM.INTEGRATION_NOT_FOUND",

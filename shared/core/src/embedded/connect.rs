@@ -162,12 +162,10 @@ impl KomboConnect for InMemoryKomboConnect {
         Ok(self.issue_link(PendingLink::Relink(integration_id.to_string())))
     }
 
+    /// Like Kombo's HTTP adapter, deleting an integration that is gone succeeds.
     async fn delete_integration(&self, integration_id: &str) -> Result<(), SourceError> {
         let mut data = self.data();
-        data.integrations
-            .remove(integration_id)
-            .map(|_| ())
-            .ok_or_else(|| not_found("integration"))?;
+        data.integrations.remove(integration_id);
         data.custom_fields.remove(integration_id);
         data.tokens.retain(|_, id| id != integration_id);
         Ok(())
@@ -245,5 +243,6 @@ mod tests {
         assert_eq!(kombo.integrations().len(), 1);
         kombo.delete_integration(&id).await.unwrap();
         assert_eq!(kombo.integration(&id).await.unwrap(), None);
+        kombo.delete_integration(&id).await.unwrap();
     }
 }
