@@ -364,15 +364,33 @@ impl LearnAmpClient {
     /// Every page of a listing. It ends at the first empty page, once the `Total` announced
     /// has been read, or after `Total-Pages` pages, whichever comes first, and never goes past
     /// [`MAX_PAGES`]: the headers are remote values and may lie.
-    async fn list_all<T: DeserializeOwned>(
+    async fn list_all<T: DeserializeOwned + Send>(
         &self,
         path: &str,
         filters: &str,
         key: &str,
     ) -> Result<(Vec<T>, Vec<MalformedRecord>), TargetError> {
-        let endpoint = format!("GET {path}");
         let mut items = Vec::new();
         let mut skipped = Vec::new();
+        self.each_page(path, filters, key, &mut |page: Vec<T>, bad| {
+            items.extend(page);
+            skipped.extend(bad);
+        })
+        .await?;
+        Ok((items, skipped))
+    }
+
+    /// `list_all`, each page handed to `on_page` as it is read (its records, and those that
+    /// could not be read), so that nothing holds the whole listing unless the caller keeps it.
+    async fn each_page<T: DeserializeOwned + Send>(
+        &self,
+        path: &str,
+        filters: &str,
+        key: &str,
+        on_page: &mut (dyn FnMut(Vec<T>, Vec<MalformedRecord>) + Send),
+    ) -> Result<(), TargetError> {
+        let endpoint = format!("GET {path}");
+        let mut read = 0usize;
         let mut page = 1u32;
         loop {
             let url = format!("{path}?page={page}&perPage={PER_PAGE}{filters}");
@@ -389,10 +407,14 @@ impl LearnAmpClient {
             };
             // Each record alone: one that cannot be read is skipped and named, not fatal.
             let batch_len = list.len();
+            let mut items = Vec::with_capacity(batch_len);
+            let mut skipped = Vec::new();
             each_record(list, &mut items, &mut skipped);
+            read += batch_len;
+            on_page(items, skipped);
             let headers = ListingHeaders::read(&answer.headers);
-            match headers.after_page(page, batch_len, items.len() + skipped.len()) {
-                NextPage::Done => break,
+            match headers.after_page(page, batch_len, read) {
+                NextPage::Done => return Ok(()),
                 NextPage::Page(next) => page = next,
                 NextPage::TooMany => {
                     return Err(TargetError::Protocol(format!(
@@ -401,11 +423,10 @@ impl LearnAmpClient {
                 }
             }
         }
-        Ok((items, skipped))
     }
 
     /// A listing whose every record must be read (teams).
-    async fn list_strict<T: DeserializeOwned>(
+    async fn list_strict<T: DeserializeOwned + Send>(
         &self,
         path: &str,
         filters: &str,
@@ -537,22 +558,41 @@ impl LearnAmp for LearnAmpClient {
     /// Every user, and, from a second listing filtered by the documented status `deactivated`,
     /// which of them are deactivated (the display label of `status` is not a documented value).
     async fn list_users(&self, detail: UserDetail) -> Result<UserListing, TargetError> {
+        let mut listing = UserListing::default();
+        self.each_user_page(detail, &mut |page| {
+            listing.users.extend(page.users);
+            listing.skipped.extend(page.skipped);
+        })
+        .await?;
+        Ok(listing)
+    }
+
+    /// The deactivated users' ids first (a few bytes each), so that every page of the full
+    /// listing can be handed over with whether each of its users is deactivated.
+    async fn each_user_page(
+        &self,
+        detail: UserDetail,
+        on_page: &mut (dyn FnMut(UserListing) + Send),
+    ) -> Result<(), TargetError> {
         let expanded = match detail {
             UserDetail::Basic => "",
             UserDetail::Expanded => "&expanded=true",
         };
-        let (mut users, skipped) = self
-            .list_all::<User>("/v1/users", expanded, "users")
-            .await?;
-        let (deactivated, _) = self
-            .list_all::<UserIdOnly>("/v1/users", DEACTIVATED_FILTER, "users")
-            .await?;
-        let deactivated: std::collections::HashSet<u64> =
-            deactivated.into_iter().map(|u| u.id).collect();
-        for user in &mut users {
-            user.listed_deactivated = Some(deactivated.contains(&user.id));
-        }
-        Ok(UserListing { users, skipped })
+        let mut deactivated = std::collections::HashSet::new();
+        self.each_page(
+            "/v1/users",
+            DEACTIVATED_FILTER,
+            "users",
+            &mut |page: Vec<UserIdOnly>, _| deactivated.extend(page.into_iter().map(|u| u.id)),
+        )
+        .await?;
+        self.each_page("/v1/users", expanded, "users", &mut |mut users: Vec<User>, skipped| {
+            for user in &mut users {
+                user.listed_deactivated = Some(deactivated.contains(&user.id));
+            }
+            on_page(UserListing { users, skipped });
+        })
+        .await
     }
 
     async fn list_teams(&self) -> Result<Vec<Team>, TargetError> {

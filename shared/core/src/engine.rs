@@ -17,8 +17,8 @@ use crate::manager_gate::ManagerGate;
 use crate::mapping::{name_hash, today_in};
 use crate::messages::{ChangeMessage, ChangeReason};
 use crate::planner::{plan, Listing, Plan, PlanInput, TeamChange};
-use crate::ports::{HrisSource, LearnAmp, ListQuery, Queue, StateStore, UserDetail};
-use crate::reconcile::{observe_employees, observe_teams};
+use crate::ports::{HrisSource, LearnAmp, ListQuery, Queue, StateStore};
+use crate::reconcile::{observe_teams, Observed, UserObserver};
 use crate::report::{
     ActionKind, ActionRecord, ApiCalls, Counts, Note, RunReport, RunTimings, RunTrigger, Stopped,
     SyncMode, TeamCounts,
@@ -273,9 +273,7 @@ impl Engine<'_> {
             if mode != SyncMode::Reconcile {
                 return Ok::<_, EngineError>(None);
             }
-            let users = self.learnamp.list_users(UserDetail::Expanded).await?;
-            let teams = self.learnamp.list_teams().await?;
-            Ok(Some((users, teams)))
+            Ok(Some(UserObserver::read(self.learnamp, self.settings).await?))
         };
         let (kombo, stored, in_learnamp) = tokio::join!(read_kombo, read_state, read_learnamp);
         // Reported in this order whatever failed first, so a run's error (and whether it is
@@ -286,10 +284,13 @@ impl Engine<'_> {
         let mut known_users = None;
         let mut observed = None;
         let mut unreadable_users = Vec::new();
-        if let Some((listing, la_teams)) = in_learnamp {
-            unreadable_users = listing.skipped.clone();
-            let users = KnownUsers::from_listing(listing);
-            let drifted = observe_employees(&state, &users, &la_teams, self.settings);
+        if let Some((observer, la_teams)) = in_learnamp {
+            let Observed {
+                drifted,
+                known: users,
+                skipped,
+            } = observer.finish(&state);
+            unreadable_users = skipped;
             if !drifted.is_empty() {
                 // In place where this run holds the only copy (DynamoDB's); the embedded store
                 // shares its own, which is then copied once.
@@ -307,9 +308,9 @@ impl Engine<'_> {
         {
             // A first import: users may exist in Learn Amp already (made by hand, or by an
             // earlier tool). One listing finds them all, instead of a lookup per employee.
-            let listing = self.learnamp.list_users(UserDetail::Basic).await?;
-            unreadable_users = listing.skipped.clone();
-            known_users = Some(KnownUsers::from_listing(listing));
+            let (known, skipped) = KnownUsers::list(self.learnamp).await?;
+            unreadable_users = skipped;
+            known_users = Some(known);
         }
         let read_ms = read_clock.elapsed().as_millis() as u64;
         let read_cpu_us = micros_since(read_cpu, process_cpu_time());

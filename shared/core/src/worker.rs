@@ -161,7 +161,6 @@ async fn apply_claimed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::applier::KnownUsers;
     use crate::embedded::InMemoryLearnAmp;
     use crate::idempotency::InMemoryIdempotency;
     use crate::mapping::DesiredUser;
@@ -244,14 +243,11 @@ mod tests {
             user.job_title = Some("Retitled by hand".into())
         });
         let stored = store.employees(TENANT).await.unwrap();
-        let users = KnownUsers::new(
-            learnamp
-                .list_users(crate::ports::UserDetail::Basic)
-                .await
-                .unwrap()
-                .users,
-        );
-        let drifted = observe_employees(&stored, &users, &[], &settings);
+        let listing = learnamp
+            .list_users(crate::ports::UserDetail::Basic)
+            .await
+            .unwrap();
+        let drifted = observe_employees(&stored, listing, &[], &settings);
         assert_eq!(drifted.len(), 1, "the drift is seen");
         store.put_employee(TENANT, &drifted[0]).await.unwrap();
 
