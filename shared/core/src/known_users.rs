@@ -5,8 +5,8 @@
 //! whether it is deactivated), not its names or fields: a run at 50,000 users holds every one
 //! for its whole length, and a whole `User` is several times the size.
 
-use crate::learnamp::User;
 use crate::error::TargetError;
+use crate::learnamp::User;
 use crate::ports::{LearnAmp, MalformedRecord, UserDetail, UserListing};
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -158,7 +158,11 @@ impl KnownUsers {
             .iter()
             .take_while(|&&(k, _)| k == key)
             .map(|&(_, i)| &self.users[i as usize])
-            .filter(|u| u.email.as_deref().is_some_and(|e| e.to_lowercase() == lowered))
+            .filter(|u| {
+                u.email
+                    .as_deref()
+                    .is_some_and(|e| e.to_lowercase() == lowered)
+            })
             .map(KnownUser::to_user)
             .collect()
     }
@@ -198,7 +202,11 @@ mod tests {
         assert_eq!(known.by_external_id("E3").map(|u| u.id), Some(3));
         assert_eq!(known.by_external_id("E2"), None);
         assert_eq!(known.by_external_id(""), None);
-        let ids: Vec<u64> = known.by_email("b@EXAMPLE.com").iter().map(|u| u.id).collect();
+        let ids: Vec<u64> = known
+            .by_email("b@EXAMPLE.com")
+            .iter()
+            .map(|u| u.id)
+            .collect();
         assert_eq!(ids, [2, 3]);
         assert!(known.by_email("z@example.com").is_empty());
         let found = known.by_email("a@example.com");
