@@ -202,10 +202,18 @@ impl LocalRunner {
         .map_err(|e| ConfigError(e.to_string()))?;
         let store = EmbeddedStore::open(&config.state_dir)
             .map_err(|e| ConfigError(format!("--state: {e}")))?;
-        // A log this build cannot read stops the run here, before Kombo or Learn Amp is called.
-        store
-            .preload(&config.settings.tenant_id)
-            .map_err(|e| ConfigError(e.to_string()))?;
+        // A log this build cannot read stops the run before anything is written or Learn Amp is
+        // called. A reconcile lists Learn Amp's users at once, so its log is read here first;
+        // any other run reads it on a thread of its own while it reads Kombo (at 50,000
+        // employees the log is some 30 MB, a large part of a short run), and the run's read of
+        // its state stops it.
+        let tenant = &config.settings.tenant_id;
+        if config.options.mode == SyncMode::Reconcile {
+            store.preload(tenant)
+        } else {
+            store.load_in_background(tenant)
+        }
+        .map_err(|e| ConfigError(e.to_string()))?;
         Ok(Self {
             kombo: KomboClient::new(
                 &config.kombo_url,
@@ -274,7 +282,7 @@ pub fn exit_code(report: &RunReport) -> u8 {
 }
 
 pub fn error_exit_code(error: &EngineError) -> u8 {
-    use sync_core::error::SourceError;
+    use sync_core::error::{SourceError, StoreError};
     match error {
         EngineError::Source(
             SourceError::Unauthorized { .. }
@@ -282,6 +290,10 @@ pub fn error_exit_code(error: &EngineError) -> u8 {
             | SourceError::Protocol(_),
         ) => EXIT_CONFIG,
         EngineError::Target(e) if e.is_fatal() => EXIT_CONFIG,
+        // A state log this build cannot read: it needs a repair, a restore or an upgrade.
+        EngineError::Store(StoreError::Undecodable { .. } | StoreError::NewerFormat { .. }) => {
+            EXIT_CONFIG
+        }
         _ => EXIT_FAILED,
     }
 }

@@ -364,15 +364,33 @@ impl LearnAmpClient {
     /// Every page of a listing. It ends at the first empty page, once the `Total` announced
     /// has been read, or after `Total-Pages` pages, whichever comes first, and never goes past
     /// [`MAX_PAGES`]: the headers are remote values and may lie.
-    async fn list_all<T: DeserializeOwned>(
+    async fn list_all<T: DeserializeOwned + Send>(
         &self,
         path: &str,
         filters: &str,
         key: &str,
     ) -> Result<(Vec<T>, Vec<MalformedRecord>), TargetError> {
-        let endpoint = format!("GET {path}");
         let mut items = Vec::new();
         let mut skipped = Vec::new();
+        self.each_page(path, filters, key, &mut |page: Vec<T>, bad| {
+            items.extend(page);
+            skipped.extend(bad);
+        })
+        .await?;
+        Ok((items, skipped))
+    }
+
+    /// `list_all`, each page handed to `on_page` as it is read (its records, and those that
+    /// could not be read), so that nothing holds the whole listing unless the caller keeps it.
+    async fn each_page<T: DeserializeOwned + Send>(
+        &self,
+        path: &str,
+        filters: &str,
+        key: &str,
+        on_page: &mut (dyn FnMut(Vec<T>, Vec<MalformedRecord>) + Send),
+    ) -> Result<(), TargetError> {
+        let endpoint = format!("GET {path}");
+        let mut read = 0usize;
         let mut page = 1u32;
         loop {
             let url = format!("{path}?page={page}&perPage={PER_PAGE}{filters}");
@@ -389,10 +407,14 @@ impl LearnAmpClient {
             };
             // Each record alone: one that cannot be read is skipped and named, not fatal.
             let batch_len = list.len();
+            let mut items = Vec::with_capacity(batch_len);
+            let mut skipped = Vec::new();
             each_record(list, &mut items, &mut skipped);
+            read += batch_len;
+            on_page(items, skipped);
             let headers = ListingHeaders::read(&answer.headers);
-            match headers.after_page(page, batch_len, items.len() + skipped.len()) {
-                NextPage::Done => break,
+            match headers.after_page(page, batch_len, read) {
+                NextPage::Done => return Ok(()),
                 NextPage::Page(next) => page = next,
                 NextPage::TooMany => {
                     return Err(TargetError::Protocol(format!(
@@ -401,11 +423,10 @@ impl LearnAmpClient {
                 }
             }
         }
-        Ok((items, skipped))
     }
 
     /// A listing whose every record must be read (teams).
-    async fn list_strict<T: DeserializeOwned>(
+    async fn list_strict<T: DeserializeOwned + Send>(
         &self,
         path: &str,
         filters: &str,
@@ -537,22 +558,46 @@ impl LearnAmp for LearnAmpClient {
     /// Every user, and, from a second listing filtered by the documented status `deactivated`,
     /// which of them are deactivated (the display label of `status` is not a documented value).
     async fn list_users(&self, detail: UserDetail) -> Result<UserListing, TargetError> {
+        let mut listing = UserListing::default();
+        self.each_user_page(detail, &mut |page| {
+            listing.users.extend(page.users);
+            listing.skipped.extend(page.skipped);
+        })
+        .await?;
+        Ok(listing)
+    }
+
+    /// The deactivated users' ids first (a few bytes each), so that every page of the full
+    /// listing can be handed over with whether each of its users is deactivated.
+    async fn each_user_page(
+        &self,
+        detail: UserDetail,
+        on_page: &mut (dyn FnMut(UserListing) + Send),
+    ) -> Result<(), TargetError> {
         let expanded = match detail {
             UserDetail::Basic => "",
             UserDetail::Expanded => "&expanded=true",
         };
-        let (mut users, skipped) = self
-            .list_all::<User>("/v1/users", expanded, "users")
-            .await?;
-        let (deactivated, _) = self
-            .list_all::<UserIdOnly>("/v1/users", DEACTIVATED_FILTER, "users")
-            .await?;
-        let deactivated: std::collections::HashSet<u64> =
-            deactivated.into_iter().map(|u| u.id).collect();
-        for user in &mut users {
-            user.listed_deactivated = Some(deactivated.contains(&user.id));
-        }
-        Ok(UserListing { users, skipped })
+        let mut deactivated = std::collections::HashSet::new();
+        self.each_page(
+            "/v1/users",
+            DEACTIVATED_FILTER,
+            "users",
+            &mut |page: Vec<UserIdOnly>, _| deactivated.extend(page.into_iter().map(|u| u.id)),
+        )
+        .await?;
+        self.each_page(
+            "/v1/users",
+            expanded,
+            "users",
+            &mut |mut users: Vec<User>, skipped| {
+                for user in &mut users {
+                    user.listed_deactivated = Some(deactivated.contains(&user.id));
+                }
+                on_page(UserListing { users, skipped });
+            },
+        )
+        .await
     }
 
     async fn list_teams(&self) -> Result<Vec<Team>, TargetError> {
@@ -654,118 +699,4 @@ impl LearnAmp for LearnAmpClient {
 }
 
 #[cfg(test)]
-mod fuzz {
-    //! Bounded fuzzing (proptest) of what Learn Amp's answers decide: the token's lifetime and
-    //! a listing's end. No input panics, no token is kept outside its bounds, and no listing
-    //! asks for a page past `MAX_PAGES` or the same page twice.
-
-    use super::*;
-    use proptest::prelude::*;
-    use reqwest::header::{HeaderMap, HeaderValue};
-
-    fn lifetimes() -> impl Strategy<Value = serde_json::Value> {
-        prop_oneof![
-            any::<u64>().prop_map(serde_json::Value::from),
-            any::<i64>().prop_map(serde_json::Value::from),
-            any::<f64>()
-                .prop_filter("JSON has no NaN", |f| f.is_finite())
-                .prop_map(serde_json::Value::from),
-            ".{0,30}".prop_map(serde_json::Value::from),
-            "-?[0-9]{0,40}(\\.[0-9]{0,5})?(e[0-9]{1,3})?".prop_map(serde_json::Value::from),
-            Just(serde_json::Value::Null),
-            Just(serde_json::json!({"seconds": 5})),
-            Just(serde_json::json!([7200])),
-        ]
-    }
-
-    proptest! {
-        #[test]
-        fn any_token_answer_decodes_or_fails_cleanly(body in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let _ = sync_core::decode::decode::<TokenResponse>(&body);
-        }
-
-        #[test]
-        fn a_token_is_kept_between_45_s_and_a_day(expires_in in lifetimes()) {
-            let body = serde_json::json!({"access_token": "t", "expires_in": expires_in});
-            let token: TokenResponse = sync_core::decode::from_value(body).unwrap();
-            let keep = renew_after(&token);
-            prop_assert!(keep >= Duration::from_secs(45), "{keep:?}");
-            prop_assert!(keep <= Duration::from_secs(24 * 3600), "{keep:?}");
-            // Never overflows the clock.
-            let _ = Instant::now() + keep;
-        }
-
-        #[test]
-        fn a_listing_always_ends(
-            total in proptest::option::of(".{0,24}|[0-9]{1,25}"),
-            total_pages in proptest::option::of(".{0,24}|[0-9]{1,25}"),
-            batches in proptest::collection::vec(0usize..=200, 1..50),
-            endless in any::<bool>(),
-        ) {
-            let mut headers = HeaderMap::new();
-            for (name, value) in [("total", &total), ("total-pages", &total_pages)] {
-                if let Some(v) = value.as_ref().and_then(|v| HeaderValue::from_str(v).ok()) {
-                    headers.insert(name, v);
-                }
-            }
-            let headers = ListingHeaders::read(&headers);
-            let (mut page, mut read, mut asked) = (1u32, 0usize, 1u32);
-            loop {
-                // Pages of the sizes drawn, then (when `endless`) full pages for ever.
-                let batch = match batches.get(page as usize - 1) {
-                    Some(&b) => b,
-                    None if endless => 100,
-                    None => 0,
-                };
-                read += batch;
-                match headers.after_page(page, batch, read) {
-                    NextPage::Done => break,
-                    NextPage::Page(next) => {
-                        prop_assert_eq!(next, page + 1);
-                        page = next;
-                        asked += 1;
-                    }
-                    NextPage::TooMany => break,
-                }
-                prop_assert!(asked <= MAX_PAGES);
-            }
-        }
-    }
-
-    #[test]
-    fn a_token_is_renewed_a_minute_early_or_a_quarter_of_a_short_life_early() {
-        let token = |secs: u64| TokenResponse {
-            access_token: "t".into(),
-            token_type: None,
-            expires_in: Some(serde_json::json!(secs)),
-            scope: None,
-            created_at: None,
-        };
-        assert_eq!(renew_after(&token(7200)), Duration::from_secs(7140));
-        assert_eq!(renew_after(&token(240)), Duration::from_secs(180));
-        assert_eq!(renew_after(&token(61)), Duration::from_millis(45_750));
-        assert_eq!(renew_after(&token(0)), Duration::from_secs(45));
-    }
-
-    #[test]
-    fn a_listing_ends_at_an_empty_page_or_the_total() {
-        let lying = ListingHeaders {
-            total: Some(u64::MAX),
-            total_pages: Some(u64::MAX),
-        };
-        assert_eq!(lying.after_page(3, 0, 200), NextPage::Done);
-        assert_eq!(lying.after_page(3, 100, 300), NextPage::Page(4));
-        assert_eq!(lying.after_page(MAX_PAGES, 100, 1), NextPage::TooMany);
-        let honest = ListingHeaders {
-            total: Some(150),
-            total_pages: Some(2),
-        };
-        assert_eq!(honest.after_page(1, 100, 100), NextPage::Page(2));
-        assert_eq!(honest.after_page(2, 50, 150), NextPage::Done);
-        let total_reached = ListingHeaders {
-            total: Some(150),
-            total_pages: Some(9),
-        };
-        assert_eq!(total_reached.after_page(2, 50, 150), NextPage::Done);
-    }
-}
+mod fuzz;

@@ -18,7 +18,6 @@ use crate::report::{ActionKind, ActionRecord};
 use crate::settings::{InvitePolicy, TenantSettings};
 use crate::state::EmployeeState;
 use chrono::Utc;
-use std::collections::HashMap;
 use thiserror::Error;
 
 /// Why a change could not be applied now. Permanent Learn Amp rejections are not errors: they
@@ -44,72 +43,7 @@ impl ApplyError {
     }
 }
 
-/// Learn Amp's users, fetched once for a run (a first import, a reconcile), so that users who
-/// exist already are adopted without asking Learn Amp about each employee.
-#[derive(Debug, Default)]
-pub struct KnownUsers {
-    /// Each user once (a company's worth of users is held for a whole run), indexed below.
-    users: Vec<User>,
-    by_external_id: HashMap<String, usize>,
-    by_email: HashMap<String, Vec<usize>>,
-    /// Users the listing could not read: they exist, though they are not held here.
-    unreadable: std::collections::HashSet<u64>,
-}
-
-impl KnownUsers {
-    /// A listing's users, with the ids of those it could not read.
-    pub fn from_listing(listing: crate::ports::UserListing) -> Self {
-        let mut known = Self::new(listing.users);
-        known.unreadable = listing
-            .skipped
-            .iter()
-            .filter_map(|m| m.id.as_deref()?.parse().ok())
-            .collect();
-        known
-    }
-
-    /// Whether the listing held this user but could not read it.
-    pub fn is_unreadable(&self, user_id: u64) -> bool {
-        self.unreadable.contains(&user_id)
-    }
-
-    pub fn new(users: Vec<User>) -> Self {
-        let mut known = Self::default();
-        for (i, user) in users.iter().enumerate() {
-            if let Some(email) = &user.email {
-                known
-                    .by_email
-                    .entry(email.to_lowercase())
-                    .or_default()
-                    .push(i);
-            }
-            if let Some(id) = user
-                .integration_external_id
-                .as_ref()
-                .filter(|i| !i.is_empty())
-            {
-                known.by_external_id.insert(id.clone(), i);
-            }
-        }
-        known.users = users;
-        known
-    }
-
-    pub fn by_external_id(&self, id: &str) -> Option<&User> {
-        self.by_external_id.get(id).map(|&i| &self.users[i])
-    }
-
-    pub fn by_email(&self, email: &str) -> Vec<&User> {
-        self.by_email
-            .get(&email.to_lowercase())
-            .map(|found| found.iter().map(|&i| &self.users[i]).collect())
-            .unwrap_or_default()
-    }
-
-    pub fn users(&self) -> impl Iterator<Item = &User> {
-        self.users.iter()
-    }
-}
+pub use crate::known_users::KnownUsers;
 
 #[derive(Clone, Copy)]
 pub struct Applier<'a> {
@@ -366,7 +300,7 @@ impl Applier<'_> {
                     .adopt(
                         desired,
                         state,
-                        user.clone(),
+                        user,
                         None,
                         "linked the Learn Amp user that already carries this employee's id",
                     )
@@ -425,7 +359,6 @@ impl Applier<'_> {
             Err(e) if e.is_taken("email") => {
                 let email = desired.email.as_deref().unwrap_or_default();
                 let candidates = self.learnamp.users_by_email(email).await?;
-                let candidates: Vec<&User> = candidates.iter().collect();
                 match self.adoptable(desired, &candidates).await? {
                     Some((user, previous)) => {
                         self.adopt(desired, state, user, previous, "adopted the existing Learn Amp user with this email")
@@ -448,12 +381,12 @@ impl Applier<'_> {
     async fn adoptable(
         &self,
         desired: &DesiredUser,
-        candidates: &[&User],
+        candidates: &[User],
     ) -> Result<Option<(User, Option<String>)>, TargetError> {
         let Some(email) = desired.email.as_deref() else {
             return Ok(None);
         };
-        for &user in candidates {
+        for user in candidates {
             if !user
                 .email
                 .as_deref()

@@ -17,8 +17,8 @@ use crate::manager_gate::ManagerGate;
 use crate::mapping::{name_hash, today_in};
 use crate::messages::{ChangeMessage, ChangeReason};
 use crate::planner::{plan, Listing, Plan, PlanInput, TeamChange};
-use crate::ports::{HrisSource, LearnAmp, ListQuery, Queue, StateStore, UserDetail};
-use crate::reconcile::{observe_employees, observe_teams};
+use crate::ports::{HrisSource, LearnAmp, ListQuery, Queue, StateStore};
+use crate::reconcile::{observe_teams, record_observed, take_in_drifted, UserObserver};
 use crate::report::{
     ActionKind, ActionRecord, ApiCalls, Counts, Note, RunReport, RunTimings, RunTrigger, Stopped,
     SyncMode, TeamCounts,
@@ -28,7 +28,6 @@ use crate::state::{EmployeeState, TeamState};
 use chrono::{NaiveDate, Utc};
 use futures::stream::{self, FuturesUnordered, StreamExt};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 use thiserror::Error;
 
 /// How an engine run delivers its change messages.
@@ -194,6 +193,8 @@ pub struct PlannedRun {
     /// Reconcile: the employee states that drifted, and the teams Learn Amp holds; recorded
     /// before the changes are applied.
     pub observed: Option<(Vec<EmployeeState>, HashMap<String, TeamState>)>,
+    /// The drifted states were recorded while planning (see `take_in_drifted`).
+    pub drifted_recorded: bool,
     /// The read and the planning; the run adds its apply time.
     pub timings: RunTimings,
 }
@@ -274,9 +275,9 @@ impl Engine<'_> {
             if mode != SyncMode::Reconcile {
                 return Ok::<_, EngineError>(None);
             }
-            let users = self.learnamp.list_users(UserDetail::Expanded).await?;
-            let teams = self.learnamp.list_teams().await?;
-            Ok(Some((users, teams)))
+            Ok(Some(
+                UserObserver::read(self.learnamp, self.settings).await?,
+            ))
         };
         let (kombo, stored, in_learnamp) = tokio::join!(read_kombo, read_state, read_learnamp);
         // Reported in this order whatever failed first, so a run's error (and whether it is
@@ -286,19 +287,15 @@ impl Engine<'_> {
         let in_learnamp = in_learnamp?;
         let mut known_users = None;
         let mut observed = None;
+        let mut drifted_recorded = false;
         let mut unreadable_users = Vec::new();
-        if let Some((listing, la_teams)) = in_learnamp {
-            unreadable_users = listing.skipped.clone();
-            let users = KnownUsers::from_listing(listing);
-            let drifted = observe_employees(&state, &users, &la_teams, self.settings);
-            if !drifted.is_empty() {
-                // In place where this run holds the only copy (DynamoDB's); the embedded store
-                // shares its own, which is then copied once.
-                let states = Arc::make_mut(&mut state);
-                for s in &drifted {
-                    states.insert(s.employee_id.clone(), s.clone());
-                }
-            }
+        if let Some((observer, la_teams)) = in_learnamp {
+            let observed_users = observer.finish(&state);
+            let (drifted, users) = (observed_users.drifted, observed_users.known);
+            unreadable_users = observed_users.skipped;
+            let may_write = !options.dry_run;
+            drifted_recorded =
+                take_in_drifted(self.store, self.tenant(), &mut state, &drifted, may_write).await?;
             teams = observe_teams(&la_teams);
             observed = Some((drifted, teams.clone()));
             known_users = Some(users);
@@ -308,9 +305,9 @@ impl Engine<'_> {
         {
             // A first import: users may exist in Learn Amp already (made by hand, or by an
             // earlier tool). One listing finds them all, instead of a lookup per employee.
-            let listing = self.learnamp.list_users(UserDetail::Basic).await?;
-            unreadable_users = listing.skipped.clone();
-            known_users = Some(KnownUsers::from_listing(listing));
+            let (known, skipped) = KnownUsers::list(self.learnamp).await?;
+            unreadable_users = skipped;
+            known_users = Some(known);
         }
         let read_ms = read_clock.elapsed().as_millis() as u64;
         let read_cpu_us = micros_since(read_cpu, process_cpu_time());
@@ -351,6 +348,7 @@ impl Engine<'_> {
             mode,
             known_users,
             observed,
+            drifted_recorded,
             timings: RunTimings {
                 read_ms,
                 read_cpu_us,
@@ -421,7 +419,12 @@ impl Engine<'_> {
             }
         } else {
             if let Some((employees, observed_teams)) = &planned.observed {
-                self.record_observed(employees, observed_teams).await?;
+                let employees = if planned.drifted_recorded {
+                    &[]
+                } else {
+                    &employees[..]
+                };
+                record_observed(self.store, self.tenant(), employees, observed_teams).await?;
             }
             if !stopped() {
                 teams = self.apply_teams(&planned.plan).await?;
@@ -580,27 +583,6 @@ impl Engine<'_> {
         Ok(report)
     }
 
-    /// Reconcile: the states that drifted replace what was remembered, so the applier compares
-    /// with reality too.
-    async fn record_observed(
-        &self,
-        drifted: &[EmployeeState],
-        teams: &HashMap<String, TeamState>,
-    ) -> Result<(), EngineError> {
-        for state in drifted {
-            self.store.put_employee(self.tenant(), state).await?;
-        }
-        let stored_teams = self.store.teams(self.tenant()).await?;
-        for (id, team) in teams {
-            if stored_teams.get(id) != Some(team) {
-                self.store.put_team(self.tenant(), team).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Creates missing teams and renames renamed ones, before any user refers to them. Each is
-    /// a write of its own: they are made concurrently, as many at once as user writes.
     async fn apply_teams(&self, plan: &Plan) -> Result<TeamCounts, EngineError> {
         let mut counts = TeamCounts::default();
         let mut writes = stream::iter(&plan.teams)

@@ -14,6 +14,7 @@ pub mod error;
 pub mod fields;
 pub mod idempotency;
 pub mod intake;
+pub mod known_users;
 pub mod kombo;
 pub mod learnamp;
 pub mod manager_gate;

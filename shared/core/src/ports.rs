@@ -85,6 +85,20 @@ pub trait LearnAmp: Send + Sync {
     async fn users_by_email(&self, email: &str) -> Result<Vec<User>, TargetError>;
     /// Every user, with whether each is deactivated.
     async fn list_users(&self, detail: UserDetail) -> Result<UserListing, TargetError>;
+    /// The same listing, handed over page by page as it arrives, so that a run never holds a
+    /// large company's users whole: the caller keeps what it needs of each and drops the rest
+    /// (a reconcile at 50,000 users would otherwise hold every expanded user at once). Each
+    /// user comes with whether it is deactivated. This default hands the whole listing over
+    /// as one page. On an error, the pages handed over so far are of a failed listing and must
+    /// be thrown away.
+    async fn each_user_page(
+        &self,
+        detail: UserDetail,
+        on_page: &mut (dyn FnMut(UserListing) + Send),
+    ) -> Result<(), TargetError> {
+        on_page(self.list_users(detail).await?);
+        Ok(())
+    }
     async fn list_teams(&self) -> Result<Vec<Team>, TargetError>;
     /// Creates a user; its new id. Nothing else is read from the answer.
     async fn create_user(&self, write: &UserWrite) -> Result<u64, TargetError>;

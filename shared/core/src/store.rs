@@ -72,6 +72,17 @@ fn decode(line: &[u8]) -> Decoded {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Decoded::Blank;
     }
+    // What this build writes starts with its format: the record is then read in one pass, not
+    // a pass for the format and another for the record (a log of 50,000 employees is 30 MB).
+    if let Some(format) = leading_format(line) {
+        if format > FORMAT {
+            return Decoded::Newer(format);
+        }
+        return match serde_json::from_slice::<Entry>(line) {
+            Ok(entry) => Decoded::Record(entry),
+            Err(_) => Decoded::Undecodable,
+        };
+    }
     match serde_json::from_slice::<Header>(line) {
         Ok(Header {
             format: Some(format),
@@ -84,6 +95,17 @@ fn decode(line: &[u8]) -> Decoded {
     }
 }
 
+/// The format of a line that starts exactly as `encode` writes one (`{"format":N,`), else
+/// `None`: the line is then read the slow way, which finds the format wherever it is.
+fn leading_format(line: &[u8]) -> Option<u32> {
+    let rest = line.strip_prefix(br#"{"format":"#)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if !(1..=9).contains(&digits) || rest.get(digits) != Some(&b',') {
+        return None;
+    }
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
 /// Reads a log line by line: each complete line (newline included) and whether the last one is
 /// torn (no newline: a write cut off by a kill).
 fn for_each_line(
@@ -91,7 +113,7 @@ fn for_each_line(
     mut f: impl FnMut(usize, &[u8]) -> Result<(), StoreError>,
 ) -> Result<LineCount, StoreError> {
     let file = File::open(path).map_err(|source| io(path, source))?;
-    let mut reader = BufReader::new(file);
+    let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut line = Vec::new();
     let mut count = LineCount::default();
     loop {
@@ -237,7 +259,12 @@ fn file_name_for(tenant: &str) -> String {
 pub struct EmbeddedStore {
     dir: Option<PathBuf>,
     tenants: Mutex<HashMap<String, TenantData>>,
+    /// Logs being read on a thread of their own (`load_in_background`), by tenant; the first
+    /// call that needs one waits for it (without blocking its task) and moves it into `tenants`.
+    loading: tokio::sync::Mutex<HashMap<String, Loading>>,
 }
+
+type Loading = tokio::sync::oneshot::Receiver<Result<TenantData, StoreError>>;
 
 impl EmbeddedStore {
     /// A store that keeps nothing after the process ends.
@@ -245,6 +272,7 @@ impl EmbeddedStore {
         Self {
             dir: None,
             tenants: Mutex::new(HashMap::new()),
+            loading: Default::default(),
         }
     }
 
@@ -257,54 +285,50 @@ impl EmbeddedStore {
         Ok(Self {
             dir: Some(dir),
             tenants: Mutex::new(HashMap::new()),
+            loading: Default::default(),
         })
     }
 
     fn load(&self, tenant: &str) -> Result<TenantData, StoreError> {
-        let Some(dir) = &self.dir else {
-            return Ok(TenantData::default());
+        load(self.dir.as_deref(), tenant)
+    }
+
+    /// Starts reading a tenant's log on a thread of its own, so that a run can read its source
+    /// meanwhile: at 50,000 employees the log is some 30 MB, a large part of a short run. A log
+    /// this build cannot read is reported by the first call that needs the tenant's data (the
+    /// run's read of its state, before it writes anything or calls Learn Amp).
+    pub fn load_in_background(&self, tenant: &str) -> Result<(), StoreError> {
+        let (send, receive) = tokio::sync::oneshot::channel();
+        let dir = self.dir.clone();
+        let name = tenant.to_string();
+        std::thread::Builder::new()
+            .name("state-load".into())
+            .spawn(move || {
+                // No one waits any more when the store was dropped: nothing to do then.
+                let _ = send.send(load(dir.as_deref(), &name));
+            })
+            .map_err(|e| StoreError::Unavailable(format!("cannot start reading the state: {e}")))?;
+        self.loading
+            .try_lock()
+            .map_err(|_| StoreError::Unavailable("the state is being read".into()))?
+            .insert(tenant.to_string(), receive);
+        Ok(())
+    }
+
+    /// Waits for a tenant's log being read in the background, if it is.
+    async fn loaded(&self, tenant: &str) -> Result<(), StoreError> {
+        let mut loading = self.loading.lock().await;
+        let Some(receive) = loading.remove(tenant) else {
+            return Ok(());
         };
-        let path = dir.join(format!("{}.jsonl", file_name_for(tenant)));
-        let mut data = TenantData::default();
-        let mut lines = 0usize;
-        let mut torn = false;
-        if path.exists() {
-            // Nothing is applied from a log with a line this build cannot read: the caller gets
-            // every such line number, and the file is left as it was.
-            let mut undecodable = Vec::new();
-            let count = for_each_line(&path, |number, line| {
-                match decode(line) {
-                    Decoded::Record(entry) => data.apply(entry),
-                    Decoded::Blank => {}
-                    Decoded::Newer(format) => {
-                        return Err(StoreError::NewerFormat {
-                            path: path.display().to_string(),
-                            line: number,
-                            format,
-                            supported: FORMAT,
-                        })
-                    }
-                    Decoded::Undecodable => undecodable.push(number),
-                }
-                Ok(())
-            })?;
-            if !undecodable.is_empty() {
-                return Err(StoreError::Undecodable {
-                    path: path.display().to_string(),
-                    dir: dir.display().to_string(),
-                    lines: undecodable,
-                });
-            }
-            lines = count.complete + usize::from(count.torn_last);
-            torn = count.torn_last;
-        }
-        // Rewrite the log when it is mostly superseded records (and always after a torn write).
-        let live = data.employees.len() + data.teams.len() + data.reports.len() + 1;
-        if lines > 2 * live + 100 || torn {
-            compact(&path, &data.live_entries())?;
-        }
-        data.log_path = Some(path);
-        Ok(data)
+        let data = receive
+            .await
+            .map_err(|_| StoreError::Unavailable("the state's reader stopped".into()))??;
+        self.tenants
+            .lock()
+            .map_err(|_| StoreError::Unavailable("a writer panicked".into()))?
+            .insert(tenant.to_string(), data);
+        Ok(())
     }
 
     /// Reads a tenant's log now, so that a log this build cannot read is reported before a
@@ -328,6 +352,54 @@ impl EmbeddedStore {
         }
         f(tenants.get_mut(tenant).expect("just inserted"))
     }
+}
+
+/// A tenant's data, read from its log in `dir` (none without a directory: in memory).
+fn load(dir: Option<&Path>, tenant: &str) -> Result<TenantData, StoreError> {
+    let Some(dir) = dir else {
+        return Ok(TenantData::default());
+    };
+    let path = dir.join(format!("{}.jsonl", file_name_for(tenant)));
+    let mut data = TenantData::default();
+    let mut lines = 0usize;
+    let mut torn = false;
+    if path.exists() {
+        // Nothing is applied from a log with a line this build cannot read: the caller gets
+        // every such line number, and the file is left as it was.
+        let mut undecodable = Vec::new();
+        let count = for_each_line(&path, |number, line| {
+            match decode(line) {
+                Decoded::Record(entry) => data.apply(entry),
+                Decoded::Blank => {}
+                Decoded::Newer(format) => {
+                    return Err(StoreError::NewerFormat {
+                        path: path.display().to_string(),
+                        line: number,
+                        format,
+                        supported: FORMAT,
+                    })
+                }
+                Decoded::Undecodable => undecodable.push(number),
+            }
+            Ok(())
+        })?;
+        if !undecodable.is_empty() {
+            return Err(StoreError::Undecodable {
+                path: path.display().to_string(),
+                dir: dir.display().to_string(),
+                lines: undecodable,
+            });
+        }
+        lines = count.complete + usize::from(count.torn_last);
+        torn = count.torn_last;
+    }
+    // Rewrite the log when it is mostly superseded records (and always after a torn write).
+    let live = data.employees.len() + data.teams.len() + data.reports.len() + 1;
+    if lines > 2 * live + 100 || torn {
+        compact(&path, &data.live_entries())?;
+    }
+    data.log_path = Some(path);
+    Ok(data)
 }
 
 fn compact(path: &Path, entries: &[Entry]) -> Result<(), StoreError> {
@@ -462,6 +534,7 @@ pub fn repair_log(path: &Path) -> Result<Repair, StoreError> {
 #[async_trait]
 impl StateStore for EmbeddedStore {
     async fn employees(&self, tenant: &str) -> Result<EmployeeStates, StoreError> {
+        self.loaded(tenant).await?;
         self.with_tenant(tenant, |d| Ok(Arc::clone(&d.employees)))
     }
 
@@ -470,22 +543,27 @@ impl StateStore for EmbeddedStore {
         tenant: &str,
         employee_id: &str,
     ) -> Result<Option<EmployeeState>, StoreError> {
+        self.loaded(tenant).await?;
         self.with_tenant(tenant, |d| Ok(d.employees.get(employee_id).cloned()))
     }
 
     async fn put_employee(&self, tenant: &str, state: &EmployeeState) -> Result<(), StoreError> {
+        self.loaded(tenant).await?;
         self.with_tenant(tenant, |d| d.record(Entry::Employee(state.clone())))
     }
 
     async fn teams(&self, tenant: &str) -> Result<HashMap<String, TeamState>, StoreError> {
+        self.loaded(tenant).await?;
         self.with_tenant(tenant, |d| Ok(d.teams.clone()))
     }
 
     async fn put_team(&self, tenant: &str, state: &TeamState) -> Result<(), StoreError> {
+        self.loaded(tenant).await?;
         self.with_tenant(tenant, |d| d.record(Entry::Team(state.clone())))
     }
 
     async fn cursor(&self, tenant: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.loaded(tenant).await?;
         self.with_tenant(tenant, |d| Ok(d.cursor))
     }
 
@@ -494,16 +572,19 @@ impl StateStore for EmbeddedStore {
         tenant: &str,
         read_started_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.loaded(tenant).await?;
         self.with_tenant(tenant, |d| d.record(Entry::Cursor(read_started_at)))
     }
 
     async fn put_report(&self, tenant: &str, report: &RunReport) -> Result<(), StoreError> {
+        self.loaded(tenant).await?;
         self.with_tenant(tenant, |d| {
             d.record(Entry::Report(Box::new(report.clone())))
         })
     }
 
     async fn reports(&self, tenant: &str, limit: usize) -> Result<Vec<RunReport>, StoreError> {
+        self.loaded(tenant).await?;
         self.with_tenant(tenant, |d| {
             Ok(d.reports.iter().rev().take(limit).cloned().collect())
         })
@@ -515,6 +596,7 @@ impl StateStore for EmbeddedStore {
         run_id: &str,
         failure: &ActionRecord,
     ) -> Result<(), StoreError> {
+        self.loaded(tenant).await?;
         self.with_tenant(tenant, |d| {
             d.record(Entry::ApplyFailure {
                 run_id: run_id.to_string(),
@@ -529,6 +611,7 @@ impl StateStore for EmbeddedStore {
         run_id: &str,
         outcome: &ApplyOutcome,
     ) -> Result<(), StoreError> {
+        self.loaded(tenant).await?;
         self.with_tenant(tenant, |d| {
             d.record(Entry::ApplyOutcome {
                 run_id: run_id.to_string(),

@@ -145,7 +145,6 @@ fn completed_before(message: &ChangeMessage, data: &str) -> Processed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::applier::KnownUsers;
     use crate::embedded::InMemoryLearnAmp;
     use crate::idempotency::{InMemoryLedger, LedgerClaims};
     use crate::mapping::DesiredUser;
@@ -234,14 +233,11 @@ mod tests {
             user.job_title = Some("Retitled by hand".into())
         });
         let stored = store.employees(TENANT).await.unwrap();
-        let users = KnownUsers::new(
-            learnamp
-                .list_users(crate::ports::UserDetail::Basic)
-                .await
-                .unwrap()
-                .users,
-        );
-        let drifted = observe_employees(&stored, &users, &[], &settings);
+        let listing = learnamp
+            .list_users(crate::ports::UserDetail::Basic)
+            .await
+            .unwrap();
+        let drifted = observe_employees(&stored, listing, &[], &settings);
         assert_eq!(drifted.len(), 1, "the drift is seen");
         store.put_employee(TENANT, &drifted[0]).await.unwrap();
 

@@ -31,6 +31,8 @@ use std::sync::{Mutex, MutexGuard};
 pub const OWNER_ID: u64 = 1;
 const FIRST_USER_ID: u64 = 1001;
 const FIRST_TEAM_ID: u64 = 301;
+/// Users per page of a listing, as Learn Amp's `perPage` the HTTP client asks for.
+const PAGE_SIZE: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserStatus {
@@ -651,6 +653,23 @@ impl LearnAmp for InMemoryLearnAmp {
             users,
             skipped: Vec::new(),
         })
+    }
+
+    /// The listing in pages of Learn Amp's size, so that what streams them is run here as it is
+    /// against the HTTP client.
+    async fn each_user_page(
+        &self,
+        detail: UserDetail,
+        on_page: &mut (dyn FnMut(UserListing) + Send),
+    ) -> Result<(), TargetError> {
+        let mut users = self.list_users(detail).await?.users.into_iter().peekable();
+        while users.peek().is_some() {
+            on_page(UserListing {
+                users: users.by_ref().take(PAGE_SIZE).collect(),
+                skipped: Vec::new(),
+            });
+        }
+        Ok(())
     }
 
     async fn list_teams(&self) -> Result<Vec<Team>, TargetError> {

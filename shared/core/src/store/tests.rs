@@ -252,3 +252,44 @@ fn file_names_are_safe_and_distinct() {
     assert_eq!(file_name_for("personio:AB/c"), "personio_3aAB_2fc");
     assert_ne!(file_name_for("a:b"), file_name_for("a_3ab"));
 }
+
+/// A log read on a thread of its own is the same log: its records once loaded, and a line that
+/// is not a record an error of the first read, with nothing written.
+#[tokio::test]
+async fn a_log_read_in_the_background_is_read_whole_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = "personio:T1";
+    let lines = three_records(dir.path(), tenant).await;
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    store.load_in_background(tenant).unwrap();
+    let employees = store.employees(tenant).await.unwrap();
+    assert_eq!(employees.len(), 3);
+    assert_eq!(employees["e2"].learnamp_user_id, Some(2));
+    store.put_employee(tenant, &state("e4", 4)).await.unwrap();
+    drop(store);
+    assert_eq!(
+        EmbeddedStore::open(dir.path())
+            .unwrap()
+            .employees(tenant)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+
+    let damaged = format!("{}\n{UNKNOWN_RECORD}\n{}\n", lines[0], lines[2]);
+    std::fs::write(log_of(dir.path(), tenant), &damaged).unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    store.load_in_background(tenant).unwrap();
+    match store.employees(tenant).await {
+        Err(e @ StoreError::Undecodable { .. }) => {
+            assert!(e.to_string().contains("line 2 is not a record"), "{e}")
+        }
+        other => panic!("expected an undecodable-line error, got {other:?}"),
+    }
+    assert!(store.put_employee(tenant, &state("e5", 5)).await.is_err());
+    assert_eq!(
+        std::fs::read_to_string(log_of(dir.path(), tenant)).unwrap(),
+        damaged
+    );
+}
