@@ -66,12 +66,17 @@ impl AdminDeps<'_> {
     /// The SSM parameter that holds `tenant`'s Learn Amp client secret: a tenant id holds no
     /// `/`, so turning its `:` into `/` keeps every tenant's name apart.
     pub fn secret_name(&self, tenant: &str) -> String {
-        format!(
-            "{}/tenants/{}/learnamp-client-secret",
-            self.secret_prefix.trim_end_matches('/'),
-            tenant.replace(':', "/")
-        )
+        secret_name(&self.secret_prefix, tenant)
     }
+}
+
+/// `<prefix>/tenants/<tenant, its ':' as '/'>/learnamp-client-secret`.
+pub fn secret_name(prefix: &str, tenant: &str) -> String {
+    format!(
+        "{}/tenants/{}/learnamp-client-secret",
+        prefix.trim_end_matches('/'),
+        tenant.replace(':', "/")
+    )
 }
 
 /// Answers one request.
@@ -161,4 +166,18 @@ async fn enter(request: &Request, deps: &AdminDeps<'_>, now: DateTime<Utc>) -> R
         SESSION_LIFETIME.num_seconds()
     ));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_tenant_has_a_secret_name_of_its_own() {
+        let name = super::secret_name;
+        assert_eq!(
+            name("/personio-sync", "acme"),
+            "/personio-sync/tenants/acme/learnamp-client-secret"
+        );
+        assert_ne!(name("/p", "a:b"), name("/p", "a_b"));
+        assert_ne!(name("/p", "a:b"), name("/p", "a"));
+    }
 }

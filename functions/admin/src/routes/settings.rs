@@ -292,3 +292,28 @@ pub async fn custom_fields(tenant: &str, deps: &AdminDeps<'_>) -> ApiResult {
         .collect();
     Ok(Response::json(200, &json!({ "fields": fields })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::valid_base_url;
+
+    #[test]
+    fn learn_amp_is_reached_over_https_only_but_locally() {
+        assert!(valid_base_url("https://api.learnamp.com", false));
+        assert!(valid_base_url("https://acme.learnamp.com/v1", false));
+        for bad in [
+            "http://api.learnamp.com",
+            "http://127.0.0.1:8080",
+            "https://user:pw@api.learnamp.com",
+            "https://api.learnamp.com?x=1",
+            "https://",
+            "ftp://api.learnamp.com",
+            "https://api.learnamp.com/<script>",
+        ] {
+            assert!(!valid_base_url(bad, false), "{bad}");
+        }
+        assert!(valid_base_url("http://127.0.0.1:8080", true));
+        assert!(valid_base_url("http://localhost:8080", true));
+        assert!(!valid_base_url("http://10.0.0.1:8080", true));
+    }
+}
