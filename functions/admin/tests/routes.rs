@@ -513,3 +513,56 @@ async fn the_preview_counts_and_lists_what_an_import_would_do_and_writes_nothing
         .any(|i| i["invite"] == true));
     admin.stop().await;
 }
+
+#[tokio::test]
+async fn status_shows_a_run_in_progress_and_the_employees_in_error_with_live_names() {
+    use sync_core::coordination::Coordination;
+    let admin = Admin::start().await;
+    let s = admin.login("acme").await;
+    admin.ready_tenant("acme").await;
+    let preview = admin
+        .call(&s, "POST", "/api/preview", None)
+        .await
+        .json_body();
+    let employee = preview["items"][0]["employee_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let name = preview["items"][0]["name"].clone();
+    let mut state = sync_core::state::EmployeeState::new(&employee, chrono::Utc::now());
+    state.learnamp_user_id = Some(7);
+    state.last_error = Some("email has already been taken".into());
+    admin
+        .world
+        .store
+        .put_employee("acme", &state)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    assert!(admin
+        .world
+        .coordination
+        .lock_run("acme", "run-1", now, now + chrono::Duration::minutes(5))
+        .await
+        .unwrap());
+
+    let status = admin.call(&s, "GET", "/api/status", None).await.json_body();
+    assert_eq!(status["run_in_progress"]["phase"], "reading", "{status}");
+    let errors = status["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["employee_id"], employee.as_str());
+    assert_eq!(errors[0]["learnamp_user_id"], 7);
+    assert_eq!(errors[0]["message"], "email has already been taken");
+    assert_eq!(errors[0]["name"], name, "read live from Kombo");
+    assert!(errors[0]["email"].as_str().is_some_and(|e| e.contains('@')));
+    // Nothing of the names was stored.
+    let stored = admin
+        .world
+        .store
+        .employee("acme", &employee)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, state);
+    admin.stop().await;
+}
