@@ -13,6 +13,7 @@ mod api;
 mod checks;
 pub mod config;
 pub mod connect_adapter;
+mod error;
 pub mod http;
 pub mod link;
 pub mod page;
@@ -20,9 +21,10 @@ pub mod random;
 mod routes;
 mod views;
 
-pub use api::{ApiError, ROUTES};
+pub use api::ROUTES;
 pub use checks::{HttpLearnAmpCheck, LearnAmpCheck};
 pub use config::Config;
+pub use error::ApiError;
 pub use http::{Request, Response, MAX_BODY_BYTES};
 
 use chrono::{DateTime, Duration, Utc};

@@ -61,11 +61,7 @@ fn mac(key: &[u8], tenant: &str, expires: &str, nonce: &str) -> [u8; 32] {
 
 /// The link's signature, as lowercase hex.
 pub fn sign(key: &[u8], tenant: &str, expires: &str, nonce: &str) -> String {
-    hex(&mac(key, tenant, expires, nonce))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::random::hex(&mac(key, tenant, expires, nonce))
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

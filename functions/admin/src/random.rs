@@ -13,9 +13,14 @@ pub fn token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// Bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The SHA-256 of `value`, as lowercase hex.
 pub fn sha256_hex(value: &str) -> String {
-    crate::link::hex(&Sha256::digest(value.as_bytes()))
+    hex(&Sha256::digest(value.as_bytes()))
 }
 
 #[cfg(test)]

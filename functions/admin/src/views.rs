@@ -1,7 +1,7 @@
 //! The tenant as the admin page sees it: its connection and Learn Amp account as JSON, whether
 //! it is ready to import, and the tenant record a self-service tenant starts with.
 
-use crate::api::ApiError;
+use crate::error::ApiError;
 use crate::AdminDeps;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! Connecting Personio through Kombo's connection flow: a link for this tenant, the token its
 //! completion gives, a relink for a broken connection, disconnecting.
 
-use crate::api::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::http::Response;
 use crate::views;
 use crate::AdminDeps;

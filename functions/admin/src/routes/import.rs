@@ -1,7 +1,7 @@
 //! The preview of an import (the engine's plan, read live, nothing written) and "Import all from
 //! Personio" (a full sync queued as the schedule queues it).
 
-use crate::api::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::http::Response;
 use crate::routes::status::live_names;
 use crate::views;

@@ -1,7 +1,7 @@
 //! The Learn Amp account (checked, then its secret written to the secret store), the sync
 //! settings, and the Personio custom fields a mapping can name.
 
-use crate::api::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::http::Response;
 use crate::views;
 use crate::AdminDeps;

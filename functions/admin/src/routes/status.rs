@@ -1,7 +1,7 @@
 //! `GET /api/status`: the connection, the Learn Amp account, whether an import can start, the
 //! run in progress, the last runs, and the employees in error (their names read live).
 
-use crate::api::ApiResult;
+use crate::error::ApiResult;
 use crate::http::Response;
 use crate::views;
 use crate::AdminDeps;
@@ -78,7 +78,7 @@ async fn run_in_progress(
     reports: &[RunReport],
     deps: &AdminDeps<'_>,
     now: DateTime<Utc>,
-) -> Result<Value, crate::ApiError> {
+) -> Result<Value, crate::error::ApiError> {
     let activity = deps.coordination.activity(tenant, now).await?;
     let requested = deps.sessions.import_requested(tenant).await?;
     let newest = reports.iter().find(|r| !r.dry_run);
