@@ -132,6 +132,74 @@ fn ssm_error(
     }
 }
 
+/// Where the admin function writes a tenant's Learn Amp client secret: an SSM SecureString
+/// parameter in production, memory locally.
+#[async_trait]
+pub trait SecretWriter: Send + Sync {
+    /// Writes (or overwrites) the secret `name` names. The value is never logged.
+    async fn put_secret(&self, name: &str, value: &str) -> Result<(), SecretError>;
+}
+
+#[async_trait]
+impl SecretWriter for SsmSecrets {
+    async fn put_secret(&self, name: &str, value: &str) -> Result<(), SecretError> {
+        use aws_sdk_ssm::error::ProvideErrorMetadata;
+        let result = self
+            .0
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let reference = name.to_string();
+                let message = sync_aws::describe(&e);
+                if e.code() == Some("AccessDeniedException")
+                    || e.as_service_error().is_some_and(|s| s.is_invalid_key_id())
+                {
+                    Err(SecretError::Refused { reference, message })
+                } else {
+                    Err(SecretError::Unavailable { reference, message })
+                }
+            }
+        }
+    }
+}
+
+/// Secrets in memory, read and written: the local admin server's secret store, which the
+/// clients it builds read from.
+#[derive(Default)]
+pub struct MemorySecrets(std::sync::Mutex<HashMap<String, String>>);
+
+#[async_trait]
+impl SecretSource for MemorySecrets {
+    async fn secret(&self, reference: &str) -> Result<String, SecretError> {
+        self.0
+            .lock()
+            .expect("secrets lock")
+            .get(reference)
+            .cloned()
+            .ok_or_else(|| SecretError::Missing {
+                reference: reference.to_string(),
+            })
+    }
+}
+
+#[async_trait]
+impl SecretWriter for MemorySecrets {
+    async fn put_secret(&self, name: &str, value: &str) -> Result<(), SecretError> {
+        self.0
+            .lock()
+            .expect("secrets lock")
+            .insert(name.to_string(), value.to_string());
+        Ok(())
+    }
+}
+
 /// Fixed secrets by reference, for tests and local runs.
 pub struct StaticSecrets(pub HashMap<String, String>);
 

@@ -36,19 +36,21 @@ pub const REPORT_TTL_DAYS: i64 = 90;
 
 #[derive(Clone)]
 pub struct DynamoStateStore {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
 }
 
 fn pk(tenant: &str) -> AttributeValue {
     AttributeValue::S(format!("tenant#{tenant}"))
 }
 
-fn unavailable<E: std::error::Error>(error: E) -> StoreError {
+pub(crate) fn unavailable<E: std::error::Error>(error: E) -> StoreError {
     StoreError::Unavailable(describe(&error))
 }
 
-fn decode<T: DeserializeOwned>(item: &HashMap<String, AttributeValue>) -> Result<T, StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<T, StoreError> {
     let data = item
         .get("data")
         .and_then(|v| v.as_s().ok())
@@ -64,7 +66,7 @@ impl DynamoStateStore {
         }
     }
 
-    async fn put<T: Serialize>(
+    pub(crate) async fn put<T: Serialize>(
         &self,
         tenant: &str,
         sk: String,
@@ -86,7 +88,7 @@ impl DynamoStateStore {
         Ok(())
     }
 
-    async fn get<T: DeserializeOwned>(
+    pub(crate) async fn get<T: DeserializeOwned>(
         &self,
         tenant: &str,
         sk: &str,
@@ -251,7 +253,7 @@ impl StateStore for DynamoStateStore {
 impl DynamoStateStore {
     /// A PutItem that succeeds only when the item is absent or its `expires_at` passed (TTL may
     /// not have removed it yet), plus `extra_condition` alternatives. Returns whether it won.
-    async fn put_if_free(
+    pub(crate) async fn put_if_free(
         &self,
         pk_value: String,
         sk: &str,

@@ -1,6 +1,7 @@
 //! The AWS adapters of sync-core's ports: per-tenant state and idempotency records in DynamoDB,
 //! queues in SQS. Only this crate and the function `main`s see the AWS SDK.
 
+pub mod admin_sessions;
 pub mod dynamo;
 pub mod idempotency;
 pub mod sqs;

@@ -370,3 +370,34 @@ async fn a_lifecycle_event_is_recorded_without_touching_the_settings() {
         "nothing created"
     );
 }
+
+#[tokio::test]
+async fn admin_link_nonces_are_consumed_once_and_sessions_are_found_by_their_hash() {
+    use sync_core::admin::{AdminSession, AdminSessions};
+    let moto = MotoServer::start();
+    let client = dynamo(&moto).await;
+    let table = format!("state-{}", uuid::Uuid::new_v4());
+    create_table(&client, &table, &["pk", "sk"]).await;
+    let store = DynamoStateStore::new(client, table);
+    let until = Utc::now() + chrono::Duration::minutes(15);
+    assert!(store.consume_nonce("nonce-1", until).await.unwrap());
+    assert!(!store.consume_nonce("nonce-1", until).await.unwrap());
+    assert!(store.consume_nonce("nonce-2", until).await.unwrap());
+
+    let now = Utc::now();
+    let session = AdminSession {
+        tenant_id: "acme".into(),
+        csrf_token: "csrf".into(),
+        expires_at: now + chrono::Duration::hours(8),
+    };
+    store.create("hash-1", &session).await.unwrap();
+    assert_eq!(store.get("hash-1", now).await.unwrap(), Some(session));
+    assert_eq!(store.get("hash-2", now).await.unwrap(), None);
+    let later = now + chrono::Duration::hours(9);
+    assert_eq!(store.get("hash-1", later).await.unwrap(), None, "expired");
+
+    assert_eq!(store.import_requested("acme").await.unwrap(), None);
+    store.note_import("acme", now).await.unwrap();
+    let noted = store.import_requested("acme").await.unwrap().unwrap();
+    assert_eq!(noted.timestamp(), now.timestamp());
+}

@@ -118,6 +118,12 @@ impl LearnAmpClient {
         self.calls.reset();
     }
 
+    /// Asks Learn Amp for a new token with these credentials: `Ok` when it gives one (the admin
+    /// page checks credentials so before it saves them). Nothing else is called.
+    pub async fn check_credentials(&self) -> Result<(), TargetError> {
+        self.token(true, Instant::now()).await.map(|_| ())
+    }
+
     /// The cached token, or a new one. `started` is when the logical call began: the token
     /// request spends that call's time budget, not a budget of its own.
     async fn token(&self, force_new: bool, started: Instant) -> Result<String, TargetError> {

@@ -3,6 +3,7 @@
 //! in-process queue of the local runner, and the in-memory HRIS and Learn Amp of tests. No AWS
 //! SDK and no HTTP client here: this crate compiles fast and is tested without any server.
 
+pub mod admin;
 pub mod applier;
 pub mod connect;
 pub mod coordination;

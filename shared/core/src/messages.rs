@@ -160,6 +160,18 @@ impl SyncRequest {
         }
     }
 
+    /// "Import all from Personio", asked for on the admin page: a full sync, like the
+    /// schedule's, started by hand.
+    pub fn import_all(tenant: impl Into<String>, event_id: impl Into<String>) -> Self {
+        Self {
+            version: Self::VERSION,
+            tenant: tenant.into(),
+            event_id: event_id.into(),
+            mode: SyncMode::Full,
+            trigger: RunTrigger::Invoke,
+        }
+    }
+
     /// The version of the contract this message was written in.
     pub fn version(&self) -> u32 {
         self.version
