@@ -240,7 +240,9 @@
     event.preventDefault();
     await busy($("connect"), async () => {
       announce("Opening Kombo's connection form…");
-      const language = (navigator.language || "en").slice(0, 2).toLowerCase();
+      // Kombo's form speaks these; anything else gets English.
+      const browser = (navigator.language || "en").slice(0, 2).toLowerCase();
+      const language = ["en", "de", "fr", "it", "es"].includes(browser) ? browser : "en";
       const { link } = await api("POST", "/api/connect/link", {
         email: $("connect-email").value.trim(),
         organization_name: $("connect-org").value.trim(),
