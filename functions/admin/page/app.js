@@ -477,9 +477,23 @@
   const ACTION_ORDER = ["create", "reactivate", "adopt", "update", "deactivate", "defer", "failed"];
   const PREVIEW_LIMIT = 300;
 
+  // The API's JSON objects come in any order; the page shows the counts in this one.
+  const COUNT_ORDER = [
+    "create", "created", "invite", "invited", "adopt", "adopted", "update", "updated",
+    "deactivate", "deactivated", "reactivate", "reactivated", "defer", "deferred", "failed", "unchanged",
+  ];
+
+  function ordered(counts) {
+    const rank = (k) => {
+      const i = COUNT_ORDER.indexOf(k);
+      return i < 0 ? COUNT_ORDER.length : i;
+    };
+    return Object.entries(counts || {}).sort((a, b) => rank(a[0]) - rank(b[0]));
+  }
+
   function renderCounts(list, counts) {
     clear(list);
-    for (const [key, value] of Object.entries(counts || {})) {
+    for (const [key, value] of ordered(counts)) {
       if (typeof value !== "number") continue;
       const li = el("li");
       li.dataset.count = key;
@@ -575,7 +589,7 @@
 
   function runSummary(counts) {
     const parts = [];
-    for (const [key, value] of Object.entries(counts || {})) {
+    for (const [key, value] of ordered(counts)) {
       if (typeof value === "number" && value > 0 && key !== "unchanged") {
         parts.push(value + " " + (COUNT_WORDS[key] || key.replace(/_/g, " ")));
       }
