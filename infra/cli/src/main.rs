@@ -4,6 +4,8 @@
 //! report or the error says why); 2 bad configuration or input; 3 the deactivation guard held
 //! the run's deactivations back.
 
+mod admin_cmd;
+mod admin_local;
 mod bench;
 mod demo;
 mod dlq_cmd;
@@ -34,6 +36,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Prints a signed admin link: it opens one tenant's integration page, once, within
+    /// --valid-minutes (functions/admin/API.md)
+    AdminLink(admin_cmd::AdminLinkArgs),
+    /// The admin function locally: `admin serve` serves the integration page and its API on
+    /// 127.0.0.1 with both sandboxes
+    Admin(admin_cmd::AdminArgs),
     /// Measures the sync scenarios (import, resync, churn, reconcile) against the sandboxes
     /// with the latency and rate limit given, and prints the figures as JSON.
     Bench(bench::BenchArgs),
@@ -123,6 +131,8 @@ fn main() -> ExitCode {
         .expect("the tokio runtime starts");
     let code = runtime.block_on(async {
         match cli.command {
+            Command::AdminLink(args) => admin_cmd::run_link(args).await,
+            Command::Admin(args) => admin_cmd::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Sandbox(args) => sandbox_cmd::run(args).await,
