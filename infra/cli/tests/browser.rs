@@ -177,7 +177,6 @@ async fn count(browser: &Browser, list: &str, key: &str) -> i64 {
 /// The whole journey: admin link → connect in Kombo's page → Learn Amp credentials → "Delay
 /// until their hire date" → preview → Import all → counts and the one employee in error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs `personio-sync demo --admin-page`, which is built on the local admin server of i15-admin (LocalAdmin, serve_local): un-ignore when both are merged"]
 async fn an_admin_connects_configures_previews_and_imports() {
     let Some(paths) = browser_paths() else { return };
     let started = Instant::now();
@@ -207,10 +206,7 @@ async fn an_admin_connects_configures_previews_and_imports() {
         .unwrap();
     browser.click("#connect", STEP).await.unwrap();
     browser.enter_frame("#kombo-frame", STEP).await.unwrap();
-    browser
-        .click("button[value='connect']", STEP)
-        .await
-        .unwrap();
+    browser.click(CONNECT_BUTTON, STEP).await.unwrap();
     browser.leave_frames().await.unwrap();
     browser
         .wait_for_text("#connection-status", "Personio is connected", STEP)
@@ -336,13 +332,16 @@ async fn demo_value(browser: &Browser, id: &str) -> String {
         .to_string()
 }
 
+/// The connection page's button: the admin server's local stand-in (`#connect`) or the Kombo
+/// sandbox's (`button[value=connect]`).
+const CONNECT_BUTTON: &str = "#connect, button[value='connect']";
+
 const REFUSED: &str = "This link has expired or was already used";
 
 /// Forged, expired and replayed links open nothing; a session is needed for the page; a POST
 /// without the CSRF token is refused even with the session cookie; a session sees only its own
 /// tenant.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs `personio-sync demo --admin-page`, which is built on the local admin server of i15-admin (LocalAdmin, serve_local): un-ignore when both are merged"]
 async fn links_sessions_csrf_and_tenants_hold_in_the_browser() {
     let Some(paths) = browser_paths() else { return };
     let demo = Demo::start();
@@ -404,10 +403,7 @@ async fn links_sessions_csrf_and_tenants_hold_in_the_browser() {
         .unwrap();
     browser.click("#connect", STEP).await.unwrap();
     browser.enter_frame("#kombo-frame", STEP).await.unwrap();
-    browser
-        .click("button[value='connect']", STEP)
-        .await
-        .unwrap();
+    browser.click(CONNECT_BUTTON, STEP).await.unwrap();
     browser.leave_frames().await.unwrap();
     browser
         .wait_for_text("#connection-status", "Personio is connected", STEP)
