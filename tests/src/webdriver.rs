@@ -29,7 +29,7 @@ impl BrowserPaths {
     pub fn find() -> Option<Self> {
         let find = |var: &str, names: &[&str]| -> Option<PathBuf> {
             if let Some(path) = std::env::var_os(var) {
-                return Some(PathBuf::from(path));
+                return Some(PathBuf::from(path)).filter(|p| p.is_file());
             }
             let path = std::env::var_os("PATH")?;
             std::env::split_paths(&path)
