@@ -34,6 +34,36 @@ venv_ready() {
     venv_pid=
   fi
 }
+step "Chromium and chromedriver for the browser test (Debian's chromium, chromium-driver), installing in the background when missing"
+browser_pid=
+if ! command -v chromium > /dev/null || ! command -v chromedriver > /dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    as_root=
+  elif command -v sudo > /dev/null; then
+    as_root="sudo -n"
+  else
+    echo "the browser test needs Debian's chromium and chromium-driver: install them as root (apt-get install chromium chromium-driver), or run this as root or with sudo" >&2
+    exit 1
+  fi
+  (
+    $as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver
+  ) > .browser-install.log 2>&1 &
+  browser_pid=$!
+fi
+browser_ready() {
+  if [ -n "$browser_pid" ]; then
+    if ! wait "$browser_pid"; then
+      cat .browser-install.log >&2
+      echo "chromium and chromium-driver did not install (above)" >&2
+      exit 1
+    fi
+    browser_pid=
+  fi
+}
+# The browser test runs, and fails rather than skips when Chromium is missing.
+export REQUIRE_BROWSER=1
+
 export MOTO_SERVER="$root/.venv/bin/moto_server"
 export PATH="$root/.venv/bin:$PATH"
 export SAM_CLI_TELEMETRY=0
@@ -71,6 +101,7 @@ venv_ready
 cfn-lint template.yaml
 sam validate --lint --template template.yaml --region eu-central-1
 
+browser_ready
 step "tests (one moto server for the suite: each test works in an account of its own in it)"
 moto_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$MOTO_SERVER" -H 127.0.0.1 -p "$moto_port" > /dev/null 2>&1 &

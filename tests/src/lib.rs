@@ -2,6 +2,8 @@
 //! store in a temporary directory and the in-process queue, wired into the engine exactly as the
 //! local runner wires them.
 
+pub mod webdriver;
+
 use chrono::NaiveDate;
 use sandbox::{Company, KomboSandbox, LearnAmpSandbox, RunningServer, SandboxUser};
 use sync_clients::{KomboClient, LearnAmpClient, RetryPolicy};

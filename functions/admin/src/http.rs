@@ -117,7 +117,12 @@ pub struct Response {
     pub body: String,
 }
 
-const CSP: &str = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// The page frames Kombo's connection page (`https://connect.kombo.dev/…`, as Kombo's
+/// `showKomboConnect` does) and, on a local stack, the Kombo sandbox's stand-in on 127.0.0.1;
+/// nothing else.
+const CSP: &str =
+    "default-src 'self'; frame-src 'self' https://connect.kombo.dev http://127.0.0.1:*; \
+                   frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 impl Response {
     fn new(status: u16, content_type: &str, body: String) -> Self {

@@ -381,7 +381,7 @@ async fn kombo_connect_page(
     Html(format!(
         "<!doctype html><meta charset=utf-8><title>Kombo (sandbox)</title><h1>Personio is connected</h1>\
          <p>Token: <code id=token>{token}</code></p>\
-         <script>if (window.opener) {{ window.opener.postMessage({{type: \"kombo-connect\", token: \"{token}\"}}, \"*\"); window.close(); }}</script>"
+         <script>var m = {{type: \"kombo-connect\", token: \"{token}\"}}; if (window.parent !== window) {{ window.parent.postMessage(m, \"*\"); }} else if (window.opener) {{ window.opener.postMessage(m, \"*\"); window.close(); }}</script>"
     ))
     .into_response()
 }

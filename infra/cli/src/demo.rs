@@ -38,6 +38,13 @@ pub struct DemoArgs {
     /// Seed of the generated company
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Instead of the scripted steps, serve the integration page on 127.0.0.1 and print an
+    /// admin link to it: connect Personio, settings, preview and import, in the browser
+    #[arg(long)]
+    admin_page: bool,
+    /// The integration page's port with --admin-page (0 = any free port)
+    #[arg(long, default_value_t = 8787, requires = "admin_page")]
+    admin_port: u16,
 }
 
 /// The local webhook receiver: verifies, deduplicates on the event id, queues a sync request.
@@ -72,6 +79,9 @@ fn step(title: &str) {
 }
 
 pub async fn run(args: DemoArgs) -> u8 {
+    if args.admin_page {
+        return crate::demo_admin::run(args.employees, args.seed, args.admin_port).await;
+    }
     let today = Utc::now()
         .with_timezone(&chrono_tz::Europe::Berlin)
         .date_naive();

@@ -8,6 +8,7 @@ mod admin_cmd;
 mod admin_local;
 mod bench;
 mod demo;
+mod demo_admin;
 mod dlq_cmd;
 mod local;
 mod output;
