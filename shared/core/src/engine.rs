@@ -214,7 +214,8 @@ impl Engine<'_> {
         }
     }
 
-    /// Reads Kombo and plans. Nothing is written anywhere.
+    /// Reads Kombo and plans. Nothing is written, but for what a reconcile observed in Learn Amp
+    /// where the store shares its states (see `take_in_drifted`), never in a dry run.
     pub async fn plan(&self, options: &RunOptions) -> Result<PlannedRun, EngineError> {
         let read_started_at = Utc::now();
         let read_clock = std::time::Instant::now();
