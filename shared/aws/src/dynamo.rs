@@ -22,6 +22,7 @@
 
 use crate::describe;
 use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
@@ -51,6 +52,27 @@ fn pk(tenant: &str) -> AttributeValue {
 
 pub(crate) fn unavailable<E: std::error::Error>(error: E) -> StoreError {
     StoreError::Unavailable(describe(&error))
+}
+
+/// A conditional write's result, where a failed condition means there is nothing to do (not
+/// ours, or not there): done either way.
+pub(crate) fn unless_condition_failed<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+) -> Result<(), StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error().and_then(|s| s.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(unavailable(e)),
+    }
 }
 
 /// The record an item holds, if it holds one: an employee's item can hold the apply function's
@@ -369,17 +391,8 @@ impl DynamoStateStore {
                 .condition_expression("holder = :holder")
                 .expression_attribute_values(":holder", AttributeValue::S(holder.to_string()));
         }
-        match request.send().await {
-            Ok(_) => Ok(()),
-            // Someone else's lock (ours lapsed and was taken): not ours to remove.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        // Someone else's lock (ours lapsed and was taken): not ours to remove.
+        unless_condition_failed(request.send().await)
     }
 }
 
@@ -492,17 +505,8 @@ impl TenantStore for DynamoStateStore {
             .expression_attribute_values(":event", AttributeValue::S(event))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Not registered: nothing to record on.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        // Not registered: nothing to record on.
+        unless_condition_failed(result)
     }
 
     async fn tenants(&self) -> Result<Vec<TenantConfig>, StoreError> {

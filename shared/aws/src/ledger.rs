@@ -17,7 +17,7 @@
 //! no longer read: a duplicate of a change they completed finds the state already holding it.
 
 use crate::describe;
-use crate::dynamo::{decode_state, DynamoStateStore};
+use crate::dynamo::{decode_state, unless_condition_failed, DynamoStateStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -213,16 +213,7 @@ impl ChangeLedger for DynamoStateStore {
             .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(StoreError::Unavailable(describe(&e))),
-        }
+        unless_condition_failed(result)
     }
 
     async fn release_change(&self, change: &ChangeKey) -> Result<(), StoreError> {
@@ -243,15 +234,6 @@ impl ChangeLedger for DynamoStateStore {
             .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(StoreError::Unavailable(describe(&e))),
-        }
+        unless_condition_failed(result)
     }
 }
