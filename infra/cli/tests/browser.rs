@@ -116,7 +116,10 @@ impl Demo {
             origin: origin.trim_end_matches('/').to_string(),
             learnamp: [url, id, secret],
             // The API is under /v1; the control API and the connection page at the root.
-            kombo: kombo.trim_end_matches('/').trim_end_matches("/v1").to_string(),
+            kombo: kombo
+                .trim_end_matches('/')
+                .trim_end_matches("/v1")
+                .to_string(),
             events,
         }
     }
