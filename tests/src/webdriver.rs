@@ -317,6 +317,19 @@ impl Browser {
         self.post("/frame", json!({"id": null})).await.map(drop)
     }
 
+    /// Waits (at most `bound`) for a `confirm`/`alert` dialog, accepts it, returns its text.
+    pub async fn accept_alert(&self, bound: Duration) -> Result<String> {
+        let text = wait_until("a dialog", bound, || async {
+            self.get("/alert/text")
+                .await
+                .ok()
+                .map(|t| t.as_str().unwrap_or_default().to_string())
+        })
+        .await?;
+        self.post("/alert/accept", json!({})).await?;
+        Ok(text)
+    }
+
     pub async fn set_window_size(&self, width: u32, height: u32) -> Result<()> {
         self.post("/window/rect", json!({"width": width, "height": height}))
             .await

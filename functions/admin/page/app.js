@@ -217,9 +217,7 @@
       announce("Connecting was cancelled. Nothing has changed.");
       return;
     }
-    // Kombo's flow says "kombo-connect:success"; the admin server's local stand-in "kombo-connect".
-    const success = data.type === "kombo-connect:success" || data.type === "kombo-connect";
-    if (!success || typeof data.token !== "string" || !data.token) return;
+    if (data.type !== "kombo-connect:success" || typeof data.token !== "string" || !data.token) return;
     closeKombo();
     announce("Finishing the connection…");
     clearError();

@@ -108,9 +108,7 @@ pub fn connection(config: Option<&TenantConfig>) -> Value {
 }
 
 pub fn learnamp_configured(config: &TenantConfig) -> bool {
-    !config.learnamp_base_url.is_empty()
-        && !config.learnamp_client_id.is_empty()
-        && !config.learnamp_client_secret_ref.is_empty()
+    config.learnamp_configured()
 }
 
 /// The Learn Amp account, never its secret.

@@ -34,7 +34,7 @@ use sync_core::coordination::Coordination;
 use sync_core::decode::DecodeProblem;
 use sync_core::error::{QueueError, SourceError, StoreError};
 use sync_core::messages::{ChangeMessage, MessageError, SyncRequest};
-use sync_core::onboarding::{check_ready, Readiness, ReadinessError};
+use sync_core::onboarding::{check_ready, Readiness, ReadinessError, NO_LEARNAMP_ACCOUNT};
 use sync_core::ports::{Queue, StateStore};
 use sync_core::report::{RunReport, RunTrigger, SyncMode};
 use sync_core::status::{tenant_status, DEFAULT_RUNS};
@@ -233,6 +233,14 @@ async fn run_under_lock(
             })
         }
     };
+    // The first import Kombo's finished setup queues can come before the admin entered the
+    // Learn Amp account on the integration page: it waits for it, as for Kombo.
+    if !config.learnamp_configured() {
+        return Err(RunError::NotReady {
+            tenant: tenant.to_string(),
+            reason: NO_LEARNAMP_ACCOUNT,
+        });
+    }
     let clients = deps.clients.clients(&config).await?;
     let holder = uuid::Uuid::new_v4().to_string();
     let locked = options.dry_run

@@ -138,3 +138,44 @@ async fn a_bound_tenant_waits_for_kombos_setup_and_a_missed_webhook_does_not_blo
     ));
     world.stop().await;
 }
+
+/// Kombo's setup can finish before the admin entered the Learn Amp account on the page: the
+/// first import its webhook queued is consumed and skipped (never retried into the DLQ), and the
+/// tenant runs once the account is there.
+#[tokio::test]
+async fn a_ready_connection_without_a_learn_amp_account_waits_for_it() {
+    let world = world().await;
+    let mut acme = world.tenant_config(TENANT);
+    acme.learnamp_base_url = String::new();
+    acme.learnamp_client_id = String::new();
+    acme.learnamp_client_secret_ref = String::new();
+    world.tenants.put_tenant(&acme).await.unwrap();
+
+    let answer = invoke(&world, serde_json::json!({"tenant": TENANT})).await;
+    assert_eq!(
+        answer,
+        serde_json::json!({"tenant": TENANT, "skipped": sync_core::onboarding::NO_LEARNAMP_ACCOUNT})
+    );
+    let first_import = SyncRequest::first_import(TENANT, "evt-setup-completed");
+    let record = sqs_record("r-1", &serde_json::to_string(&first_import).unwrap(), 1);
+    let batch = invoke(
+        &world,
+        serde_json::to_value(sqs_event(vec![record])).unwrap(),
+    )
+    .await;
+    assert_eq!(batch["batchItemFailures"], serde_json::json!([]));
+    assert!(world.changes.is_empty(), "nothing read or queued");
+
+    world
+        .tenants
+        .put_tenant(&world.tenant_config(TENANT))
+        .await
+        .unwrap();
+    let report = invoke(
+        &world,
+        serde_json::json!({"tenant": TENANT, "dry_run": true}),
+    )
+    .await;
+    assert!(report.get("skipped").is_none(), "{report}");
+    world.stop().await;
+}

@@ -1,7 +1,8 @@
 //! `personio-sync admin-link` mints a signed admin link (functions/admin/API.md); `personio-sync
 //! admin serve` serves the admin function's very handler on 127.0.0.1, over the embedded store
-//! and both sandboxes, with a stand-in of Kombo's connection page and an in-process sync that
-//! runs what "Import all" queues: the whole admin journey with no AWS account.
+//! and both sandboxes (connecting Personio goes through the Kombo sandbox's connection flow and
+//! its webhooks), with an in-process sync that runs what "Import all" queues: the whole admin
+//! journey with no AWS account.
 
 use crate::admin_local::{serve_local, LocalAdmin};
 use crate::sync_cmd::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};

@@ -1,30 +1,41 @@
 //! The local admin stack: the admin handler behind axum on 127.0.0.1, the embedded store, both
-//! sandboxes, a stand-in of Kombo's connection page (for the sandbox's one integration), and a
-//! task that runs the syncs "Import all" queues, as the sync function would.
+//! sandboxes, and a task that runs the syncs "Import all" (or Kombo's finished setup) queues, as
+//! the sync function would.
+//!
+//! Connecting Personio goes through the Kombo sandbox's connection flow, as on AWS through
+//! Kombo's: the admin handler calls its `/connect/*` and `/integrations/*` endpoints with
+//! [`KomboConnectClient`], the page frames its stand-in connection page, and the sandbox's signed
+//! lifecycle webhooks (`integration-created`, `integration-state-changed`,
+//! `integration-deleted`) reach the webhook function's own handler at `/webhooks/kombo` on this
+//! server, over the same tenants: `integration-created` binds the tenant its origin id names,
+//! and Kombo's setup `COMPLETED` queues the first import.
 
-use crate::local::{LocalSandboxes, INTEGRATION_ID, KOMBO_API_KEY};
+use crate::local::{LocalSandboxes, KOMBO_API_KEY};
 use crate::state_dir::{self, StateDirLock};
 use admin_fn::{AdminDeps, HttpLearnAmpCheck, Request, Response, MAX_BODY_BYTES};
-use async_trait::async_trait;
-use axum::extract::{Query, State};
-use axum::response::{Html, IntoResponse};
+use axum::extract::State;
 use fn_common::{ClientFactory, HttpClients, MemorySecrets};
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
+use std::time::Duration;
+use sync_clients::KomboConnectClient;
 use sync_core::admin::InMemoryAdminSessions;
-use sync_core::connect::{
-    ConnectLanguage, CustomFieldInfo, IntegrationInfo, IntegrationStatus, KomboConnect,
-    LinkRequest, SetupStatus, TokenIntegration,
-};
+use sync_core::connect::KomboConnect;
 use sync_core::coordination::{Coordination, InMemoryCoordination};
-use sync_core::error::SourceError;
 use sync_core::messages::{ChangeMessage, SyncRequest};
+use sync_core::onboarding::{check_ready, Readiness, NO_LEARNAMP_ACCOUNT};
 use sync_core::ports::Queue;
 use sync_core::queue::InProcessQueue;
 use sync_core::store::EmbeddedStore;
 use sync_core::tenants::{InMemoryTenants, TenantStore};
 use sync_core::{Engine, NoProgress, RunOptions};
+
+/// The secret the Kombo sandbox signs its webhooks with, and the local webhook handler checks.
+pub const LOCAL_WEBHOOK_SECRET: &str = "local-kombo-webhook-secret";
+/// How long the Kombo sandbox takes to "copy the Personio data" of a new connection (its setup
+/// stays `INCOMPLETE` meanwhile), so that the page's waiting state can be seen. Its control API
+/// (`PUT /_sandbox/setup-delay`, `PATCH /_sandbox/integrations/{id}`) changes it.
+pub const LOCAL_SETUP_DELAY: Duration = Duration::from_secs(5);
 
 pub struct LocalAdmin {
     pub sandboxes: LocalSandboxes,
@@ -34,7 +45,7 @@ pub struct LocalAdmin {
     coordination: InMemoryCoordination,
     sessions: InMemoryAdminSessions,
     sync_requests: InProcessQueue<SyncRequest>,
-    pub connect: LocalConnect,
+    connect: KomboConnectClient,
     secrets: Arc<MemorySecrets>,
     clients: HttpClients,
     check: HttpLearnAmpCheck,
@@ -58,6 +69,8 @@ impl LocalAdmin {
             KOMBO_API_KEY.into(),
             secrets.clone(),
         );
+        let connect = KomboConnectClient::new(&sandboxes.kombo_server.base_url, KOMBO_API_KEY);
+        sandboxes.kombo.set_setup_delay(Some(LOCAL_SETUP_DELAY));
         Ok(Self {
             sandboxes,
             tenants: InMemoryTenants::default(),
@@ -66,7 +79,7 @@ impl LocalAdmin {
             coordination: InMemoryCoordination::default(),
             sessions: InMemoryAdminSessions::default(),
             sync_requests: InProcessQueue::new(),
-            connect: LocalConnect::default(),
+            connect,
             secrets,
             clients,
             check: HttpLearnAmpCheck::default(),
@@ -116,12 +129,41 @@ impl LocalAdmin {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("no such tenant")?;
+        // As the sync function: a tenant runs once its integration is bound and Kombo's setup
+        // finished; and, here, once its Learn Amp account was entered (the first import Kombo's
+        // finished setup queues may come before it).
+        let now = chrono::Utc::now();
+        let tenant = match check_ready(
+            tenant,
+            Some(&self.connect as &dyn KomboConnect),
+            &self.tenants,
+            now,
+        )
+        .await
+        .map_err(|e| e.to_string())?
+        {
+            Readiness::Ready(tenant) => *tenant,
+            waiting => {
+                println!(
+                    "import of tenant {}: skipped, {}",
+                    request.tenant,
+                    waiting.reason()
+                );
+                return Ok(());
+            }
+        };
+        if !tenant.learnamp_configured() {
+            println!(
+                "import of tenant {}: skipped, {}",
+                request.tenant, NO_LEARNAMP_ACCOUNT
+            );
+            return Ok(());
+        }
         let clients = self
             .clients
             .clients(&tenant)
             .await
             .map_err(|e| e.to_string())?;
-        let now = chrono::Utc::now();
         let holder = format!("admin-serve-{}", request.event_id);
         let until = now + chrono::Duration::hours(1);
         let tenant_id = tenant.settings.tenant_id.as_str();
@@ -158,141 +200,68 @@ impl LocalAdmin {
         Ok(())
     }
 
+    /// The webhook function's handler over this stack's tenants and queue.
+    async fn webhook(&self, request: axum::extract::Request) -> axum::response::Response {
+        let (parts, body) = request.into_parts();
+        let Ok(body) = axum::body::to_bytes(body, webhook_fn::MAX_BODY_BYTES + 1).await else {
+            return status_only(413);
+        };
+        let Ok(body) = String::from_utf8(body.to_vec()) else {
+            return status_only(400);
+        };
+        let headers: serde_json::Map<String, serde_json::Value> =
+            admin_fn::http::header_pairs(&parts.headers)
+                .into_iter()
+                .map(|(name, value)| (name, value.into()))
+                .collect();
+        let path = parts.uri.path();
+        // The Function URL's event, as Lambda hands it to the webhook function.
+        let event = serde_json::json!({
+            "version": "2.0",
+            "rawPath": path,
+            "rawQueryString": parts.uri.query().unwrap_or_default(),
+            "headers": headers,
+            "requestContext": {"http": {"method": parts.method.as_str(), "path": path,
+                                        "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+                               "timeEpoch": chrono::Utc::now().timestamp_millis()},
+            "body": body,
+            "isBase64Encoded": false
+        });
+        let Ok(event) = serde_json::from_value(event) else {
+            return status_only(400);
+        };
+        let deps = webhook_fn::WebhookDeps {
+            kombo_secrets: vec![LOCAL_WEBHOOK_SECRET.as_bytes().to_vec()],
+            personio_token: None,
+            personio_header: "authorization".into(),
+            personio_delta_delay_seconds: 0,
+            tenants: &self.tenants,
+            coordination: &self.coordination,
+            sync_requests: &self.sync_requests,
+        };
+        let answer = webhook_fn::handle(event, &deps).await;
+        let status = u16::try_from(answer.status_code).unwrap_or(500);
+        // The event's type and what it did, never its content (its `end_user` names a person).
+        let outcome = |text: &str, field: &str| {
+            serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v.get(field)?.as_str().map(str::to_string))
+                .unwrap_or_else(|| "?".into())
+        };
+        println!(
+            "Kombo webhook {}: {status} {}",
+            outcome(body.as_str(), "type"),
+            outcome(answer.body.as_deref().unwrap_or_default(), "status")
+        );
+        axum::response::Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(answer.body.unwrap_or_default()))
+            .unwrap_or_else(|_| status_only(500))
+    }
+
     pub async fn stop(self) {
         self.sandboxes.shutdown().await;
-    }
-}
-
-/// Kombo's connection flow for the Kombo sandbox's one integration: a link opens the stand-in
-/// connection page this server serves (`/_kombo/connect`), whose button completes it and hands
-/// the token to the page that opened it (`postMessage({type: "kombo-connect", token})`), as
-/// Kombo's `showKomboConnect` resolves with it. The integration is made for the link's tenant,
-/// its setup COMPLETED (the sandbox holds the whole company at once).
-#[derive(Default)]
-pub struct LocalConnect {
-    pub base_url: OnceLock<String>,
-    data: Mutex<ConnectData>,
-}
-
-#[derive(Default)]
-struct ConnectData {
-    links: HashMap<String, Option<String>>,
-    tokens: HashMap<String, String>,
-    integration: Option<IntegrationInfo>,
-    issued: u64,
-}
-
-impl LocalConnect {
-    fn issue(&self, tenant: Option<String>) -> String {
-        let mut data = self.data.lock().expect("lock");
-        data.issued += 1;
-        let id = format!("{}-{}", data.issued, admin_fn::random::token(9));
-        data.links.insert(id.clone(), tenant);
-        format!(
-            "{}/_kombo/connect?link={id}",
-            self.base_url.get().map_or("", String::as_str)
-        )
-    }
-
-    /// The admin completes the flow behind link `id`: its token, or `None` for a link never issued.
-    pub fn complete(&self, id: &str) -> Option<String> {
-        let mut data = self.data.lock().expect("lock");
-        let tenant = data.links.remove(id)?;
-        match (tenant, data.integration.as_mut()) {
-            (Some(tenant), _) => {
-                data.integration = Some(IntegrationInfo {
-                    integration_id: INTEGRATION_ID.into(),
-                    tool: "personio".into(),
-                    status: IntegrationStatus::Active,
-                    setup_status: SetupStatus::Completed,
-                    end_user_origin_id: Some(tenant),
-                })
-            }
-            (None, Some(integration)) => integration.status = IntegrationStatus::Active,
-            (None, None) => return None,
-        }
-        let token = admin_fn::random::token(24);
-        data.tokens.insert(token.clone(), INTEGRATION_ID.into());
-        Some(token)
-    }
-
-    /// Breaks the sandbox's connection (`INVALID`), to try a reconnect.
-    pub fn break_connection(&self) {
-        if let Some(integration) = self.data.lock().expect("lock").integration.as_mut() {
-            integration.status = IntegrationStatus::Invalid;
-        }
-    }
-
-    fn current(&self, integration_id: &str) -> Option<IntegrationInfo> {
-        let data = self.data.lock().expect("lock");
-        data.integration
-            .clone()
-            .filter(|i| i.integration_id == integration_id)
-    }
-}
-
-fn unknown(what: &str) -> SourceError {
-    SourceError::Rejected {
-        code: "PLATFORM.INPUT_INVALID".into(),
-        message: format!("{what} not found"),
-    }
-}
-
-#[async_trait]
-impl KomboConnect for LocalConnect {
-    async fn create_link(&self, request: &LinkRequest) -> Result<String, SourceError> {
-        Ok(self.issue(Some(request.tenant_id.clone())))
-    }
-
-    async fn integration_by_token(&self, token: &str) -> Result<TokenIntegration, SourceError> {
-        let id = self.data.lock().expect("lock").tokens.get(token).cloned();
-        let integration = id
-            .and_then(|id| self.current(&id))
-            .ok_or_else(|| unknown("token"))?;
-        Ok(TokenIntegration {
-            integration_id: integration.integration_id,
-            tool: integration.tool,
-            end_user_origin_id: integration.end_user_origin_id,
-            setup_status: integration.setup_status,
-        })
-    }
-
-    async fn integration(
-        &self,
-        integration_id: &str,
-    ) -> Result<Option<IntegrationInfo>, SourceError> {
-        Ok(self.current(integration_id))
-    }
-
-    async fn relink(
-        &self,
-        integration_id: &str,
-        _: ConnectLanguage,
-    ) -> Result<String, SourceError> {
-        self.current(integration_id)
-            .ok_or_else(|| unknown("integration"))?;
-        Ok(self.issue(None))
-    }
-
-    async fn delete_integration(&self, integration_id: &str) -> Result<(), SourceError> {
-        self.current(integration_id)
-            .ok_or_else(|| unknown("integration"))?;
-        self.data.lock().expect("lock").integration = None;
-        Ok(())
-    }
-
-    async fn custom_fields(
-        &self,
-        integration_id: &str,
-    ) -> Result<Vec<CustomFieldInfo>, SourceError> {
-        self.current(integration_id)
-            .ok_or_else(|| unknown("integration"))?;
-        Ok(vec![CustomFieldInfo {
-            id: "cf-cost-center".into(),
-            key: "cost_center".into(),
-            model: "hris_employees".into(),
-            label: Some("Cost center".into()),
-        }])
     }
 }
 
@@ -334,61 +303,18 @@ async fn admin(
     to_axum(response)
 }
 
-#[derive(serde::Deserialize)]
-struct LinkQuery {
-    link: String,
-    #[serde(default)]
-    done: bool,
-}
-
-/// The stand-in of Kombo's connection page. Nothing of the query is written into the page but
-/// the link id, which is checked to be one this server issued.
-async fn kombo_connect_page(
+async fn webhook(
     State(local): State<Shared>,
-    Query(q): Query<LinkQuery>,
+    request: axum::extract::Request,
 ) -> axum::response::Response {
-    if !q.done {
-        if !local
-            .connect
-            .data
-            .lock()
-            .expect("lock")
-            .links
-            .contains_key(&q.link)
-        {
-            return (
-                axum::http::StatusCode::NOT_FOUND,
-                Html("This connection link is unknown or was used."),
-            )
-                .into_response();
-        }
-        return Html(format!(
-            "<!doctype html><meta charset=utf-8><title>Kombo (sandbox)</title><h1>Connect Personio (sandbox)</h1>\
-             <p>This stands in for Kombo's connection page.</p>\
-             <form method=get><input type=hidden name=link value=\"{}\"><input type=hidden name=done value=true>\
-             <button id=connect>Connect Personio</button></form>",
-            q.link
-        ))
-        .into_response();
-    }
-    let Some(token) = local.connect.complete(&q.link) else {
-        return (
-            axum::http::StatusCode::NOT_FOUND,
-            Html("This connection link is unknown or was used."),
-        )
-            .into_response();
-    };
-    Html(format!(
-        "<!doctype html><meta charset=utf-8><title>Kombo (sandbox)</title><h1>Personio is connected</h1>\
-         <p>Token: <code id=token>{token}</code></p>\
-         <script>var m = {{type: \"kombo-connect\", token: \"{token}\"}}; if (window.parent !== window) {{ window.parent.postMessage(m, \"*\"); }} else if (window.opener) {{ window.opener.postMessage(m, \"*\"); window.close(); }}</script>"
-    ))
-    .into_response()
+    local.webhook(request).await
 }
 
-async fn break_connection(State(local): State<Shared>) -> &'static str {
-    local.connect.break_connection();
-    "the sandbox's Personio connection is now INVALID\n"
+fn status_only(status: u16) -> axum::response::Response {
+    let mut response = axum::response::Response::new(axum::body::Body::empty());
+    *response.status_mut() =
+        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_REQUEST);
+    response
 }
 
 /// Serves until `shutdown` resolves; runs the queued imports meanwhile; then stops the sandboxes.
@@ -398,11 +324,15 @@ pub async fn serve_local(
     base_url: &str,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let _ = local.connect.base_url.set(base_url.to_string());
+    // The Kombo sandbox's lifecycle webhooks come to this server's webhook handler.
+    let webhook_url = format!("{base_url}/webhooks/kombo");
+    local
+        .sandboxes
+        .kombo
+        .set_webhook(Some(&webhook_url), LOCAL_WEBHOOK_SECRET);
     let shared: Shared = Arc::new(local);
     let router = axum::Router::new()
-        .route("/_kombo/connect", axum::routing::get(kombo_connect_page))
-        .route("/_kombo/break", axum::routing::post(break_connection))
+        .route("/webhooks/kombo", axum::routing::post(webhook))
         .fallback(admin)
         .with_state(shared.clone());
     // The imports run in this task, beside the server: nothing of them has to be `'static`.

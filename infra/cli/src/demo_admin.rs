@@ -1,7 +1,8 @@
 //! `personio-sync demo --admin-page`: instead of the scripted steps, the integration page on
 //! 127.0.0.1 (the admin server of `personio-sync admin serve`: [`LocalAdmin`], [`serve_local`])
 //! over the demo's company, and an admin link to open it, so that a newcomer clicks through the
-//! whole journey: connect Personio, Learn Amp credentials, settings, preview, Import all.
+//! whole journey: connect Personio (in the Kombo sandbox's connection page; its setup takes a few
+//! seconds), Learn Amp credentials, settings, preview, Import all.
 //!
 //! The company has one pre-hire whose start date is two weeks ahead (so "Delay until their hire
 //! date" has someone to delay) and one employee whose work email is mistyped (so the page shows
@@ -9,7 +10,7 @@
 //! browser test mints its own links with it), else the state directory's local key.
 
 use crate::admin_cmd::local_key;
-use crate::admin_local::{serve_local, LocalAdmin};
+use crate::admin_local::{serve_local, LocalAdmin, LOCAL_SETUP_DELAY};
 use crate::local::{LEARNAMP_CLIENT_ID, LEARNAMP_CLIENT_SECRET};
 use crate::sync_cmd::{EXIT_FAILED, EXIT_OK};
 use chrono::{Duration, Utc};
@@ -71,6 +72,11 @@ pub async fn run(employees: usize, seed: u64, port: u16) -> u8 {
     let link = admin_fn::link::mint(&key, &base_url, TENANT, Duration::minutes(15), Utc::now());
     println!("== The integration page, on 127.0.0.1 (no AWS account)");
     println!("Integration page: {base_url}/");
+    println!(
+        "Kombo sandbox: {}  (a new connection's setup takes {} s; control API /_sandbox/*)",
+        local.sandboxes.kombo_server.base_url,
+        LOCAL_SETUP_DELAY.as_secs()
+    );
     println!(
         "Learn Amp API Base URL: {}",
         local.sandboxes.learnamp_server.base_url

@@ -1,7 +1,9 @@
 //! The integration page in a real browser (headless Chromium through chromedriver), against the
 //! local stack a newcomer gets from `personio-sync demo --admin-page`: the Kombo sandbox with its
-//! stand-in connection page, the Learn Amp sandbox, and the admin function's handler over the
-//! embedded store, all on 127.0.0.1.
+//! connection flow (its stand-in connection page, its lifecycle webhooks to the webhook
+//! function's handler), the Learn Amp sandbox, and the admin function's handler over the
+//! embedded store, all on 127.0.0.1. The test steers the Kombo sandbox through its control API
+//! (`/_sandbox/*`): when Kombo's setup finishes, when a connection breaks.
 //!
 //! The admin links are minted here with the documented algorithm (`functions/admin/API.md`),
 //! as Learn Amp's app would mint them, with the key handed to the demo in `ADMIN_LINK_KEY`.
@@ -16,6 +18,7 @@ use sha2::Sha256;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const BIN: &str = env!("CARGO_BIN_EXE_personio-sync");
@@ -51,6 +54,10 @@ struct Demo {
     origin: String,
     /// The Learn Amp sandbox's API Base URL, client id and secret, as the demo prints them.
     learnamp: [String; 3],
+    /// The Kombo sandbox's origin (its control API is under `/_sandbox/`).
+    kombo: String,
+    /// What the demo says of the webhooks it received and the imports it ran, line by line.
+    events: Receiver<String>,
 }
 
 impl Demo {
@@ -74,34 +81,99 @@ impl Demo {
             .expect("the demo starts");
         let stdout = child.stdout.take().expect("stdout");
         let (found, lines) = std::sync::mpsc::channel();
+        let (event, events) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            const WANTED: [&str; 4] = [
+            const WANTED: [&str; 5] = [
                 "Integration page: ",
                 "Learn Amp API Base URL: ",
                 "Learn Amp client id: ",
                 "Learn Amp client secret: ",
+                "Kombo sandbox: ",
             ];
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let line = line.trim();
+                if line.starts_with("Kombo webhook ") || line.starts_with("import of tenant ") {
+                    let _ = event.send(line.to_string());
+                }
                 for (i, prefix) in WANTED.iter().enumerate() {
-                    if let Some(value) = line.trim().strip_prefix(prefix) {
-                        let _ = found.send((i, value.trim().to_string()));
+                    if let Some(value) = line.strip_prefix(prefix) {
+                        let value = value.split_whitespace().next().unwrap_or_default();
+                        let _ = found.send((i, value.to_string()));
                     }
                 }
             }
         });
-        let mut values: [String; 4] = Default::default();
+        let mut values: [String; 5] = Default::default();
         while values.iter().any(String::is_empty) {
             let (i, value) = lines
                 .recv_timeout(Duration::from_secs(60))
-                .expect("the demo prints its integration page and Learn Amp sandbox");
+                .expect("the demo prints its integration page and both sandboxes");
             values[i] = value;
         }
-        let [origin, url, id, secret] = values;
+        let [origin, url, id, secret, kombo] = values;
         Self {
             child,
             origin: origin.trim_end_matches('/').to_string(),
             learnamp: [url, id, secret],
+            // The API is under /v1; the control API and the connection page at the root.
+            kombo: kombo
+                .trim_end_matches('/')
+                .trim_end_matches("/v1")
+                .to_string(),
+            events,
         }
+    }
+
+    /// The next line the demo prints that starts with `prefix` (earlier other lines are
+    /// passed over), waiting at most `bound`.
+    fn next_event(&self, prefix: &str, bound: Duration) -> String {
+        let deadline = Instant::now() + bound;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("the demo never said '{prefix}…' ({e})"),
+            }
+        }
+    }
+
+    /// A call to the Kombo sandbox's control API; its JSON answer.
+    async fn kombo_control(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let mut request = reqwest::Client::new().request(method, format!("{}{path}", self.kombo));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the Kombo sandbox answers");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.expect("JSON")
+    }
+
+    /// The lifecycle webhooks the Kombo sandbox sent: `(type, the receiver's status)`.
+    async fn webhooks_sent(&self) -> Vec<(String, i64)> {
+        let sent = self
+            .kombo_control(reqwest::Method::GET, "/_sandbox/webhooks", None)
+            .await;
+        sent["webhooks"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|w| {
+                (
+                    w["type"].as_str().unwrap_or_default().to_string(),
+                    w["delivered"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect()
     }
 
     /// A signed admin link for `tenant`, valid for `valid_secs` (negative: already expired).
@@ -174,8 +246,10 @@ async fn count(browser: &Browser, list: &str, key: &str) -> i64 {
     text.trim().parse().unwrap_or(-1)
 }
 
-/// The whole journey: admin link → connect in Kombo's page → Learn Amp credentials → "Delay
-/// until their hire date" → preview → Import all → counts and the one employee in error.
+/// The whole journey: admin link → connect in Kombo's page (its `integration-created` webhook
+/// binds the tenant) → Kombo's setup pending: "waiting", nothing imports → setup done →
+/// Learn Amp credentials → "Delay until their hire date" → preview → Import all → counts and the
+/// one employee in error → the connection breaks (`INVALID`) → Reconnect → Disconnect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_connects_configures_previews_and_imports() {
     let Some(paths) = browser_paths() else { return };
@@ -195,7 +269,14 @@ async fn an_admin_connects_configures_previews_and_imports() {
         .unwrap();
     shot(&browser, "body", "admin-page-not-connected.png").await;
 
-    // Connect through the Kombo sandbox's stand-in page, in the overlay's iframe.
+    // Connect through the Kombo sandbox's connection page, in the overlay's iframe. Kombo's
+    // setup of the new connection finishes when this test says so.
+    demo.kombo_control(
+        reqwest::Method::PUT,
+        "/_sandbox/setup-delay",
+        Some(serde_json::json!({"ms": null})),
+    )
+    .await;
     browser
         .type_into("#connect-email", "it-admin@acme.example", STEP)
         .await
@@ -210,6 +291,65 @@ async fn an_admin_connects_configures_previews_and_imports() {
     browser.leave_frames().await.unwrap();
     browser
         .wait_for_text("#connection-status", "Personio is connected", STEP)
+        .await
+        .unwrap();
+    // Kombo told the webhook handler, which bound the integration to this tenant.
+    assert!(demo
+        .next_event("Kombo webhook integration-created:", STEP)
+        .ends_with("200 bound"));
+    assert_eq!(
+        demo.webhooks_sent().await,
+        [("integration-created".to_string(), 200)]
+    );
+
+    // Kombo's setup is pending: the page says it waits, and nothing can be imported.
+    browser
+        .wait_for_text("#connection-status", "Kombo is still setting it up", STEP)
+        .await
+        .unwrap();
+    let detail = browser.text("#connection-detail").await.unwrap();
+    assert!(detail.contains("waiting"), "{detail}");
+    assert_eq!(
+        fetch_status(&browser, "POST", "/api/import", true).await,
+        409
+    );
+    assert_eq!(
+        fetch_status(&browser, "POST", "/api/preview", true).await,
+        409
+    );
+    assert_eq!(
+        browser
+            .execute(
+                "return [document.getElementById('import-all').disabled, \
+                         document.getElementById('run-preview').disabled]",
+                vec![]
+            )
+            .await
+            .unwrap(),
+        serde_json::json!([true, true])
+    );
+    let integration_id = status_of(&browser).await["connection"]["integration_id"]
+        .as_str()
+        .expect("bound")
+        .to_string();
+
+    // Kombo finishes its setup: the page sees it by itself. The first import the webhook
+    // queues (unless the page's own status check got there first) waits for Learn Amp's account.
+    demo.kombo_control(
+        reqwest::Method::PATCH,
+        &format!("/_sandbox/integrations/{integration_id}"),
+        Some(serde_json::json!({"setup_status": "COMPLETED"})),
+    )
+    .await;
+    let completed = demo.next_event("Kombo webhook integration-state-changed:", STEP);
+    if completed.ends_with("200 queued") {
+        let skipped = demo.next_event("import of tenant demo:", STEP);
+        assert!(skipped.contains("no Learn Amp account"), "{skipped}");
+    } else {
+        assert!(completed.ends_with("200 recorded"), "{completed}");
+    }
+    browser
+        .wait_for_text("#connection-status", "Everything is ready", STEP)
         .await
         .unwrap();
 
@@ -240,7 +380,7 @@ async fn an_admin_connects_configures_previews_and_imports() {
         .unwrap();
     shot(&browser, "#connection", "admin-page-connected-settings.png").await;
 
-    // Kombo copies the Personio data first; the page says so and enables the preview when done.
+    // Preview: what the first import will do, changing nothing.
     browser.click("#run-preview", IMPORT).await.unwrap();
     browser
         .wait_for_text("#progress", "Preview ready", STEP)
@@ -312,6 +452,68 @@ async fn an_admin_connects_configures_previews_and_imports() {
         "no horizontal scroll at 375 px: {widths:?}"
     );
     shot(&browser, "#import", "admin-page-phone.png").await;
+    browser.set_window_size(1280, 1000).await.unwrap();
+
+    // The Personio connection breaks (Kombo marks it INVALID): the page offers to reconnect,
+    // imports wait, and reconnecting in Kombo's page makes it work again.
+    demo.kombo_control(
+        reqwest::Method::PATCH,
+        &format!("/_sandbox/integrations/{integration_id}"),
+        Some(serde_json::json!({"status": "INVALID"})),
+    )
+    .await;
+    assert!(demo
+        .next_event("Kombo webhook integration-state-changed:", STEP)
+        .ends_with("200 recorded"));
+    browser.goto(&format!("{}/", demo.origin)).await.unwrap();
+    browser
+        .wait_for_text("#connection-status", "stopped working", STEP)
+        .await
+        .unwrap();
+    assert_eq!(
+        fetch_status(&browser, "POST", "/api/import", true).await,
+        409
+    );
+    browser.click("#reconnect", STEP).await.unwrap();
+    browser.enter_frame("#kombo-frame", STEP).await.unwrap();
+    let heading = browser.text("h1").await.unwrap();
+    assert_eq!(heading, "Reconnect Personio");
+    browser.click(CONNECT_BUTTON, STEP).await.unwrap();
+    browser.leave_frames().await.unwrap();
+    browser
+        .wait_for_text("#connection-status", "Everything is ready", STEP)
+        .await
+        .unwrap();
+    let status = status_of(&browser).await;
+    assert_eq!(
+        status["connection"]["integration_id"],
+        integration_id.as_str()
+    );
+    assert_eq!(status["connection"]["status"], "ACTIVE");
+    assert_eq!(status["ready_to_import"], true);
+
+    // Disconnect: confirmed, the integration is deleted at Kombo, whose webhook says so.
+    browser.click("#disconnect", STEP).await.unwrap();
+    let question = browser.accept_alert(STEP).await.unwrap();
+    assert!(question.contains("Disconnect Personio"), "{question}");
+    browser
+        .wait_for_text("#connection-status", "isn't connected", STEP)
+        .await
+        .unwrap();
+    assert!(demo
+        .next_event("Kombo webhook integration-deleted:", STEP)
+        .starts_with("Kombo webhook integration-deleted: 200"));
+    let left = demo
+        .kombo_control(reqwest::Method::GET, "/_sandbox/integrations", None)
+        .await;
+    assert!(
+        !left.to_string().contains(&integration_id),
+        "deleted at Kombo"
+    );
+    assert_eq!(
+        fetch_status(&browser, "POST", "/api/import", true).await,
+        409
+    );
 
     browser.quit().await;
     drop(driver);
@@ -332,9 +534,19 @@ async fn demo_value(browser: &Browser, id: &str) -> String {
         .to_string()
 }
 
-/// The connection page's button: the admin server's local stand-in (`#connect`) or the Kombo
-/// sandbox's (`button[value=connect]`).
-const CONNECT_BUTTON: &str = "#connect, button[value='connect']";
+/// The Kombo sandbox's connection page's button ("Connect", or "Reconnect" for a relink).
+const CONNECT_BUTTON: &str = "button[value='connect']";
+
+/// `GET /api/status`, fetched by the page itself.
+async fn status_of(browser: &Browser) -> serde_json::Value {
+    browser
+        .execute(
+            "return fetch('/api/status', {credentials: 'same-origin'}).then(r => r.json())",
+            vec![],
+        )
+        .await
+        .unwrap()
+}
 
 const REFUSED: &str = "This link has expired or was already used";
 

@@ -13,6 +13,10 @@ use crate::tenants::{BindRefusal, KomboConnection, TenantConfig, TenantEvent, Te
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+/// Why a run skips a tenant whose admin has not entered its Learn Amp account yet (the first
+/// import Kombo's finished setup queues can come before it).
+pub const NO_LEARNAMP_ACCOUNT: &str = "no Learn Amp account entered yet";
+
 /// The `last_event` of a tenant that was offered an integration it refused.
 pub const INTEGRATION_REFUSED: &str = "integration-refused";
 

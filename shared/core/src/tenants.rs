@@ -139,6 +139,14 @@ impl TenantConfig {
         }
     }
 
+    /// Whether the tenant's Learn Amp account was entered: its API Base URL, client id and the
+    /// name of its secret.
+    pub fn learnamp_configured(&self) -> bool {
+        !self.learnamp_base_url.is_empty()
+            && !self.learnamp_client_id.is_empty()
+            && !self.learnamp_client_secret_ref.is_empty()
+    }
+
     /// Whether a sync may read Kombo for this tenant: it has an integration, and Kombo finished
     /// the integration's setup (before it, Kombo's data is partial and would read as leavers).
     pub fn ready_to_sync(&self) -> bool {

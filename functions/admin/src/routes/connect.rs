@@ -69,9 +69,11 @@ pub async fn link(tenant: &str, body: LinkBody, deps: &AdminDeps<'_>) -> ApiResu
             "Enter your organisation's name (200 characters at most).",
         ));
     }
-    let config = views::refreshed(tenant, deps, Utc::now()).await?;
-    if let Some(config) = &config {
-        refuse_second(config)?;
+    match views::refreshed(tenant, deps, Utc::now()).await? {
+        Some(config) => refuse_second(&config)?,
+        // Stored now, so that Kombo's `integration-created` webhook finds the tenant its
+        // `end_user.origin_id` names and binds the integration, whichever arrives first.
+        None => deps.tenants.put_tenant(&views::new_tenant(tenant)).await?,
     }
     let link = deps
         .connect

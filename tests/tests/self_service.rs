@@ -1,0 +1,422 @@
+//! A tenant onboarded with no operator command but the admin link, on the moto-backed stack:
+//! the admin function's handler (`admin_fn::handle` over the DynamoDB tenant, session and state
+//! stores, the SQS sync-request queue and SSM, all in moto) takes the admin in through a signed
+//! link, saves the Learn Amp credentials (checked with the Learn Amp sandbox; the secret to
+//! SSM), creates Kombo's connection link (the Kombo sandbox, through `KomboConnectClient`); the
+//! admin completes Kombo's flow (the sandbox's page, through its control API); the sandbox's
+//! signed `integration-created` goes to the webhook function's handler, which binds the
+//! integration to the tenant; Kombo's setup `COMPLETED` queues the first import; the sync
+//! handler reads Kombo and queues the changes, the apply handler writes them: the Learn Amp
+//! sandbox has the users.
+//!
+//! The admin handler runs with `local: true` only because the Learn Amp sandbox answers on
+//! `http://127.0.0.1` (a deployed one takes `https://` base URLs alone).
+
+use admin_fn::{AdminDeps, HttpLearnAmpCheck, Request, Response};
+use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use chrono::{Duration, Utc};
+use e2e::{CLIENT_ID, CLIENT_SECRET, KOMBO_KEY, TENANT};
+use fn_common::{HttpClients, RetryPolicy, SsmSecrets};
+use sandbox::{generate_company, KomboSandbox, LearnAmpSandbox, SentWebhook};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use sync_aws::testing::{create_table, MotoServer};
+use sync_aws::{DynamoStateStore, SqsQueue};
+use sync_clients::KomboConnectClient;
+use sync_core::messages::{ChangeMessage, SyncRequest};
+use sync_core::tenants::{KomboConnection, TenantStore};
+
+const LINK_KEY: &[u8] = b"e2e-self-service-admin-link-key-0123456789";
+const WEBHOOK_SECRET: &str = "e2e-self-service-webhook-secret";
+/// The Learn Amp account's id, as Learn Amp's app names it in the admin link.
+const ACCOUNT: &str = "acme-gmbh";
+const PREFIX: &str = "/personio-sync";
+
+struct Stack {
+    _moto: MotoServer,
+    sqs: aws_sdk_sqs::Client,
+    ssm: aws_sdk_ssm::Client,
+    store: DynamoStateStore,
+    sync_requests: SqsQueue<SyncRequest>,
+    changes: SqsQueue<ChangeMessage>,
+    secrets: Arc<SsmSecrets>,
+    clients: HttpClients,
+    connect: KomboConnectClient,
+    check: HttpLearnAmpCheck,
+}
+
+/// An admin's session: its cookie and CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+impl Stack {
+    async fn start(kombo_url: &str) -> Self {
+        let moto = MotoServer::start();
+        let config = moto.sdk_config().await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&config);
+        create_table(&dynamo, "state", &["pk", "sk"]).await;
+        create_table(&dynamo, "idempotency", &["id"]).await;
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let mut urls = Vec::new();
+        for name in ["sync-requests", "changes"] {
+            let created = sqs.create_queue().queue_name(name).send().await.unwrap();
+            urls.push(created.queue_url().unwrap().to_string());
+        }
+        let secrets = Arc::new(SsmSecrets::new(&config));
+        Self {
+            ssm: aws_sdk_ssm::Client::new(&config),
+            store: DynamoStateStore::new(dynamo, "state"),
+            sync_requests: SqsQueue::new(sqs.clone(), urls[0].clone()),
+            // moto keeps delays; the apply function's manager wait orders the waves.
+            changes: SqsQueue::new(sqs.clone(), urls[1].clone()).with_max_delay(0),
+            sqs,
+            clients: HttpClients::new(kombo_url.into(), KOMBO_KEY.into(), secrets.clone())
+                .with_retry(RetryPolicy::fast()),
+            secrets,
+            connect: KomboConnectClient::new(kombo_url, KOMBO_KEY).with_retry(RetryPolicy::fast()),
+            check: HttpLearnAmpCheck {
+                retry: RetryPolicy::fast(),
+            },
+            _moto: moto,
+        }
+    }
+
+    fn admin_deps(&self) -> AdminDeps<'_> {
+        AdminDeps {
+            tenants: &self.store,
+            store: &self.store,
+            coordination: &self.store,
+            sessions: &self.store,
+            sync_requests: &self.sync_requests,
+            connect: &self.connect,
+            secrets: self.secrets.as_ref(),
+            learnamp_check: &self.check,
+            clients: &self.clients,
+            link_keys: vec![LINK_KEY.to_vec()],
+            secret_prefix: PREFIX.into(),
+            local: true,
+        }
+    }
+
+    /// Learn Amp's app mints a link; the admin opens it.
+    async fn enter(&self) -> Session {
+        let link = admin_fn::link::mint(
+            LINK_KEY,
+            "https://admin.example",
+            ACCOUNT,
+            Duration::minutes(10),
+            Utc::now(),
+        );
+        let query = link.split_once('?').unwrap().1;
+        let entered = self
+            .admin(Request::new("GET", "/enter").with_query(query))
+            .await;
+        assert_eq!(entered.status, 303, "{entered:?}");
+        let cookie = entered.cookies[0].split(';').next().unwrap().to_string();
+        let session = self
+            .admin(Request::new("GET", "/api/session").with_header("cookie", &cookie))
+            .await;
+        let csrf = json_of(&session)["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        Session { cookie, csrf }
+    }
+
+    async fn admin(&self, request: Request) -> Response {
+        admin_fn::handle(request, &self.admin_deps()).await
+    }
+
+    /// A request of the page in `session`; the answer's status and JSON.
+    async fn call(
+        &self,
+        session: &Session,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = Request::new(method, path)
+            .with_header("cookie", &session.cookie)
+            .with_header("x-csrf-token", &session.csrf);
+        if let Some(body) = body {
+            request = request.with_json(&body);
+        }
+        let response = self.admin(request).await;
+        (response.status, json_of(&response))
+    }
+
+    /// What the Kombo sandbox sent, handed to the webhook handler as the Function URL delivers
+    /// it; the handler's outcome.
+    async fn deliver(&self, webhook: &SentWebhook) -> String {
+        let request: LambdaFunctionUrlRequest = serde_json::from_value(json!({
+            "version": "2.0",
+            "rawPath": "/webhooks/kombo",
+            "rawQueryString": "",
+            "headers": {"content-type": "application/json",
+                        "x-kombo-signature": webhook.signature},
+            "requestContext": {"http": {"method": "POST", "path": "/webhooks/kombo",
+                                        "protocol": "HTTP/1.1", "sourceIp": "198.51.100.7"},
+                               "timeEpoch": Utc::now().timestamp_millis()},
+            "body": webhook.body,
+            "isBase64Encoded": false
+        }))
+        .unwrap();
+        let deps = webhook_fn::WebhookDeps {
+            kombo_secrets: vec![WEBHOOK_SECRET.as_bytes().to_vec()],
+            personio_token: None,
+            personio_header: "authorization".into(),
+            personio_delta_delay_seconds: 0,
+            tenants: &self.store,
+            coordination: &self.store,
+            sync_requests: &self.sync_requests,
+        };
+        let response = webhook_fn::handle(request, &deps).await;
+        assert_eq!(response.status_code, 200, "{:?}", response.body);
+        let body: Value = serde_json::from_str(response.body.as_deref().unwrap()).unwrap();
+        body["status"].as_str().unwrap().to_string()
+    }
+
+    /// One receive, as the event source mapping does it: up to ten records.
+    async fn receive(&self, url: &str) -> Vec<SqsMessage> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        out.messages()
+            .iter()
+            .map(|m| {
+                let mut record = SqsMessage::default();
+                record.message_id = m.message_id().map(str::to_string);
+                record.receipt_handle = m.receipt_handle().map(str::to_string);
+                record.body = m.body().map(str::to_string);
+                record.event_source = Some("aws:sqs".into());
+                record.attributes = m
+                    .attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                record
+            })
+            .collect()
+    }
+
+    /// Deletes what succeeded; hands the failures back at once. The number handed back.
+    async fn settle(&self, url: &str, batch: &[SqsMessage], response: &SqsBatchResponse) -> usize {
+        for record in batch {
+            let id = record.message_id.as_deref().unwrap_or_default();
+            let receipt = record.receipt_handle.as_deref().unwrap();
+            if response
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == id)
+            {
+                let back = self.sqs.change_message_visibility().queue_url(url);
+                back.receipt_handle(receipt)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .unwrap();
+            } else {
+                let delete = self.sqs.delete_message().queue_url(url);
+                delete.receipt_handle(receipt).send().await.unwrap();
+            }
+        }
+        response.batch_item_failures.len()
+    }
+
+    /// The sync-request queue through the sync handler; the requests it ran.
+    async fn drain_sync_requests(&self) -> Vec<SyncRequest> {
+        let mut ran = Vec::new();
+        loop {
+            let batch = self.receive(self.sync_requests.url()).await;
+            if batch.is_empty() {
+                return ran;
+            }
+            for record in &batch {
+                ran.push(serde_json::from_str(record.body.as_deref().unwrap()).unwrap());
+            }
+            let mut event = SqsEvent::default();
+            event.records = batch.clone();
+            let deps = sync_fn::SyncDeps {
+                tenants: &self.store,
+                store: &self.store,
+                coordination: &self.store,
+                changes: &self.changes,
+                sync_requests: &self.sync_requests,
+                clients: &self.clients,
+            };
+            let deadline = Utc::now() + Duration::seconds(60);
+            let answer = sync_fn::handle(serde_json::to_value(&event).unwrap(), deadline, &deps)
+                .await
+                .expect("the queue trigger answers");
+            let answer: SqsBatchResponse = serde_json::from_value(answer).unwrap();
+            assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+            self.settle(self.sync_requests.url(), &batch, &answer).await;
+        }
+    }
+
+    /// The changes queue through the apply handler, until it stays empty.
+    async fn drain_changes(&self) {
+        let mut empty_receives = 0;
+        while empty_receives < 2 {
+            let batch = self.receive(self.changes.url()).await;
+            if batch.is_empty() {
+                empty_receives += 1;
+                continue;
+            }
+            empty_receives = 0;
+            let mut event = SqsEvent::default();
+            event.records = batch.clone();
+            let deps = apply_fn::ApplyDeps {
+                tenants: &self.store,
+                store: &self.store,
+                ledger: &self.store,
+                clients: &self.clients,
+                concurrency: 8,
+            };
+            let deadline_ms = (Utc::now() + Duration::seconds(60)).timestamp_millis();
+            let answer = apply_fn::handle(event, deadline_ms, &deps).await;
+            self.settle(self.changes.url(), &batch, &answer).await;
+        }
+    }
+}
+
+fn json_of(response: &Response) -> Value {
+    serde_json::from_str(&response.body).unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_is_onboarded_through_the_admin_link_alone() {
+    let today = Utc::now().date_naive();
+    let kombo = KomboSandbox::new(KOMBO_KEY, TENANT, generate_company(12, 11, today));
+    let learnamp = LearnAmpSandbox::new(CLIENT_ID, CLIENT_SECRET);
+    let kombo_server = kombo.start(0).await.unwrap();
+    let learnamp_server = learnamp.start(0).await.unwrap();
+    // The sandbox keeps its webhooks in its outbox; this test delivers them to the handler.
+    kombo.set_webhook(None, WEBHOOK_SECRET);
+    let stack = Stack::start(&kombo_server.base_url).await;
+
+    // The admin enters through the link Learn Amp's app minted; no tenant exists yet.
+    let admin = stack.enter().await;
+    assert!(stack.store.tenant(ACCOUNT).await.unwrap().is_none());
+
+    // Learn Amp credentials: checked with Learn Amp, the secret to SSM, its name in the table.
+    let (status, saved) = stack
+        .call(
+            &admin,
+            "PUT",
+            "/api/learnamp",
+            Some(
+                json!({"base_url": learnamp_server.base_url, "client_id": CLIENT_ID,
+                        "client_secret": CLIENT_SECRET}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    assert!(!saved.to_string().contains(CLIENT_SECRET));
+    let parameter = stack
+        .ssm
+        .get_parameter()
+        .name(admin_fn::secret_name(PREFIX, ACCOUNT))
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parameter.parameter().unwrap().value(), Some(CLIENT_SECRET));
+    let (status, mut settings) = stack.call(&admin, "GET", "/api/settings", None).await;
+    assert_eq!(status, 200);
+    settings["invite_policy"] = json!("immediately");
+    let (status, _) = stack
+        .call(&admin, "PUT", "/api/settings", Some(settings))
+        .await;
+    assert_eq!(status, 200);
+
+    // Connect: Kombo's link for this tenant; the admin completes Kombo's flow.
+    let (status, link) = stack
+        .call(
+            &admin,
+            "POST",
+            "/api/connect/link",
+            Some(json!({"email": "it-admin@acme.example", "organization_name": "ACME GmbH"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{link}");
+    let token = kombo
+        .complete_link(link["link"].as_str().unwrap())
+        .await
+        .expect("the sandbox's page completes the flow");
+
+    // Kombo's integration-created reaches the webhook handler, which binds it to the tenant.
+    let sent = kombo.take_webhooks();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].event_type, "integration-created");
+    assert_eq!(stack.deliver(&sent[0]).await, "bound");
+    let bound = stack.store.tenant(ACCOUNT).await.unwrap().unwrap();
+    let KomboConnection::Connected { integration_id, .. } = &bound.kombo else {
+        panic!("bound by the webhook: {:?}", bound.kombo);
+    };
+    let integration_id = integration_id.clone();
+
+    // The page hands the token over too: the same integration, nothing changes.
+    let (status, completed) = stack
+        .call(
+            &admin,
+            "POST",
+            "/api/connect/complete",
+            Some(json!({ "token": token })),
+        )
+        .await;
+    assert_eq!(status, 200, "{completed}");
+    assert_eq!(
+        completed["connection"]["integration_id"],
+        integration_id.as_str()
+    );
+
+    // Kombo's setup runs: the page says so and refuses to import.
+    let (_, status_now) = stack.call(&admin, "GET", "/api/status", None).await;
+    assert_eq!(status_now["ready_to_import"], false);
+    assert_eq!(status_now["connection"]["setup_status"], "INCOMPLETE");
+    let (refused, _) = stack.call(&admin, "POST", "/api/import", None).await;
+    assert_eq!(refused, 409);
+
+    // Kombo finishes and says so: the first import is queued, synced and applied.
+    assert!(kombo.set_setup_status(&integration_id, "COMPLETED").await);
+    let sent = kombo.take_webhooks();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(stack.deliver(&sent[0]).await, "queued");
+    let ran = stack.drain_sync_requests().await;
+    assert_eq!(ran.len(), 1);
+    assert_eq!(ran[0].tenant, ACCOUNT);
+    stack.drain_changes().await;
+
+    // The Learn Amp sandbox has the company's users; the page shows the run.
+    let users = learnamp.snapshot().users;
+    let linked = users
+        .iter()
+        .filter(|u| u.integration_external_id.is_some())
+        .count();
+    let (_, done) = stack.call(&admin, "GET", "/api/status", None).await;
+    assert_eq!(done["ready_to_import"], true, "{done}");
+    let run = &done["last_runs"][0];
+    assert_eq!(run["kind"], "full", "{run}");
+    let created = run["counts"]["created"].as_u64().unwrap();
+    assert!(created > 0, "{run}");
+    assert_eq!(linked as u64, created, "{run}");
+    assert!(run["counts"]["invited"].as_u64().unwrap() > 0, "{run}");
+    assert_eq!(done["run_in_progress"], Value::Null, "{done}");
+
+    kombo_server.shutdown().await;
+    learnamp_server.shutdown().await;
+}
