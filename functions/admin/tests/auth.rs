@@ -252,7 +252,13 @@ async fn a_link_opens_one_session_once() {
             "forged",
             "acme".to_string(),
             expires.clone(),
-            format!("{}0", &good[..63]),
+            // The last hex digit changed (to another digit whatever it was: a fixed one would
+            // leave the link intact one time in sixteen).
+            format!(
+                "{}{}",
+                &good[..63],
+                if good.ends_with('0') { '1' } else { '0' }
+            ),
         ),
         (
             "other tenant",
