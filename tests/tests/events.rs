@@ -42,6 +42,7 @@ async fn webhook(name: &str) -> (i64, Vec<SyncRequest>) {
             personio_company_id: Some(PERSONIO_COMPANY.into()),
             enabled: true,
             last_event: None,
+            first_import: Default::default(),
             kombo: Default::default(),
         })
         .await

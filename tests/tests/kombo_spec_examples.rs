@@ -191,6 +191,7 @@ async fn every_webhook_example_of_the_spec_is_accepted() {
             personio_company_id: None,
             enabled: true,
             last_event: None,
+            first_import: Default::default(),
             kombo: Default::default(),
         })
         .await

@@ -1,8 +1,9 @@
 //! Self-service onboarding end to end, with no operator command: a tenant that exists but is
 //! not connected (as the admin page creates it) is bound to its integration by the Kombo
 //! sandbox's signed `integration-created` webhook, through the webhook handler, on DynamoDB
-//! (moto); the sync handler skips it while Kombo's setup runs, and its first import runs once
-//! the sandbox's `integration-state-changed` says the setup is `COMPLETED`.
+//! (moto); the sync handler skips it while Kombo's setup runs, and, once the sandbox's
+//! `integration-state-changed` says the setup is `COMPLETED`, until its admin starts the first
+//! import (the admin page's part is `self_service.rs`).
 
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
@@ -20,7 +21,7 @@ use sync_core::messages::{ChangeMessage, SyncRequest};
 use sync_core::ports::Queue;
 use sync_core::queue::InProcessQueue;
 use sync_core::report::SyncMode;
-use sync_core::tenants::{KomboConnection, TenantConfig, TenantStore};
+use sync_core::tenants::{FirstImport, KomboConnection, TenantConfig, TenantStore};
 use sync_core::TenantSettings;
 
 const WEBHOOK_SECRET: &str = "e2e-onboarding-webhook-secret";
@@ -97,7 +98,8 @@ impl Stack {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tenant_is_bound_by_integration_created_and_first_synced_once_kombos_setup_completed() {
+async fn a_tenant_is_bound_by_integration_created_and_synced_once_kombos_setup_completed_and_its_admin_started_it(
+) {
     let today = Utc::now().date_naive();
     let kombo = KomboSandbox::new(KOMBO_KEY, TENANT, generate_company(10, 7, today));
     let learnamp = LearnAmpSandbox::new(CLIENT_ID, CLIENT_SECRET);
@@ -136,6 +138,7 @@ async fn a_tenant_is_bound_by_integration_created_and_first_synced_once_kombos_s
             personio_company_id: None,
             enabled: true,
             last_event: None,
+            first_import: FirstImport::AwaitingAdmin,
             kombo: KomboConnection::NotConnected,
         })
         .await
@@ -190,11 +193,29 @@ async fn a_tenant_is_bound_by_integration_created_and_first_synced_once_kombos_s
         "Learn Amp untouched"
     );
 
-    // Kombo finishes its setup and says so: the first import is queued and runs.
+    // Kombo finishes its setup and says so: nothing runs before the admin starts the first
+    // import, neither from the webhook nor from the schedule.
     assert!(kombo.set_setup_status(&integration_id, "COMPLETED").await);
     let sent = kombo.take_webhooks();
     assert_eq!(sent[0].event_type, "integration-state-changed");
-    assert_eq!(stack.deliver(&sent[0]).await, "queued");
+    assert_eq!(stack.deliver(&sent[0]).await, "recorded");
+    assert!(stack.drain_sync_requests().await.is_empty());
+    assert_eq!(
+        stack.sync(scheduled()).await["queued"],
+        serde_json::json!(["acme"])
+    );
+    stack.drain_sync_requests().await;
+    assert!(stack.changes.is_empty(), "nothing read before the admin");
+
+    // The admin starts it (the page's "Import all" marks it started, then queues a full
+    // sync): from then on the schedule keeps the tenant in step.
+    let mut acme = stack.store.tenant("acme").await.unwrap().unwrap();
+    acme.first_import = FirstImport::Started;
+    stack.store.put_tenant(&acme).await.unwrap();
+    assert_eq!(
+        stack.sync(scheduled()).await["queued"],
+        serde_json::json!(["acme"])
+    );
     let ran = stack.drain_sync_requests().await;
     assert_eq!(ran.len(), 1);
     assert_eq!(
@@ -203,7 +224,7 @@ async fn a_tenant_is_bound_by_integration_created_and_first_synced_once_kombos_s
     );
     assert!(
         !stack.changes.is_empty(),
-        "the first import queued its changes"
+        "the scheduled import queued its changes"
     );
     let acme = stack.store.tenant("acme").await.unwrap().unwrap();
     assert!(matches!(

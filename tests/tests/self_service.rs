@@ -5,7 +5,8 @@
 //! SSM), creates Kombo's connection link (the Kombo sandbox, through `KomboConnectClient`); the
 //! admin completes Kombo's flow (the sandbox's page, through its control API); the sandbox's
 //! signed `integration-created` goes to the webhook function's handler, which binds the
-//! integration to the tenant; Kombo's setup `COMPLETED` queues the first import; the sync
+//! integration to the tenant; once Kombo's setup is `COMPLETED` the admin previews the first
+//! import (the schedule's run writes nothing before the admin starts it) and starts it; the sync
 //! handler reads Kombo and queues the changes, the apply handler writes them: the Learn Amp
 //! sandbox has the users.
 //!
@@ -237,6 +238,23 @@ impl Stack {
     }
 
     /// The sync-request queue through the sync handler; the requests it ran.
+    /// The 3-hourly schedule's invoke of the sync handler: the tenants it queued.
+    async fn schedule(&self) -> Value {
+        let deps = sync_fn::SyncDeps {
+            tenants: &self.store,
+            store: &self.store,
+            coordination: &self.store,
+            changes: &self.changes,
+            sync_requests: &self.sync_requests,
+            clients: &self.clients,
+        };
+        let event = json!({"id": "evt-schedule", "detail-type": "Scheduled Event",
+                           "source": "aws.events", "detail": {}});
+        let deadline = Utc::now() + Duration::seconds(60);
+        let answer = sync_fn::handle(event, deadline, &deps).await.unwrap();
+        answer["queued"].clone()
+    }
+
     async fn drain_sync_requests(&self) -> Vec<SyncRequest> {
         let mut ran = Vec::new();
         loop {
@@ -391,11 +409,34 @@ async fn a_tenant_is_onboarded_through_the_admin_link_alone() {
     let (refused, _) = stack.call(&admin, "POST", "/api/import", None).await;
     assert_eq!(refused, 409);
 
-    // Kombo finishes and says so: the first import is queued, synced and applied.
+    // Kombo finishes and says so. Nothing is written before the admin starts the first
+    // import: not by the webhook, not by the schedule.
+    let seeded = learnamp.snapshot();
     assert!(kombo.set_setup_status(&integration_id, "COMPLETED").await);
     let sent = kombo.take_webhooks();
     assert_eq!(sent.len(), 1);
-    assert_eq!(stack.deliver(&sent[0]).await, "queued");
+    assert_eq!(stack.deliver(&sent[0]).await, "recorded");
+    assert!(stack.drain_sync_requests().await.is_empty());
+    assert_eq!(stack.schedule().await, json!([ACCOUNT]));
+    assert_eq!(stack.drain_sync_requests().await.len(), 1);
+    stack.drain_changes().await;
+    assert_eq!(
+        serde_json::to_value(learnamp.snapshot().users).unwrap(),
+        serde_json::to_value(&seeded.users).unwrap(),
+        "Learn Amp untouched"
+    );
+    let (_, waiting) = stack.call(&admin, "GET", "/api/status", None).await;
+    assert_eq!(waiting["ready_to_import"], true, "{waiting}");
+    assert_eq!(waiting["first_import_started"], false, "{waiting}");
+    assert_eq!(waiting["last_runs"], json!([]), "{waiting}");
+
+    // The admin previews it, then starts it: queued, synced and applied.
+    let (status, preview) = stack.call(&admin, "POST", "/api/preview", None).await;
+    assert_eq!(status, 200, "{preview}");
+    let to_create = preview["counts"]["create"].as_u64().unwrap();
+    assert!(to_create > 0, "{preview}");
+    let (status, queued) = stack.call(&admin, "POST", "/api/import", None).await;
+    assert_eq!(status, 202, "{queued}");
     let ran = stack.drain_sync_requests().await;
     assert_eq!(ran.len(), 1);
     assert_eq!(ran[0].tenant, ACCOUNT);
@@ -412,8 +453,9 @@ async fn a_tenant_is_onboarded_through_the_admin_link_alone() {
     let run = &done["last_runs"][0];
     assert_eq!(run["kind"], "full", "{run}");
     let created = run["counts"]["created"].as_u64().unwrap();
-    assert!(created > 0, "{run}");
+    assert_eq!(created, to_create, "as previewed: {run}");
     assert_eq!(linked as u64, created, "{run}");
+    assert_eq!(done["first_import_started"], true, "{done}");
     assert!(run["counts"]["invited"].as_u64().unwrap() > 0, "{run}");
     assert_eq!(done["run_in_progress"], Value::Null, "{done}");
 

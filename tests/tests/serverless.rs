@@ -82,6 +82,7 @@ impl Stack {
                 personio_company_id: None,
                 enabled: true,
                 last_event: None,
+                first_import: Default::default(),
                 kombo: Default::default(),
             })
             .await

@@ -581,8 +581,10 @@
     const running = !!(s && s.run_in_progress) || !!state.importing;
     $("import-all").disabled = !!reason || running;
     $("run-preview").disabled = !(s && s.ready_to_import);
-    $("import-hint").textContent = running ? "An import is running." : reason ||
-      "Creates, updates and deactivates users to match Personio. It also runs by itself every few hours.";
+    const first = s && !s.first_import_started;
+    $("import-hint").textContent = running ? "An import is running." : reason || (first
+      ? "Nothing is written to Learn Amp until you press Import all from Personio: preview it first. After that, it keeps Learn Amp in step with Personio by itself."
+      : "Creates, updates and deactivates users to match Personio. It also runs by itself every few hours.");
   }
 
   function runSummary(counts) {

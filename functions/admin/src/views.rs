@@ -6,7 +6,7 @@ use crate::AdminDeps;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sync_core::connect::{IntegrationStatus, SetupStatus};
-use sync_core::tenants::{KomboConnection, TenantConfig};
+use sync_core::tenants::{FirstImport, KomboConnection, TenantConfig};
 use sync_core::TenantSettings;
 
 /// The tenant's record, if it has one.
@@ -18,7 +18,8 @@ pub async fn tenant(
 }
 
 /// The tenant's record, or the one a self-service tenant starts with: not connected, no Learn
-/// Amp account, default settings. Stored only once something is saved.
+/// Amp account, default settings, and no run writing to Learn Amp before its admin starts the
+/// first import. Stored only once something is saved.
 pub async fn tenant_or_new(
     tenant_id: &str,
     deps: &AdminDeps<'_>,
@@ -38,6 +39,7 @@ pub fn new_tenant(tenant_id: &str) -> TenantConfig {
         personio_company_id: None,
         enabled: true,
         last_event: None,
+        first_import: FirstImport::AwaitingAdmin,
         kombo: KomboConnection::NotConnected,
     }
 }

@@ -372,6 +372,7 @@ mod tests {
             personio_company_id: None,
             enabled: true,
             last_event: None,
+            first_import: Default::default(),
             kombo: Default::default(),
         }
     }

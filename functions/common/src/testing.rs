@@ -96,6 +96,7 @@ impl TestWorld {
             personio_company_id: None,
             enabled: true,
             last_event: None,
+            first_import: Default::default(),
             kombo: Default::default(),
         }
     }

@@ -11,11 +11,14 @@
 //!   all from Personio", dry runs and single employees; it returns the run report. With
 //!   `"status": true` it runs nothing and returns the tenant's status instead.
 //!
-//! A self-service tenant is synced only once it is ready ([`sync_core::onboarding::check_ready`]):
-//! a tenant with no integration bound is skipped ("not connected yet", and the schedule does not
-//! ask for it), and one whose integration's setup is not `COMPLETED` is first refreshed from
-//! Kombo, then skipped if it still waits ("waiting for Kombo's first sync"). A skip is an
-//! outcome: the queued request is consumed, a direct invoke answers `{"tenant", "skipped"}`.
+//! A self-service tenant is synced only once it is ready
+//! ([`sync_core::onboarding::check_runnable`]): a tenant with no integration bound is skipped
+//! ("not connected yet", and the schedule does not ask for it); one whose integration's setup is
+//! not `COMPLETED` is first refreshed from Kombo, then skipped if it still waits ("waiting for
+//! Kombo's first sync"); one without its Learn Amp account waits for it; and the schedule's and
+//! webhooks' runs wait for its admin to start the first import (previews and the admin's import
+//! go ahead). A skip is an outcome: the queued request is consumed, a direct invoke answers
+//! `{"tenant", "skipped"}`.
 //!
 //! At most one run per tenant is in progress: a run takes the tenant's lock until its Lambda
 //! deadline. A request for a busy tenant is sent again with a delay of `BUSY_RETRY_SECONDS`
@@ -34,7 +37,7 @@ use sync_core::coordination::Coordination;
 use sync_core::decode::DecodeProblem;
 use sync_core::error::{QueueError, SourceError, StoreError};
 use sync_core::messages::{ChangeMessage, MessageError, SyncRequest};
-use sync_core::onboarding::{check_ready, Readiness, ReadinessError, NO_LEARNAMP_ACCOUNT};
+use sync_core::onboarding::{check_runnable, Readiness, ReadinessError};
 use sync_core::ports::{Queue, StateStore};
 use sync_core::report::{RunReport, RunTrigger, SyncMode};
 use sync_core::status::{tenant_status, DEFAULT_RUNS};
@@ -125,9 +128,9 @@ pub enum RunError {
     /// Another run of this tenant holds the lock: asked again later.
     #[error("a run of tenant {0} is in progress")]
     Busy(String),
-    /// A self-service tenant that cannot be synced yet: "not connected yet" (no integration
-    /// bound) or "waiting for Kombo's first sync" (the setup is not `COMPLETED`). An outcome,
-    /// not a failure: the webhook that completes the setup queues the first import.
+    /// A self-service tenant that cannot be synced yet (the reasons of
+    /// [`sync_core::onboarding::Readiness`]). An outcome, not a failure: the admin's import, or
+    /// the webhook that completes the setup of an import the admin started, runs it later.
     #[error("tenant {tenant} is not synced yet: {reason}")]
     NotReady {
         tenant: String,
@@ -223,8 +226,8 @@ async fn run_under_lock(
     if !config.enabled {
         return Err(RunError::Disabled(tenant.to_string()));
     }
-    let config = match check_ready(config, deps.clients.connect(), deps.tenants, Utc::now()).await?
-    {
+    let connect = deps.clients.connect();
+    let config = match check_runnable(config, options, connect, deps.tenants, Utc::now()).await? {
         Readiness::Ready(config) => *config,
         waiting => {
             return Err(RunError::NotReady {
@@ -233,14 +236,6 @@ async fn run_under_lock(
             })
         }
     };
-    // The first import Kombo's finished setup queues can come before the admin entered the
-    // Learn Amp account on the integration page: it waits for it, as for Kombo.
-    if !config.learnamp_configured() {
-        return Err(RunError::NotReady {
-            tenant: tenant.to_string(),
-            reason: NO_LEARNAMP_ACCOUNT,
-        });
-    }
     let clients = deps.clients.clients(&config).await?;
     let holder = uuid::Uuid::new_v4().to_string();
     let locked = options.dry_run

@@ -9,7 +9,8 @@ use fn_common::testing::{scheduled_event, sqs_event, sqs_record, TestWorld, TENA
 use fn_common::ClientFactory;
 use sync_core::connect::{ConnectLanguage, IntegrationStatus, LinkRequest, SetupStatus};
 use sync_core::messages::SyncRequest;
-use sync_core::tenants::{KomboConnection, TenantStore};
+use sync_core::ports::StateStore;
+use sync_core::tenants::{FirstImport, KomboConnection, TenantStore};
 use sync_fn::{handle, SyncDeps};
 
 async fn world() -> TestWorld {
@@ -177,5 +178,51 @@ async fn a_ready_connection_without_a_learn_amp_account_waits_for_it() {
     )
     .await;
     assert!(report.get("skipped").is_none(), "{report}");
+    world.stop().await;
+}
+
+/// A tenant that onboarded itself is written to only once its admin started the first import:
+/// the schedule's and webhooks' runs are consumed and skipped, a preview runs, and the admin's
+/// (or an operator's) import goes ahead.
+#[tokio::test]
+async fn runs_nobody_asked_for_wait_for_the_admin_to_start_the_first_import() {
+    let world = world().await;
+    let mut acme = world.tenant_config(TENANT);
+    acme.first_import = FirstImport::AwaitingAdmin;
+    world.tenants.put_tenant(&acme).await.unwrap();
+
+    for request in [
+        SyncRequest::scheduled(TENANT, "evt-schedule"),
+        SyncRequest::delta(TENANT, "evt-data-changed"),
+        SyncRequest::first_import(TENANT, "evt-setup-completed"),
+    ] {
+        let record = sqs_record("r-1", &serde_json::to_string(&request).unwrap(), 1);
+        let batch = invoke(
+            &world,
+            serde_json::to_value(sqs_event(vec![record])).unwrap(),
+        )
+        .await;
+        assert_eq!(batch["batchItemFailures"], serde_json::json!([]));
+    }
+    assert!(world.changes.is_empty(), "nothing read or queued");
+    assert!(world.store.reports(TENANT, 10).await.unwrap().is_empty());
+
+    let preview = invoke(
+        &world,
+        serde_json::json!({"tenant": TENANT, "dry_run": true}),
+    )
+    .await;
+    assert!(preview.get("skipped").is_none(), "{preview}");
+    assert!(world.changes.is_empty(), "a preview queues nothing");
+
+    let import = SyncRequest::import_all(TENANT, "admin-import-1");
+    let record = sqs_record("r-2", &serde_json::to_string(&import).unwrap(), 1);
+    let batch = invoke(
+        &world,
+        serde_json::to_value(sqs_event(vec![record])).unwrap(),
+    )
+    .await;
+    assert_eq!(batch["batchItemFailures"], serde_json::json!([]));
+    assert!(!world.changes.is_empty(), "the admin's import ran");
     world.stop().await;
 }

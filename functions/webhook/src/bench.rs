@@ -67,6 +67,7 @@ pub async fn enabled_tenants(names: &[String]) -> InMemoryTenants {
                 personio_company_id: None,
                 enabled: true,
                 last_event: None,
+                first_import: Default::default(),
                 kombo: Default::default(),
             })
             .await

@@ -42,7 +42,7 @@ use sync_core::intake::{classify, Intake};
 use sync_core::messages::SyncRequest;
 use sync_core::onboarding::{apply_lifecycle, lifecycle_event, Lifecycle};
 use sync_core::ports::Queue;
-use sync_core::tenants::{BindRefusal, TenantStore};
+use sync_core::tenants::{BindRefusal, FirstImport, TenantStore};
 use sync_core::webhook::{parse_kombo_webhook, WebhookError, KOMBO_SIGNATURE_HEADER};
 
 /// Kombo's and Personio's events are small; anything this large is not one of them.
@@ -314,10 +314,20 @@ async fn lifecycle(
         Lifecycle::Refreshed {
             tenant,
             setup_completed: true,
+            first_import: FirstImport::Started,
         } => {
-            tracing::info!(tenant = %tenant, integration_id, "Kombo finished the integration's setup: first import queued");
+            tracing::info!(tenant = %tenant, integration_id, "Kombo finished the integration's setup: the import the admin started is queued");
             let request = SyncRequest::first_import(tenant, format!("{}:first-import", event.id));
             queue_sync(request, 0, deps).await
+        }
+        Lifecycle::Refreshed {
+            tenant,
+            setup_completed: true,
+            first_import: FirstImport::AwaitingAdmin,
+        } => {
+            // Nothing is written before the admin has seen the preview and started the import.
+            tracing::info!(tenant = %tenant, integration_id, "Kombo finished the integration's setup: the admin's preview and first import are ready");
+            Ok("recorded")
         }
         Lifecycle::Refreshed { tenant, .. } => {
             tracing::info!(tenant = %tenant, integration_id, event_type, "integration statuses refreshed");

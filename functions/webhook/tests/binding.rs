@@ -12,7 +12,9 @@ use sync_core::messages::SyncRequest;
 use sync_core::ports::Queue;
 use sync_core::queue::InProcessQueue;
 use sync_core::report::SyncMode;
-use sync_core::tenants::{InMemoryTenants, KomboConnection, TenantConfig, TenantStore};
+use sync_core::tenants::{
+    FirstImport, InMemoryTenants, KomboConnection, TenantConfig, TenantStore,
+};
 use sync_core::webhook::kombo_signature;
 use sync_core::TenantSettings;
 use webhook_fn::{handle, WebhookDeps};
@@ -36,6 +38,7 @@ fn tenant(id: &str, kombo: KomboConnection) -> TenantConfig {
         personio_company_id: None,
         enabled: true,
         last_event: None,
+        first_import: Default::default(),
         kombo,
     }
 }
@@ -50,12 +53,17 @@ fn bound(integration: &str, status: IntegrationStatus) -> KomboConnection {
 }
 
 impl World {
-    /// `acme` and `globex` onboarding (not connected), and a tenant registered by an operator.
+    /// `acme` and `globex` onboarding (not connected, their first import not started, as the
+    /// admin page creates them), and a tenant registered by an operator.
     async fn new() -> Self {
         let tenants = InMemoryTenants::default();
+        let onboarding = |id| TenantConfig {
+            first_import: FirstImport::AwaitingAdmin,
+            ..tenant(id, KomboConnection::NotConnected)
+        };
         for config in [
-            tenant("acme", KomboConnection::NotConnected),
-            tenant("globex", KomboConnection::NotConnected),
+            onboarding("acme"),
+            onboarding("globex"),
             tenant(LEGACY, KomboConnection::TenantIdIsIntegration),
         ] {
             tenants.put_tenant(&config).await.unwrap();
@@ -332,8 +340,42 @@ async fn a_second_integration_is_refused_while_the_first_works_and_a_relink_keep
 }
 
 #[tokio::test]
-async fn the_setup_becoming_completed_queues_the_first_import_once() {
+async fn the_setup_becoming_completed_queues_nothing_before_the_admin_starts_the_first_import() {
     let world = World::new().await;
+    assert_eq!(
+        world
+            .send(created("evt-1", "personio:one", Some("acme"), "personio"))
+            .await,
+        "bound"
+    );
+    assert_eq!(
+        world
+            .send(state_changed(
+                "evt-2",
+                "personio:one",
+                "ACTIVE",
+                "COMPLETED"
+            ))
+            .await,
+        "recorded"
+    );
+    assert!(
+        world.queued().await.is_empty(),
+        "the admin previews and starts it"
+    );
+    let acme = world.tenants.tenant("acme").await.unwrap().unwrap();
+    assert!(acme.ready_to_sync());
+    assert_eq!(acme.first_import, FirstImport::AwaitingAdmin);
+}
+
+/// A tenant whose admin already started an import (then reconnected Personio) is imported as
+/// soon as Kombo finished the new connection's setup, once.
+#[tokio::test]
+async fn the_setup_becoming_completed_queues_the_import_the_admin_started_once() {
+    let world = World::new().await;
+    let mut acme = world.tenants.tenant("acme").await.unwrap().unwrap();
+    acme.first_import = FirstImport::Started;
+    world.tenants.put_tenant(&acme).await.unwrap();
     assert_eq!(
         world
             .send(created("evt-1", "personio:one", Some("acme"), "personio"))

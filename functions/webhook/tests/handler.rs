@@ -40,6 +40,7 @@ impl World {
                 personio_company_id: Some("12345".into()),
                 enabled: true,
                 last_event: None,
+                first_import: Default::default(),
                 kombo: Default::default(),
             })
             .await

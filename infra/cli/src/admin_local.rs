@@ -23,7 +23,7 @@ use sync_core::admin::InMemoryAdminSessions;
 use sync_core::connect::KomboConnect;
 use sync_core::coordination::{Coordination, InMemoryCoordination};
 use sync_core::messages::{ChangeMessage, SyncRequest};
-use sync_core::onboarding::{check_ready, Readiness, NO_LEARNAMP_ACCOUNT};
+use sync_core::onboarding::{check_runnable, Readiness};
 use sync_core::ports::Queue;
 use sync_core::queue::InProcessQueue;
 use sync_core::store::EmbeddedStore;
@@ -129,12 +129,18 @@ impl LocalAdmin {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("no such tenant")?;
-        // As the sync function: a tenant runs once its integration is bound and Kombo's setup
-        // finished; and, here, once its Learn Amp account was entered (the first import Kombo's
-        // finished setup queues may come before it).
+        // As the sync function: a tenant runs once its integration is bound, Kombo's setup
+        // finished and its Learn Amp account was entered, and a run nobody asked for by hand
+        // once its admin started the first import.
         let now = chrono::Utc::now();
-        let tenant = match check_ready(
+        let options = RunOptions {
+            mode: request.mode,
+            trigger: request.trigger,
+            ..RunOptions::default()
+        };
+        let tenant = match check_runnable(
             tenant,
+            &options,
             Some(&self.connect as &dyn KomboConnect),
             &self.tenants,
             now,
@@ -152,13 +158,6 @@ impl LocalAdmin {
                 return Ok(());
             }
         };
-        if !tenant.learnamp_configured() {
-            println!(
-                "import of tenant {}: skipped, {}",
-                request.tenant, NO_LEARNAMP_ACCOUNT
-            );
-            return Ok(());
-        }
         let clients = self
             .clients
             .clients(&tenant)
@@ -184,11 +183,6 @@ impl LocalAdmin {
             settings: &tenant.settings,
             concurrency: 8,
             progress: &NoProgress,
-        };
-        let options = RunOptions {
-            mode: request.mode,
-            trigger: request.trigger,
-            ..RunOptions::default()
         };
         let result = engine.run(&options).await;
         let _ = self.coordination.unlock_run(tenant_id, &holder).await;

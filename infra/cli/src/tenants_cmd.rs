@@ -114,6 +114,7 @@ impl AddArgs {
             personio_company_id: self.personio_company_id.filter(|c| !c.trim().is_empty()),
             enabled: true,
             last_event: None,
+            first_import: Default::default(),
             kombo: Default::default(),
         };
         Ok((config, self.learnamp_client_secret))

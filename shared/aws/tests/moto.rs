@@ -341,6 +341,7 @@ async fn a_lifecycle_event_is_recorded_without_touching_the_settings() {
         personio_company_id: None,
         enabled: true,
         last_event: None,
+        first_import: Default::default(),
         kombo: Default::default(),
     };
     store.put_tenant(&config).await.unwrap();
@@ -388,6 +389,7 @@ async fn a_bound_integration_finds_its_tenant_through_the_index_and_a_stale_inde
         personio_company_id: None,
         enabled: true,
         last_event: None,
+        first_import: Default::default(),
         kombo,
     };
     let bound = |integration: &str| KomboConnection::Connected {

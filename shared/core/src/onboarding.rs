@@ -9,13 +9,21 @@
 use crate::connect::{IntegrationInfo, IntegrationStatus, KomboConnect, SetupStatus};
 use crate::error::{SourceError, StoreError};
 use crate::kombo::WebhookEvent;
-use crate::tenants::{BindRefusal, KomboConnection, TenantConfig, TenantEvent, TenantStore};
+use crate::report::RunTrigger;
+use crate::tenants::{
+    BindRefusal, FirstImport, KomboConnection, TenantConfig, TenantEvent, TenantStore,
+};
+use crate::RunOptions;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 /// Why a run skips a tenant whose admin has not entered its Learn Amp account yet (the first
 /// import Kombo's finished setup queues can come before it).
 pub const NO_LEARNAMP_ACCOUNT: &str = "no Learn Amp account entered yet";
+
+/// Why a run the admin did not ask for skips a tenant that onboarded itself, until its admin
+/// starts the first import on the integration page.
+pub const AWAITING_FIRST_IMPORT: &str = "waiting for the admin to start the first import";
 
 /// The `last_event` of a tenant that was offered an integration it refused.
 pub const INTEGRATION_REFUSED: &str = "integration-refused";
@@ -31,10 +39,12 @@ pub enum Lifecycle {
         refusal: BindRefusal,
     },
     /// The bound integration's statuses were refreshed. `setup_completed`: its setup became
-    /// `COMPLETED` with this event, so the tenant's first import may run now.
+    /// `COMPLETED` with this event, so the tenant's first import may run now if its admin
+    /// already started it (`first_import`); otherwise the admin's preview and import are ready.
     Refreshed {
         tenant: String,
         setup_completed: bool,
+        first_import: FirstImport,
     },
     /// The event is about a tenant's integration, but changes nothing stored (a tenant keyed
     /// by its integration id, or the binding the admin page already made): record it.
@@ -109,6 +119,7 @@ pub async fn apply_lifecycle(
     Ok(Lifecycle::Refreshed {
         tenant: tenant_id,
         setup_completed,
+        first_import: tenant.first_import,
     })
 }
 
@@ -183,6 +194,10 @@ pub enum Readiness {
     NotConnected,
     /// Kombo's setup (its first sync of the customer's Personio) has not finished.
     WaitingForKombo { setup_status: SetupStatus },
+    /// The admin has not entered the Learn Amp account yet.
+    NoLearnAmpAccount,
+    /// The admin has not started the first import, and this run is not theirs.
+    AwaitingFirstImport,
 }
 
 impl Readiness {
@@ -192,6 +207,8 @@ impl Readiness {
             Self::Ready(_) => "ready",
             Self::NotConnected => "not connected yet",
             Self::WaitingForKombo { .. } => "waiting for Kombo's first sync",
+            Self::NoLearnAmpAccount => NO_LEARNAMP_ACCOUNT,
+            Self::AwaitingFirstImport => AWAITING_FIRST_IMPORT,
         }
     }
 }
@@ -240,6 +257,32 @@ pub async fn check_ready(
     })
 }
 
+/// Whether `run` may go ahead for `tenant`: Kombo's side first ([`check_ready`], which may
+/// refresh the stored statuses), then the Learn Amp account entered, then the first import: a
+/// tenant that onboarded itself is written to only once its admin started the first import, so
+/// the schedule's and webhooks' runs skip it until then. Previews, the admin's import and an
+/// operator's invoke go ahead.
+pub async fn check_runnable(
+    tenant: TenantConfig,
+    run: &RunOptions,
+    connect: Option<&dyn KomboConnect>,
+    tenants: &dyn TenantStore,
+    now: DateTime<Utc>,
+) -> Result<Readiness, ReadinessError> {
+    let tenant = match check_ready(tenant, connect, tenants, now).await? {
+        Readiness::Ready(tenant) => tenant,
+        waiting => return Ok(waiting),
+    };
+    if !tenant.learnamp_configured() {
+        return Ok(Readiness::NoLearnAmpAccount);
+    }
+    let unasked = matches!(run.trigger, RunTrigger::Schedule | RunTrigger::Webhook);
+    if tenant.first_import == FirstImport::AwaitingAdmin && unasked && !run.dry_run {
+        return Ok(Readiness::AwaitingFirstImport);
+    }
+    Ok(Readiness::Ready(tenant))
+}
+
 /// Why readiness could not be checked.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadinessError {
@@ -275,6 +318,7 @@ mod tests {
             personio_company_id: None,
             enabled: true,
             last_event: None,
+            first_import: Default::default(),
             kombo,
         }
     }

@@ -39,6 +39,24 @@ pub struct TenantConfig {
     /// their tenant id is the integration id.
     #[serde(default)]
     pub kombo: KomboConnection,
+    /// Whether runs the admin did not ask for (the schedule's, webhooks') may write. A tenant
+    /// that onboards itself waits for its admin to preview and start the first import: until
+    /// then nothing is written to its Learn Amp account (the invite policy, scope and custom
+    /// fields are still being chosen).
+    #[serde(default)]
+    pub first_import: FirstImport,
+}
+
+/// Whether a tenant's first import was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FirstImport {
+    /// Started by the admin ("Import all from Personio"), or the tenant was registered by an
+    /// operator (records written before self-service read as this).
+    #[default]
+    Started,
+    /// Onboarding: only the admin's own import, and previews, may run.
+    AwaitingAdmin,
 }
 
 /// How a tenant reaches its Personio through Kombo.
@@ -244,6 +262,7 @@ mod tests {
             personio_company_id: None,
             enabled: true,
             last_event: None,
+            first_import: Default::default(),
             kombo,
         }
     }

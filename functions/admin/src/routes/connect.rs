@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sync_core::connect::{ConnectLanguage, IntegrationStatus, LinkRequest};
 use sync_core::error::SourceError;
-use sync_core::tenants::{BindRefusal, KomboConnection, TenantConfig};
+use sync_core::tenants::{BindRefusal, FirstImport, KomboConnection, TenantConfig};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -199,6 +199,9 @@ pub async fn disconnect(tenant: &str, deps: &AdminDeps<'_>) -> ApiResult {
             }
             tracing::info!(tenant, integration_id = %integration_id, "admin: integration deleted");
             config.kombo = KomboConnection::NotConnected;
+            // Another connection may read another Personio: its first import is previewed
+            // and started by the admin again, as the first one was.
+            config.first_import = FirstImport::AwaitingAdmin;
             deps.tenants.put_tenant(&config).await?;
         }
     }

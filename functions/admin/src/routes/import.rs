@@ -12,7 +12,7 @@ use sync_core::messages::{ChangeMessage, SyncRequest};
 use sync_core::queue::InProcessQueue;
 use sync_core::report::{ActionKind, RunTrigger, SyncMode};
 use sync_core::settings::InvitePolicy;
-use sync_core::tenants::TenantConfig;
+use sync_core::tenants::{FirstImport, TenantConfig};
 use sync_core::{Engine, EngineError, NoProgress, RunOptions};
 
 /// The preview lists this many employees at most.
@@ -171,7 +171,13 @@ pub async fn preview(tenant: &str, deps: &AdminDeps<'_>, now: DateTime<Utc>) -> 
 }
 
 pub async fn import(tenant: &str, deps: &AdminDeps<'_>, now: DateTime<Utc>) -> ApiResult {
-    ready(tenant, deps, now).await?;
+    let mut config = ready(tenant, deps, now).await?;
+    if config.first_import == FirstImport::AwaitingAdmin {
+        // From now on the schedule and webhooks keep the tenant in step too.
+        config.first_import = FirstImport::Started;
+        deps.tenants.put_tenant(&config).await?;
+        tracing::info!(tenant, "admin: first import started");
+    }
     let event_id = format!("admin-import-{}", random::token(12));
     deps.sync_requests
         .send_batch(vec![SyncRequest::import_all(tenant, &event_id)])

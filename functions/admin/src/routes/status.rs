@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use sync_core::ports::ListQuery;
 use sync_core::report::{ActionKind, RunReport, SyncMode};
-use sync_core::tenants::TenantConfig;
+use sync_core::tenants::{FirstImport, TenantConfig};
 
 /// How many runs the page shows.
 pub const RUNS_SHOWN: usize = 10;
@@ -192,6 +192,10 @@ pub async fn status(tenant: &str, deps: &AdminDeps<'_>, now: DateTime<Utc>) -> A
             "learnamp": views::learnamp(config.as_ref()),
             "ready_to_import": reason.is_none(),
             "not_ready_reason": reason,
+            // Until the admin starts it, nothing is written to Learn Amp by itself.
+            "first_import_started": config
+                .as_ref()
+                .is_some_and(|c| c.first_import == FirstImport::Started),
             "run_in_progress": in_progress,
             "last_runs": reports.iter().map(run_view).collect::<Vec<_>>(),
             "errors": errors,
