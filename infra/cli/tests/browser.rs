@@ -401,6 +401,13 @@ async fn an_admin_connects_configures_previews_and_imports() {
     assert!(items.contains("waits"), "{items}");
     shot(&browser, "#preview", "admin-page-preview.png").await;
 
+    // Nothing was written by itself: the page says the import waits for the admin.
+    let hint = browser.text("#import-hint").await.unwrap();
+    assert!(
+        hint.contains("Nothing is written to Learn Amp until you press"),
+        "{hint}"
+    );
+
     // Import all, follow its progress, see the counts and the employee Learn Amp refused.
     browser.click("#import-all", STEP).await.unwrap();
     let done = browser
