@@ -23,7 +23,8 @@ pub struct AwsCall {
     /// `GetItem`, `SendMessageBatch`, …
     pub operation: String,
     /// What the request is about: for DynamoDB the table and the kind of item (the sort key up
-    /// to its first `#`, e.g. `state:settings`, `state:employee`), for SQS the queue's name.
+    /// to its first `#`, e.g. `state:settings`, `state:employee`), for SQS the queue's name, for
+    /// SSM the parameter's name.
     pub target: String,
     /// Microseconds since the proxy started, when the request arrived and when it was answered.
     pub started_us: u64,
@@ -189,6 +190,8 @@ fn target_of(service: &str, body: &[u8]) -> String {
                 None => table,
             }
         }
+        // The parameter's name: what an SSM policy's resource names.
+        "ssm" => text(&json["Name"]),
         "sqs" => text(&json["QueueUrl"])
             .rsplit('/')
             .next()

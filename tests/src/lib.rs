@@ -179,4 +179,6 @@ impl Harness {
 }
 
 pub mod aws_proxy;
+pub mod function_aws;
 pub mod serverless_bench;
+pub mod template_policy;

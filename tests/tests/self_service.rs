@@ -10,6 +10,9 @@
 //! handler reads Kombo and queues the changes, the apply handler writes them: the Learn Amp
 //! sandbox has the users.
 //!
+//! Each function's AWS requests go through a counting proxy of its own, and every one of them
+//! must be allowed by that function's policy in `template.yaml`.
+//!
 //! The admin handler runs with `local: true` only because the Learn Amp sandbox answers on
 //! `http://127.0.0.1` (a deployed one takes `https://` base URLs alone).
 
@@ -18,15 +21,15 @@ use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use chrono::{Duration, Utc};
+use e2e::function_aws::{create_resources, FunctionAws};
 use e2e::{CLIENT_ID, CLIENT_SECRET, KOMBO_KEY, TENANT};
-use fn_common::{HttpClients, RetryPolicy, SsmSecrets};
+use fn_common::RetryPolicy;
 use sandbox::{generate_company, KomboSandbox, LearnAmpSandbox, SentWebhook};
 use serde_json::{json, Value};
-use std::sync::Arc;
-use sync_aws::testing::{create_table, MotoServer};
-use sync_aws::{DynamoStateStore, SqsQueue};
+use sync_aws::testing::MotoServer;
+use sync_aws::DynamoStateStore;
 use sync_clients::KomboConnectClient;
-use sync_core::messages::{ChangeMessage, SyncRequest};
+use sync_core::messages::SyncRequest;
 use sync_core::tenants::{KomboConnection, TenantStore};
 
 const LINK_KEY: &[u8] = b"e2e-self-service-admin-link-key-0123456789";
@@ -37,13 +40,14 @@ const PREFIX: &str = "/personio-sync";
 
 struct Stack {
     _moto: MotoServer,
+    /// The test's own clients (the event source mapping's, the checks'): not counted.
     sqs: aws_sdk_sqs::Client,
     ssm: aws_sdk_ssm::Client,
     store: DynamoStateStore,
-    sync_requests: SqsQueue<SyncRequest>,
-    changes: SqsQueue<ChangeMessage>,
-    secrets: Arc<SsmSecrets>,
-    clients: HttpClients,
+    admin_aws: FunctionAws,
+    webhook_aws: FunctionAws,
+    sync_aws: FunctionAws,
+    apply_aws: FunctionAws,
     connect: KomboConnectClient,
     check: HttpLearnAmpCheck,
 }
@@ -57,27 +61,18 @@ struct Session {
 impl Stack {
     async fn start(kombo_url: &str) -> Self {
         let moto = MotoServer::start();
+        let queues = create_resources(&moto).await;
         let config = moto.sdk_config().await;
-        let dynamo = aws_sdk_dynamodb::Client::new(&config);
-        create_table(&dynamo, "state", &["pk", "sk"]).await;
-        create_table(&dynamo, "idempotency", &["id"]).await;
-        let sqs = aws_sdk_sqs::Client::new(&config);
-        let mut urls = Vec::new();
-        for name in ["sync-requests", "changes"] {
-            let created = sqs.create_queue().queue_name(name).send().await.unwrap();
-            urls.push(created.queue_url().unwrap().to_string());
-        }
-        let secrets = Arc::new(SsmSecrets::new(&config));
+        let fast = RetryPolicy::fast;
+        let function = || FunctionAws::start(&moto, &queues, kombo_url, KOMBO_KEY, fast());
         Self {
             ssm: aws_sdk_ssm::Client::new(&config),
-            store: DynamoStateStore::new(dynamo, "state"),
-            sync_requests: SqsQueue::new(sqs.clone(), urls[0].clone()),
-            // moto keeps delays; the apply function's manager wait orders the waves.
-            changes: SqsQueue::new(sqs.clone(), urls[1].clone()).with_max_delay(0),
-            sqs,
-            clients: HttpClients::new(kombo_url.into(), KOMBO_KEY.into(), secrets.clone())
-                .with_retry(RetryPolicy::fast()),
-            secrets,
+            store: DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), "state"),
+            admin_aws: function().await,
+            webhook_aws: function().await,
+            sync_aws: function().await,
+            apply_aws: function().await,
+            sqs: aws_sdk_sqs::Client::new(&config),
             connect: KomboConnectClient::new(kombo_url, KOMBO_KEY).with_retry(RetryPolicy::fast()),
             check: HttpLearnAmpCheck {
                 retry: RetryPolicy::fast(),
@@ -87,16 +82,17 @@ impl Stack {
     }
 
     fn admin_deps(&self) -> AdminDeps<'_> {
+        let aws = &self.admin_aws;
         AdminDeps {
-            tenants: &self.store,
-            store: &self.store,
-            coordination: &self.store,
-            sessions: &self.store,
-            sync_requests: &self.sync_requests,
+            tenants: &aws.store,
+            store: &aws.store,
+            coordination: &aws.store,
+            sessions: &aws.store,
+            sync_requests: &aws.sync_requests,
             connect: &self.connect,
-            secrets: self.secrets.as_ref(),
+            secrets: aws.secrets.as_ref(),
             learnamp_check: &self.check,
-            clients: &self.clients,
+            clients: &aws.clients,
             link_keys: vec![LINK_KEY.to_vec()],
             secret_prefix: PREFIX.into(),
             local: true,
@@ -171,9 +167,9 @@ impl Stack {
             personio_token: None,
             personio_header: "authorization".into(),
             personio_delta_delay_seconds: 0,
-            tenants: &self.store,
-            coordination: &self.store,
-            sync_requests: &self.sync_requests,
+            tenants: &self.webhook_aws.store,
+            coordination: &self.webhook_aws.store,
+            sync_requests: &self.webhook_aws.sync_requests,
         };
         let response = webhook_fn::handle(request, &deps).await;
         assert_eq!(response.status_code, 200, "{:?}", response.body);
@@ -238,16 +234,21 @@ impl Stack {
     }
 
     /// The sync-request queue through the sync handler; the requests it ran.
+    fn sync_deps(&self) -> sync_fn::SyncDeps<'_> {
+        let aws = &self.sync_aws;
+        sync_fn::SyncDeps {
+            tenants: &aws.store,
+            store: &aws.store,
+            coordination: &aws.store,
+            changes: &aws.changes,
+            sync_requests: &aws.sync_requests,
+            clients: &aws.clients,
+        }
+    }
+
     /// The 3-hourly schedule's invoke of the sync handler: the tenants it queued.
     async fn schedule(&self) -> Value {
-        let deps = sync_fn::SyncDeps {
-            tenants: &self.store,
-            store: &self.store,
-            coordination: &self.store,
-            changes: &self.changes,
-            sync_requests: &self.sync_requests,
-            clients: &self.clients,
-        };
+        let deps = self.sync_deps();
         let event = json!({"id": "evt-schedule", "detail-type": "Scheduled Event",
                            "source": "aws.events", "detail": {}});
         let deadline = Utc::now() + Duration::seconds(60);
@@ -258,7 +259,7 @@ impl Stack {
     async fn drain_sync_requests(&self) -> Vec<SyncRequest> {
         let mut ran = Vec::new();
         loop {
-            let batch = self.receive(self.sync_requests.url()).await;
+            let batch = self.receive(self.sync_aws.sync_requests.url()).await;
             if batch.is_empty() {
                 return ran;
             }
@@ -267,21 +268,15 @@ impl Stack {
             }
             let mut event = SqsEvent::default();
             event.records = batch.clone();
-            let deps = sync_fn::SyncDeps {
-                tenants: &self.store,
-                store: &self.store,
-                coordination: &self.store,
-                changes: &self.changes,
-                sync_requests: &self.sync_requests,
-                clients: &self.clients,
-            };
+            let deps = self.sync_deps();
             let deadline = Utc::now() + Duration::seconds(60);
             let answer = sync_fn::handle(serde_json::to_value(&event).unwrap(), deadline, &deps)
                 .await
                 .expect("the queue trigger answers");
             let answer: SqsBatchResponse = serde_json::from_value(answer).unwrap();
             assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
-            self.settle(self.sync_requests.url(), &batch, &answer).await;
+            self.settle(self.sync_aws.sync_requests.url(), &batch, &answer)
+                .await;
         }
     }
 
@@ -289,7 +284,7 @@ impl Stack {
     async fn drain_changes(&self) {
         let mut empty_receives = 0;
         while empty_receives < 2 {
-            let batch = self.receive(self.changes.url()).await;
+            let batch = self.receive(self.apply_aws.changes.url()).await;
             if batch.is_empty() {
                 empty_receives += 1;
                 continue;
@@ -298,15 +293,16 @@ impl Stack {
             let mut event = SqsEvent::default();
             event.records = batch.clone();
             let deps = apply_fn::ApplyDeps {
-                tenants: &self.store,
-                store: &self.store,
-                ledger: &self.store,
-                clients: &self.clients,
+                tenants: &self.apply_aws.store,
+                store: &self.apply_aws.store,
+                ledger: &self.apply_aws.store,
+                clients: &self.apply_aws.clients,
                 concurrency: 8,
             };
             let deadline_ms = (Utc::now() + Duration::seconds(60)).timestamp_millis();
             let answer = apply_fn::handle(event, deadline_ms, &deps).await;
-            self.settle(self.changes.url(), &batch, &answer).await;
+            self.settle(self.apply_aws.changes.url(), &batch, &answer)
+                .await;
         }
     }
 }
@@ -458,6 +454,29 @@ async fn a_tenant_is_onboarded_through_the_admin_link_alone() {
     assert_eq!(done["first_import_started"], true, "{done}");
     assert!(run["counts"]["invited"].as_u64().unwrap() > 0, "{run}");
     assert_eq!(done["run_in_progress"], Value::Null, "{done}");
+
+    // The operator's invokes of the sync function: a dry run, the status, a reconcile.
+    let deadline = Utc::now() + Duration::seconds(60);
+    for invoke in [
+        json!({"tenant": ACCOUNT, "dry_run": true}),
+        json!({"tenant": ACCOUNT, "status": true}),
+        json!({"tenant": ACCOUNT, "mode": "reconcile"}),
+    ] {
+        let answer = sync_fn::handle(invoke.clone(), deadline, &stack.sync_deps()).await;
+        assert!(answer.is_ok(), "{invoke}: {answer:?}");
+    }
+    stack.drain_changes().await;
+
+    // Every AWS request each function made is one its policy in template.yaml allows (moto
+    // allows everything; a deployed function is refused what its policy lacks).
+    for (function, aws) in [
+        ("AdminFunction", &stack.admin_aws),
+        ("WebhookFunction", &stack.webhook_aws),
+        ("SyncFunction", &stack.sync_aws),
+        ("ApplyFunction", &stack.apply_aws),
+    ] {
+        aws.assert_allowed(function, PREFIX);
+    }
 
     kombo_server.shutdown().await;
     learnamp_server.shutdown().await;

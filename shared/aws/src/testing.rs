@@ -146,8 +146,14 @@ impl MotoServer {
 
     /// An SDK configuration that reaches this namespace.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        self.sdk_config_via(&self.endpoint).await
+    }
+
+    /// An SDK configuration for this namespace that sends its requests to `endpoint` (a proxy
+    /// in front of this server).
+    pub async fn sdk_config_via(&self, endpoint: &str) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
+            .endpoint_url(endpoint)
             .region(aws_config::Region::new("eu-central-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
                 &self.access_key_id,

@@ -89,18 +89,7 @@ impl Stack {
 
         // From here on, what the functions do goes through the proxy.
         let proxy = CountingProxy::start(&moto.endpoint).await;
-        let counted = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&proxy.endpoint)
-            .region(aws_config::Region::new("eu-central-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                moto.access_key_id(),
-                "test",
-                None,
-                None,
-                "moto",
-            ))
-            .load()
-            .await;
+        let counted = moto.sdk_config_via(&proxy.endpoint).await;
         let dynamo = aws_sdk_dynamodb::Client::new(&counted);
         let sqs = aws_sdk_sqs::Client::new(&counted);
         let ssm = Arc::new(SsmSecrets::new(&counted));
