@@ -233,7 +233,7 @@ impl Stack {
         response.batch_item_failures.len()
     }
 
-    /// The sync-request queue through the sync handler; the requests it ran.
+    /// The sync function's dependencies, as its `main` wires them.
     fn sync_deps(&self) -> sync_fn::SyncDeps<'_> {
         let aws = &self.sync_aws;
         sync_fn::SyncDeps {
@@ -256,6 +256,7 @@ impl Stack {
         answer["queued"].clone()
     }
 
+    /// The sync-request queue through the sync handler; the requests it ran.
     async fn drain_sync_requests(&self) -> Vec<SyncRequest> {
         let mut ran = Vec::new();
         loop {
@@ -416,10 +417,11 @@ async fn a_tenant_is_onboarded_through_the_admin_link_alone() {
     assert_eq!(stack.schedule().await, json!([ACCOUNT]));
     assert_eq!(stack.drain_sync_requests().await.len(), 1);
     stack.drain_changes().await;
+    let now = learnamp.snapshot();
     assert_eq!(
-        serde_json::to_value(learnamp.snapshot().users).unwrap(),
-        serde_json::to_value(&seeded.users).unwrap(),
-        "Learn Amp untouched"
+        serde_json::to_value((&now.users, &now.teams)).unwrap(),
+        serde_json::to_value((&seeded.users, &seeded.teams)).unwrap(),
+        "Learn Amp untouched: its users and teams"
     );
     let (_, waiting) = stack.call(&admin, "GET", "/api/status", None).await;
     assert_eq!(waiting["ready_to_import"], true, "{waiting}");

@@ -260,7 +260,7 @@
 
   async function disconnect() {
     const ok = window.confirm(
-      "Disconnect Personio? Syncing stops until you connect again. Users already in Learn Amp stay as they are."
+      "Disconnect Personio? Syncing stops until you connect again and start an import. Users already in Learn Amp stay as they are."
     );
     if (!ok) return;
     await busy($("disconnect"), async () => {

@@ -9,7 +9,7 @@ use serde_json::json;
 use sync_core::connect::{IntegrationStatus, SetupStatus};
 use sync_core::ports::{Queue, StateStore};
 use sync_core::report::{RunTrigger, SyncMode};
-use sync_core::tenants::KomboConnection;
+use sync_core::tenants::{FirstImport, KomboConnection, TenantStore};
 
 fn link_body() -> serde_json::Value {
     json!({"email": "admin@acme.example", "organization_name": "ACME GmbH"})
@@ -212,6 +212,15 @@ async fn relink_only_when_invalid_and_disconnect_deletes_at_kombo() {
         id.as_str()
     );
     assert_eq!(done.json_body()["connection"]["status"], "ACTIVE");
+    let mut relinked = admin.tenant("acme").await.unwrap();
+    assert_eq!(
+        relinked.first_import,
+        FirstImport::AwaitingAdmin,
+        "a new tenant's import waits for its admin"
+    );
+    // The admin imported since (relinking kept the integration, so that stays).
+    relinked.first_import = FirstImport::Started;
+    admin.world.tenants.put_tenant(&relinked).await.unwrap();
 
     let gone = admin
         .call(&s, "POST", "/api/connect/disconnect", None)
@@ -223,9 +232,12 @@ async fn relink_only_when_invalid_and_disconnect_deletes_at_kombo() {
         .integrations()
         .iter()
         .all(|i| i.integration_id != id));
+    let disconnected = admin.tenant("acme").await.unwrap();
+    assert_eq!(disconnected.kombo, KomboConnection::NotConnected);
     assert_eq!(
-        admin.tenant("acme").await.unwrap().kombo,
-        KomboConnection::NotConnected
+        disconnected.first_import,
+        FirstImport::AwaitingAdmin,
+        "the next connection's import waits for the admin"
     );
     // Again: nothing left, still fine.
     assert_eq!(

@@ -16,8 +16,9 @@
 //! Kombo's events find their tenant by the integration they name (`tenant_for_integration`:
 //! the tenant keyed by it, or the one bound to it), except `integration-created`, which names
 //! the tenant in `end_user.origin_id` and binds the new integration to it if the binding rules
-//! allow ([`sync_core::onboarding`]). When Kombo reports the setup `COMPLETED`, the tenant's
-//! first import (a full sync) is queued.
+//! allow ([`sync_core::onboarding`]). When Kombo reports the setup `COMPLETED`, a full sync is
+//! queued only for a tenant whose admin already started its first import: nothing is written
+//! to a new tenant's Learn Amp before its admin has seen the preview.
 //!
 //! Nothing is queued for a rejected request.
 
@@ -276,7 +277,8 @@ async fn kombo(
 /// An integration's lifecycle: `integration-created` binds it to the tenant its origin id
 /// names (or is refused there, and recorded as the tenant's last event), a state change or a
 /// deletion refreshes the bound integration's statuses, and a setup that became `COMPLETED`
-/// queues the tenant's first import (a full sync). Logs carry ids only.
+/// queues a full sync if the tenant's admin already started its first import (otherwise the
+/// admin previews and starts it on the page). Logs carry ids only.
 async fn lifecycle(
     event: &sync_core::kombo::WebhookEvent,
     deps: &WebhookDeps<'_>,

@@ -368,20 +368,21 @@ async fn the_setup_becoming_completed_queues_nothing_before_the_admin_starts_the
     assert_eq!(acme.first_import, FirstImport::AwaitingAdmin);
 }
 
-/// A tenant whose admin already started an import (then reconnected Personio) is imported as
-/// soon as Kombo finished the new connection's setup, once.
+/// A tenant whose admin already started its imports is synced in full as soon as Kombo says
+/// the integration's setup is `COMPLETED` again (after Kombo ran it anew), once.
 #[tokio::test]
-async fn the_setup_becoming_completed_queues_the_import_the_admin_started_once() {
+async fn the_setup_completed_again_queues_a_full_sync_once_the_admin_started_imports() {
     let world = World::new().await;
-    let mut acme = world.tenants.tenant("acme").await.unwrap().unwrap();
-    acme.first_import = FirstImport::Started;
-    world.tenants.put_tenant(&acme).await.unwrap();
     assert_eq!(
         world
             .send(created("evt-1", "personio:one", Some("acme"), "personio"))
             .await,
         "bound"
     );
+    let mut acme = world.tenants.tenant("acme").await.unwrap().unwrap();
+    assert_eq!(acme.first_import, FirstImport::AwaitingAdmin);
+    acme.first_import = FirstImport::Started;
+    world.tenants.put_tenant(&acme).await.unwrap();
     assert_eq!(
         world
             .send(state_changed(

@@ -1,6 +1,5 @@
 //! The local admin stack: the admin handler behind axum on 127.0.0.1, the embedded store, both
-//! sandboxes, and a task that runs the syncs "Import all" (or Kombo's finished setup) queues, as
-//! the sync function would.
+//! sandboxes, and a task that runs the syncs "Import all" queues, as the sync function would.
 //!
 //! Connecting Personio goes through the Kombo sandbox's connection flow, as on AWS through
 //! Kombo's: the admin handler calls its `/connect/*` and `/integrations/*` endpoints with
@@ -8,7 +7,7 @@
 //! lifecycle webhooks (`integration-created`, `integration-state-changed`,
 //! `integration-deleted`) reach the webhook function's own handler at `/webhooks/kombo` on this
 //! server, over the same tenants: `integration-created` binds the tenant its origin id names,
-//! and Kombo's setup `COMPLETED` queues the first import.
+//! and Kombo's setup `COMPLETED` makes the preview and "Import all" available.
 
 use crate::local::{LocalSandboxes, KOMBO_API_KEY};
 use crate::state_dir::{self, StateDirLock};

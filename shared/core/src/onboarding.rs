@@ -17,8 +17,8 @@ use crate::RunOptions;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-/// Why a run skips a tenant whose admin has not entered its Learn Amp account yet (the first
-/// import Kombo's finished setup queues can come before it).
+/// Why a run skips a tenant whose admin has not entered its Learn Amp account yet (a scheduled
+/// run can come before it).
 pub const NO_LEARNAMP_ACCOUNT: &str = "no Learn Amp account entered yet";
 
 /// Why a run the admin did not ask for skips a tenant that onboarded itself, until its admin
@@ -39,8 +39,8 @@ pub enum Lifecycle {
         refusal: BindRefusal,
     },
     /// The bound integration's statuses were refreshed. `setup_completed`: its setup became
-    /// `COMPLETED` with this event, so the tenant's first import may run now if its admin
-    /// already started it (`first_import`); otherwise the admin's preview and import are ready.
+    /// `COMPLETED` with this event: a tenant whose admin started its imports (`first_import`)
+    /// is synced in full now; for the others the admin's preview and import are ready.
     Refreshed {
         tenant: String,
         setup_completed: bool,
@@ -147,7 +147,7 @@ async fn bind(
     };
     match tenant.bind_integration(&info, now) {
         Ok(connection) => {
-            tenant.kombo = connection;
+            tenant.set_connection(connection);
             tenant.last_event = Some(lifecycle_event(event, now));
             tenants.put_tenant(&tenant).await?;
             Ok(Lifecycle::Bound { tenant: tenant_id })
@@ -260,8 +260,8 @@ pub async fn check_ready(
 /// Whether `run` may go ahead for `tenant`: Kombo's side first ([`check_ready`], which may
 /// refresh the stored statuses), then the Learn Amp account entered, then the first import: a
 /// tenant that onboarded itself is written to only once its admin started the first import, so
-/// the schedule's and webhooks' runs skip it until then. Previews, the admin's import and an
-/// operator's invoke go ahead.
+/// the schedule's and webhooks' runs skip it until then. Previews, the admin's import (an
+/// invoke through the queue), an operator's invoke and the local runner go ahead.
 pub async fn check_runnable(
     tenant: TenantConfig,
     run: &RunOptions,
@@ -276,8 +276,9 @@ pub async fn check_runnable(
     if !tenant.learnamp_configured() {
         return Ok(Readiness::NoLearnAmpAccount);
     }
-    let unasked = matches!(run.trigger, RunTrigger::Schedule | RunTrigger::Webhook);
-    if tenant.first_import == FirstImport::AwaitingAdmin && unasked && !run.dry_run {
+    // Allowed by name, so that a trigger added later waits until it is allowed here.
+    let asked_by_hand = matches!(run.trigger, RunTrigger::Invoke | RunTrigger::Local);
+    if tenant.first_import == FirstImport::AwaitingAdmin && !asked_by_hand && !run.dry_run {
         return Ok(Readiness::AwaitingFirstImport);
     }
     Ok(Readiness::Ready(tenant))
@@ -330,6 +331,64 @@ mod tests {
             setup_status: SetupStatus::Incomplete,
             checked_at: Utc::now(),
         }
+    }
+
+    /// Who may write to a tenant whose admin has not started the first import: previews, the
+    /// admin's and operators' invokes and the local runner; not the schedule, not webhooks, nor
+    /// a trigger this check does not know to allow. Operators' tenants are never held back.
+    #[tokio::test]
+    async fn runs_nobody_asked_for_wait_for_the_admins_first_import() {
+        let tenants = InMemoryTenants::default();
+        let mut ready = tenant(KomboConnection::TenantIdIsIntegration);
+        ready.learnamp_base_url = "https://api.learnamp.com".into();
+        ready.learnamp_client_id = "id".into();
+        ready.learnamp_client_secret_ref = "/secret".into();
+        let awaiting = TenantConfig {
+            first_import: FirstImport::AwaitingAdmin,
+            ..ready.clone()
+        };
+        let triggers = [
+            RunTrigger::Schedule,
+            RunTrigger::Webhook,
+            RunTrigger::Invoke,
+            RunTrigger::Local,
+        ];
+        for trigger in triggers {
+            for dry_run in [false, true] {
+                let run = RunOptions {
+                    trigger,
+                    dry_run,
+                    ..RunOptions::default()
+                };
+                let check =
+                    |t: &TenantConfig| check_runnable(t.clone(), &run, None, &tenants, Utc::now());
+                let held =
+                    matches!(trigger, RunTrigger::Schedule | RunTrigger::Webhook) && !dry_run;
+                let expected = if held {
+                    Readiness::AwaitingFirstImport
+                } else {
+                    Readiness::Ready(Box::new(awaiting.clone()))
+                };
+                assert_eq!(
+                    check(&awaiting).await.unwrap(),
+                    expected,
+                    "{trigger:?} {dry_run}"
+                );
+                assert_eq!(
+                    check(&ready).await.unwrap(),
+                    Readiness::Ready(Box::new(ready.clone())),
+                    "{trigger:?} {dry_run}"
+                );
+            }
+        }
+        let no_account = tenant(KomboConnection::TenantIdIsIntegration);
+        let run = RunOptions::default();
+        assert_eq!(
+            check_runnable(no_account, &run, None, &tenants, Utc::now())
+                .await
+                .unwrap(),
+            Readiness::NoLearnAmpAccount
+        );
     }
 
     #[tokio::test]

@@ -157,6 +157,17 @@ impl TenantConfig {
         }
     }
 
+    /// Reads Personio through `connection` from now on. A connection to another integration
+    /// than the one read so far (or to none) may read another Personio: its first import waits
+    /// for the admin's preview and start again, as the tenant's very first one did.
+    pub fn set_connection(&mut self, connection: KomboConnection) {
+        let before = self.integration_id().map(str::to_string);
+        self.kombo = connection;
+        if self.integration_id() != before.as_deref() {
+            self.first_import = FirstImport::AwaitingAdmin;
+        }
+    }
+
     /// Whether the tenant's Learn Amp account was entered: its API Base URL, client id and the
     /// name of its secret.
     pub fn learnamp_configured(&self) -> bool {
@@ -315,6 +326,26 @@ mod tests {
             waiting.bind_integration(&other_tool, now),
             Err(BindRefusal::NotPersonio { .. })
         ));
+    }
+
+    /// Another integration may read another Personio: its first import waits for the admin,
+    /// whatever the tenant's imports before. The same integration (a relink) changes nothing.
+    #[test]
+    fn a_connection_to_another_integration_waits_for_the_admins_first_import_again() {
+        let mut imported = tenant(connected("personio:1", IntegrationStatus::Active));
+        imported.first_import = FirstImport::Started;
+        let mut relinked = imported.clone();
+        relinked.set_connection(connected("personio:1", IntegrationStatus::Active));
+        assert_eq!(relinked.first_import, FirstImport::Started);
+        for connection in [
+            connected("personio:2", IntegrationStatus::Active),
+            KomboConnection::NotConnected,
+        ] {
+            let mut changed = imported.clone();
+            changed.set_connection(connection.clone());
+            assert_eq!(changed.kombo, connection);
+            assert_eq!(changed.first_import, FirstImport::AwaitingAdmin);
+        }
     }
 
     #[test]

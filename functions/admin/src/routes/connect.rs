@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sync_core::connect::{ConnectLanguage, IntegrationStatus, LinkRequest};
 use sync_core::error::SourceError;
-use sync_core::tenants::{BindRefusal, FirstImport, KomboConnection, TenantConfig};
+use sync_core::tenants::{BindRefusal, KomboConnection, TenantConfig};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,7 +129,7 @@ pub async fn complete(
         .await?
         .unwrap_or_else(|| views::new_tenant(tenant));
     match config.bind_integration(&info, now) {
-        Ok(bound) => config.kombo = bound,
+        Ok(bound) => config.set_connection(bound),
         Err(refusal @ BindRefusal::OtherTenant) => {
             return Err(ApiError::new(403, refusal.to_string()))
         }
@@ -198,10 +198,8 @@ pub async fn disconnect(tenant: &str, deps: &AdminDeps<'_>) -> ApiResult {
                 }
             }
             tracing::info!(tenant, integration_id = %integration_id, "admin: integration deleted");
-            config.kombo = KomboConnection::NotConnected;
-            // Another connection may read another Personio: its first import is previewed
-            // and started by the admin again, as the first one was.
-            config.first_import = FirstImport::AwaitingAdmin;
+            // The next connection's first import waits for the admin again.
+            config.set_connection(KomboConnection::NotConnected);
             deps.tenants.put_tenant(&config).await?;
         }
     }

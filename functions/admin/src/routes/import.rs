@@ -172,12 +172,6 @@ pub async fn preview(tenant: &str, deps: &AdminDeps<'_>, now: DateTime<Utc>) -> 
 
 pub async fn import(tenant: &str, deps: &AdminDeps<'_>, now: DateTime<Utc>) -> ApiResult {
     let mut config = ready(tenant, deps, now).await?;
-    if config.first_import == FirstImport::AwaitingAdmin {
-        // From now on the schedule and webhooks keep the tenant in step too.
-        config.first_import = FirstImport::Started;
-        deps.tenants.put_tenant(&config).await?;
-        tracing::info!(tenant, "admin: first import started");
-    }
     let event_id = format!("admin-import-{}", random::token(12));
     deps.sync_requests
         .send_batch(vec![SyncRequest::import_all(tenant, &event_id)])
@@ -189,6 +183,14 @@ pub async fn import(tenant: &str, deps: &AdminDeps<'_>, now: DateTime<Utc>) -> A
                 "The import could not be started just now: try again in a minute.",
             )
         })?;
+    if config.first_import == FirstImport::AwaitingAdmin {
+        // Marked once the import is queued, not before: an import that could not be queued
+        // must not let the schedule and webhooks write either. From now on they keep the
+        // tenant in step.
+        config.first_import = FirstImport::Started;
+        deps.tenants.put_tenant(&config).await?;
+        tracing::info!(tenant, "admin: first import started");
+    }
     deps.sessions.note_import(tenant, now).await?;
     tracing::info!(tenant, event_id = %event_id, "admin: import queued");
     Ok(Response::json(202, &json!({ "queued": true })))
