@@ -318,7 +318,7 @@ async fn lifecycle(
             setup_completed: true,
             first_import: FirstImport::Started,
         } => {
-            tracing::info!(tenant = %tenant, integration_id, "Kombo finished the integration's setup: the import the admin started is queued");
+            tracing::info!(tenant = %tenant, integration_id, "Kombo finished the integration's setup again: a full sync queued (the admin started imports before)");
             let request = SyncRequest::first_import(tenant, format!("{}:first-import", event.id));
             queue_sync(request, 0, deps).await
         }
