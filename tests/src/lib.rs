@@ -179,6 +179,6 @@ impl Harness {
 }
 
 pub mod aws_proxy;
-pub mod function_aws;
+pub mod aws_stack;
 pub mod serverless_bench;
 pub mod template_policy;

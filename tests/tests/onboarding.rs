@@ -5,9 +5,9 @@
 //! `integration-state-changed` says the setup is `COMPLETED`, until its admin starts the first
 //! import (the admin page's part is `self_service.rs`).
 
-use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use chrono::{Duration, Utc};
+use e2e::aws_stack::{kombo_webhook_request, webhook_outcome};
 use e2e::{CLIENT_ID, CLIENT_SECRET, KOMBO_KEY, TENANT};
 use fn_common::{HttpClients, StaticSecrets};
 use sandbox::{generate_company, KomboSandbox, LearnAmpSandbox, SentWebhook};
@@ -37,19 +37,7 @@ struct Stack {
 impl Stack {
     /// What the sandbox sent, handed to the webhook handler as the Function URL delivers it.
     async fn deliver(&self, webhook: &SentWebhook) -> String {
-        let request: LambdaFunctionUrlRequest = serde_json::from_value(serde_json::json!({
-            "version": "2.0",
-            "rawPath": "/webhooks/kombo",
-            "rawQueryString": "",
-            "headers": {"content-type": "application/json",
-                        "x-kombo-signature": webhook.signature},
-            "requestContext": {"http": {"method": "POST", "path": "/webhooks/kombo",
-                                        "protocol": "HTTP/1.1", "sourceIp": "198.51.100.7"},
-                               "timeEpoch": Utc::now().timestamp_millis()},
-            "body": webhook.body,
-            "isBase64Encoded": false
-        }))
-        .unwrap();
+        let request = kombo_webhook_request(webhook.body.as_bytes(), &webhook.signature);
         let deps = webhook_fn::WebhookDeps {
             kombo_secrets: vec![WEBHOOK_SECRET.as_bytes().to_vec()],
             personio_token: None,
@@ -59,11 +47,9 @@ impl Stack {
             coordination: &self.store,
             sync_requests: &self.sync_requests,
         };
-        let response = webhook_fn::handle(request, &deps).await;
-        assert_eq!(response.status_code, 200, "{:?}", response.body);
-        let body: serde_json::Value =
-            serde_json::from_str(response.body.as_deref().unwrap()).unwrap();
-        body["status"].as_str().unwrap().to_string()
+        let (status, outcome) = webhook_outcome(&webhook_fn::handle(request, &deps).await);
+        assert_eq!(status, 200, "{outcome}");
+        outcome
     }
 
     async fn sync(&self, payload: serde_json::Value) -> serde_json::Value {

@@ -17,19 +17,13 @@
 //! `http://127.0.0.1` (a deployed one takes `https://` base URLs alone).
 
 use admin_fn::{AdminDeps, HttpLearnAmpCheck, Request, Response};
-use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use chrono::{Duration, Utc};
-use e2e::function_aws::{create_resources, FunctionAws};
+use e2e::aws_stack::{kombo_webhook_request, webhook_outcome, AwsStack};
 use e2e::{CLIENT_ID, CLIENT_SECRET, KOMBO_KEY, TENANT};
 use fn_common::RetryPolicy;
 use sandbox::{generate_company, KomboSandbox, LearnAmpSandbox, SentWebhook};
 use serde_json::{json, Value};
-use sync_aws::testing::MotoServer;
-use sync_aws::DynamoStateStore;
 use sync_clients::KomboConnectClient;
-use sync_core::messages::SyncRequest;
 use sync_core::tenants::{KomboConnection, TenantStore};
 
 const LINK_KEY: &[u8] = b"e2e-self-service-admin-link-key-0123456789";
@@ -39,15 +33,7 @@ const ACCOUNT: &str = "acme-gmbh";
 const PREFIX: &str = "/personio-sync";
 
 struct Stack {
-    _moto: MotoServer,
-    /// The test's own clients (the event source mapping's, the checks'): not counted.
-    sqs: aws_sdk_sqs::Client,
-    ssm: aws_sdk_ssm::Client,
-    store: DynamoStateStore,
-    admin_aws: FunctionAws,
-    webhook_aws: FunctionAws,
-    sync_aws: FunctionAws,
-    apply_aws: FunctionAws,
+    aws: AwsStack,
     connect: KomboConnectClient,
     check: HttpLearnAmpCheck,
 }
@@ -60,29 +46,17 @@ struct Session {
 
 impl Stack {
     async fn start(kombo_url: &str) -> Self {
-        let moto = MotoServer::start();
-        let queues = create_resources(&moto).await;
-        let config = moto.sdk_config().await;
-        let fast = RetryPolicy::fast;
-        let function = || FunctionAws::start(&moto, &queues, kombo_url, KOMBO_KEY, fast());
         Self {
-            ssm: aws_sdk_ssm::Client::new(&config),
-            store: DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), "state"),
-            admin_aws: function().await,
-            webhook_aws: function().await,
-            sync_aws: function().await,
-            apply_aws: function().await,
-            sqs: aws_sdk_sqs::Client::new(&config),
+            aws: AwsStack::start(kombo_url, KOMBO_KEY, RetryPolicy::fast()).await,
             connect: KomboConnectClient::new(kombo_url, KOMBO_KEY).with_retry(RetryPolicy::fast()),
             check: HttpLearnAmpCheck {
                 retry: RetryPolicy::fast(),
             },
-            _moto: moto,
         }
     }
 
     fn admin_deps(&self) -> AdminDeps<'_> {
-        let aws = &self.admin_aws;
+        let aws = &self.aws.admin;
         AdminDeps {
             tenants: &aws.store,
             store: &aws.store,
@@ -149,162 +123,18 @@ impl Stack {
     /// What the Kombo sandbox sent, handed to the webhook handler as the Function URL delivers
     /// it; the handler's outcome.
     async fn deliver(&self, webhook: &SentWebhook) -> String {
-        let request: LambdaFunctionUrlRequest = serde_json::from_value(json!({
-            "version": "2.0",
-            "rawPath": "/webhooks/kombo",
-            "rawQueryString": "",
-            "headers": {"content-type": "application/json",
-                        "x-kombo-signature": webhook.signature},
-            "requestContext": {"http": {"method": "POST", "path": "/webhooks/kombo",
-                                        "protocol": "HTTP/1.1", "sourceIp": "198.51.100.7"},
-                               "timeEpoch": Utc::now().timestamp_millis()},
-            "body": webhook.body,
-            "isBase64Encoded": false
-        }))
-        .unwrap();
-        let deps = webhook_fn::WebhookDeps {
-            kombo_secrets: vec![WEBHOOK_SECRET.as_bytes().to_vec()],
-            personio_token: None,
-            personio_header: "authorization".into(),
-            personio_delta_delay_seconds: 0,
-            tenants: &self.webhook_aws.store,
-            coordination: &self.webhook_aws.store,
-            sync_requests: &self.webhook_aws.sync_requests,
-        };
-        let response = webhook_fn::handle(request, &deps).await;
-        assert_eq!(response.status_code, 200, "{:?}", response.body);
-        let body: Value = serde_json::from_str(response.body.as_deref().unwrap()).unwrap();
-        body["status"].as_str().unwrap().to_string()
-    }
-
-    /// One receive, as the event source mapping does it: up to ten records.
-    async fn receive(&self, url: &str) -> Vec<SqsMessage> {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap();
-        out.messages()
-            .iter()
-            .map(|m| {
-                let mut record = SqsMessage::default();
-                record.message_id = m.message_id().map(str::to_string);
-                record.receipt_handle = m.receipt_handle().map(str::to_string);
-                record.body = m.body().map(str::to_string);
-                record.event_source = Some("aws:sqs".into());
-                record.attributes = m
-                    .attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| (k.as_str().to_string(), v.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                record
-            })
-            .collect()
-    }
-
-    /// Deletes what succeeded; hands the failures back at once. The number handed back.
-    async fn settle(&self, url: &str, batch: &[SqsMessage], response: &SqsBatchResponse) -> usize {
-        for record in batch {
-            let id = record.message_id.as_deref().unwrap_or_default();
-            let receipt = record.receipt_handle.as_deref().unwrap();
-            if response
-                .batch_item_failures
-                .iter()
-                .any(|f| f.item_identifier == id)
-            {
-                let back = self.sqs.change_message_visibility().queue_url(url);
-                back.receipt_handle(receipt)
-                    .visibility_timeout(0)
-                    .send()
-                    .await
-                    .unwrap();
-            } else {
-                let delete = self.sqs.delete_message().queue_url(url);
-                delete.receipt_handle(receipt).send().await.unwrap();
-            }
-        }
-        response.batch_item_failures.len()
-    }
-
-    /// The sync function's dependencies, as its `main` wires them.
-    fn sync_deps(&self) -> sync_fn::SyncDeps<'_> {
-        let aws = &self.sync_aws;
-        sync_fn::SyncDeps {
-            tenants: &aws.store,
-            store: &aws.store,
-            coordination: &aws.store,
-            changes: &aws.changes,
-            sync_requests: &aws.sync_requests,
-            clients: &aws.clients,
-        }
+        let request = kombo_webhook_request(webhook.body.as_bytes(), &webhook.signature);
+        let deps = self.aws.webhook_deps(WEBHOOK_SECRET.as_bytes());
+        let (status, outcome) = webhook_outcome(&webhook_fn::handle(request, &deps).await);
+        assert_eq!(status, 200, "{outcome}");
+        outcome
     }
 
     /// The 3-hourly schedule's invoke of the sync handler: the tenants it queued.
     async fn schedule(&self) -> Value {
-        let deps = self.sync_deps();
         let event = json!({"id": "evt-schedule", "detail-type": "Scheduled Event",
                            "source": "aws.events", "detail": {}});
-        let deadline = Utc::now() + Duration::seconds(60);
-        let answer = sync_fn::handle(event, deadline, &deps).await.unwrap();
-        answer["queued"].clone()
-    }
-
-    /// The sync-request queue through the sync handler; the requests it ran.
-    async fn drain_sync_requests(&self) -> Vec<SyncRequest> {
-        let mut ran = Vec::new();
-        loop {
-            let batch = self.receive(self.sync_aws.sync_requests.url()).await;
-            if batch.is_empty() {
-                return ran;
-            }
-            for record in &batch {
-                ran.push(serde_json::from_str(record.body.as_deref().unwrap()).unwrap());
-            }
-            let mut event = SqsEvent::default();
-            event.records = batch.clone();
-            let deps = self.sync_deps();
-            let deadline = Utc::now() + Duration::seconds(60);
-            let answer = sync_fn::handle(serde_json::to_value(&event).unwrap(), deadline, &deps)
-                .await
-                .expect("the queue trigger answers");
-            let answer: SqsBatchResponse = serde_json::from_value(answer).unwrap();
-            assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
-            self.settle(self.sync_aws.sync_requests.url(), &batch, &answer)
-                .await;
-        }
-    }
-
-    /// The changes queue through the apply handler, until it stays empty.
-    async fn drain_changes(&self) {
-        let mut empty_receives = 0;
-        while empty_receives < 2 {
-            let batch = self.receive(self.apply_aws.changes.url()).await;
-            if batch.is_empty() {
-                empty_receives += 1;
-                continue;
-            }
-            empty_receives = 0;
-            let mut event = SqsEvent::default();
-            event.records = batch.clone();
-            let deps = apply_fn::ApplyDeps {
-                tenants: &self.apply_aws.store,
-                store: &self.apply_aws.store,
-                ledger: &self.apply_aws.store,
-                clients: &self.apply_aws.clients,
-                concurrency: 8,
-            };
-            let deadline_ms = (Utc::now() + Duration::seconds(60)).timestamp_millis();
-            let answer = apply_fn::handle(event, deadline_ms, &deps).await;
-            self.settle(self.apply_aws.changes.url(), &batch, &answer)
-                .await;
-        }
+        self.aws.invoke_sync(event).await["queued"].clone()
     }
 }
 
@@ -325,7 +155,7 @@ async fn a_tenant_is_onboarded_through_the_admin_link_alone() {
 
     // The admin enters through the link Learn Amp's app minted; no tenant exists yet.
     let admin = stack.enter().await;
-    assert!(stack.store.tenant(ACCOUNT).await.unwrap().is_none());
+    assert!(stack.aws.store.tenant(ACCOUNT).await.unwrap().is_none());
 
     // Learn Amp credentials: checked with Learn Amp, the secret to SSM, its name in the table.
     let (status, saved) = stack
@@ -342,6 +172,7 @@ async fn a_tenant_is_onboarded_through_the_admin_link_alone() {
     assert_eq!(status, 200, "{saved}");
     assert!(!saved.to_string().contains(CLIENT_SECRET));
     let parameter = stack
+        .aws
         .ssm
         .get_parameter()
         .name(admin_fn::secret_name(PREFIX, ACCOUNT))
@@ -378,7 +209,7 @@ async fn a_tenant_is_onboarded_through_the_admin_link_alone() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].event_type, "integration-created");
     assert_eq!(stack.deliver(&sent[0]).await, "bound");
-    let bound = stack.store.tenant(ACCOUNT).await.unwrap().unwrap();
+    let bound = stack.aws.store.tenant(ACCOUNT).await.unwrap().unwrap();
     let KomboConnection::Connected { integration_id, .. } = &bound.kombo else {
         panic!("bound by the webhook: {:?}", bound.kombo);
     };
@@ -413,10 +244,10 @@ async fn a_tenant_is_onboarded_through_the_admin_link_alone() {
     let sent = kombo.take_webhooks();
     assert_eq!(sent.len(), 1);
     assert_eq!(stack.deliver(&sent[0]).await, "recorded");
-    assert!(stack.drain_sync_requests().await.is_empty());
+    assert!(stack.aws.drain_sync_requests().await.is_empty());
     assert_eq!(stack.schedule().await, json!([ACCOUNT]));
-    assert_eq!(stack.drain_sync_requests().await.len(), 1);
-    stack.drain_changes().await;
+    assert_eq!(stack.aws.drain_sync_requests().await.len(), 1);
+    stack.aws.drain_changes().await;
     let now = learnamp.snapshot();
     assert_eq!(
         serde_json::to_value((&now.users, &now.teams)).unwrap(),
@@ -435,10 +266,10 @@ async fn a_tenant_is_onboarded_through_the_admin_link_alone() {
     assert!(to_create > 0, "{preview}");
     let (status, queued) = stack.call(&admin, "POST", "/api/import", None).await;
     assert_eq!(status, 202, "{queued}");
-    let ran = stack.drain_sync_requests().await;
+    let ran = stack.aws.drain_sync_requests().await;
     assert_eq!(ran.len(), 1);
     assert_eq!(ran[0].tenant, ACCOUNT);
-    stack.drain_changes().await;
+    stack.aws.drain_changes().await;
 
     // The Learn Amp sandbox has the company's users; the page shows the run.
     let users = learnamp.snapshot().users;
@@ -458,27 +289,27 @@ async fn a_tenant_is_onboarded_through_the_admin_link_alone() {
     assert_eq!(done["run_in_progress"], Value::Null, "{done}");
 
     // The operator's invokes of the sync function: a dry run, the status, a reconcile.
-    let deadline = Utc::now() + Duration::seconds(60);
     for invoke in [
         json!({"tenant": ACCOUNT, "dry_run": true}),
         json!({"tenant": ACCOUNT, "status": true}),
         json!({"tenant": ACCOUNT, "mode": "reconcile"}),
     ] {
-        let answer = sync_fn::handle(invoke.clone(), deadline, &stack.sync_deps()).await;
-        assert!(answer.is_ok(), "{invoke}: {answer:?}");
+        let answer = stack.aws.invoke_sync(invoke.clone()).await;
+        assert!(answer.get("skipped").is_none(), "{invoke}: {answer}");
     }
-    stack.drain_changes().await;
+    stack.aws.drain_changes().await;
 
     // Every AWS request each function made is one its policy in template.yaml allows (moto
     // allows everything; a deployed function is refused what its policy lacks).
-    for (function, aws) in [
-        ("AdminFunction", &stack.admin_aws),
-        ("WebhookFunction", &stack.webhook_aws),
-        ("SyncFunction", &stack.sync_aws),
-        ("ApplyFunction", &stack.apply_aws),
-    ] {
-        aws.assert_allowed(function, PREFIX);
-    }
+    stack.aws.assert_policies_allow_every_request(
+        PREFIX,
+        &[
+            "AdminFunction",
+            "WebhookFunction",
+            "SyncFunction",
+            "ApplyFunction",
+        ],
+    );
 
     kombo_server.shutdown().await;
     learnamp_server.shutdown().await;

@@ -3,31 +3,25 @@
 //! drive Lambda here, so `drain` plays the event source mapping: it receives a batch, hands it
 //! to the handler as the `SqsEvent` Lambda would build, deletes what succeeded and returns the
 //! `batchItemFailures` to the queue. The end state must equal the local runner's on the same
-//! company and the same changes.
+//! company and the same changes, and every AWS request a function made must be one its policy in
+//! `template.yaml` allows.
 
-use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::MessageSystemAttributeName;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use chrono::{Duration, NaiveDate, Utc};
+use e2e::aws_stack::{kombo_webhook_request, webhook_outcome, AwsStack};
 use e2e::{Harness, CLIENT_ID, CLIENT_SECRET, KOMBO_KEY, TENANT};
-use fn_common::{HttpClients, StaticSecrets};
+use fn_common::RetryPolicy;
 use sandbox::kombo::EmbeddedGroup;
 use sandbox::KomboEmployee;
 use sandbox::{Company, KomboSandbox, LearnAmpSandbox, LearnAmpSnapshot};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
-use sync_aws::testing::{create_table, MotoServer};
-use sync_aws::{DynamoStateStore, SqsQueue};
-use sync_core::messages::ChangeMessage;
-use sync_core::messages::SyncRequest;
 use sync_core::ports::StateStore;
 use sync_core::tenants::{TenantConfig, TenantStore};
 use sync_core::webhook::kombo_signature;
 use sync_core::{InvitePolicy, RunOptions, TenantSettings};
 
 const WEBHOOK_SECRET: &[u8] = b"e2e-kombo-webhook-secret";
+/// The stack's `SecretPrefix`, and the tenant's Learn Amp secret under it.
+const PREFIX: &str = "/personio-sync";
 const SECRET_REF: &str = "/personio-sync/e2e/learnamp-client-secret";
 
 /// The tenant's "today": the serverless runs take it from the clock, in Berlin.
@@ -38,41 +32,14 @@ fn today() -> NaiveDate {
 }
 
 struct Stack {
-    moto: MotoServer,
-    sqs: aws_sdk_sqs::Client,
-    store: DynamoStateStore,
-    sync_requests: SqsQueue<SyncRequest>,
-    changes: SqsQueue<ChangeMessage>,
-    clients: HttpClients,
+    aws: AwsStack,
 }
 
 impl Stack {
     async fn start(kombo_url: &str, learnamp_url: &str) -> Self {
-        let moto = MotoServer::start();
-        let config = moto.sdk_config().await;
-        let dynamo = aws_sdk_dynamodb::Client::new(&config);
-        create_table(&dynamo, "state", &["pk", "sk"]).await;
-        create_table(&dynamo, "idempotency", &["id"]).await;
-        let sqs = aws_sdk_sqs::Client::new(&config);
-        let mut urls = Vec::new();
-        for name in ["sync-requests", "changes"] {
-            let url = sqs
-                .create_queue()
-                .queue_name(name)
-                .send()
-                .await
-                .expect("queue created")
-                .queue_url()
-                .expect("queue url")
-                .to_string();
-            urls.push(url);
-        }
-        let secrets = StaticSecrets(HashMap::from([(
-            SECRET_REF.to_string(),
-            CLIENT_SECRET.to_string(),
-        )]));
-        let store = DynamoStateStore::new(dynamo.clone(), "state");
-        store
+        let aws = AwsStack::start(kombo_url, KOMBO_KEY, RetryPolicy::default()).await;
+        aws.put_secret(SECRET_REF, CLIENT_SECRET).await;
+        aws.store
             .put_tenant(&TenantConfig {
                 settings: settings(),
                 learnamp_base_url: learnamp_url.to_string(),
@@ -87,175 +54,19 @@ impl Stack {
             })
             .await
             .expect("tenant registered");
-        Self {
-            sync_requests: SqsQueue::new(sqs.clone(), urls[0].clone()),
-            // moto keeps delays; the manager wait in the apply function orders the waves.
-            changes: SqsQueue::new(sqs.clone(), urls[1].clone()).with_max_delay(0),
-            sqs,
-            store,
-            clients: HttpClients::new(
-                kombo_url.to_string(),
-                KOMBO_KEY.to_string(),
-                Arc::new(secrets),
-            ),
-            moto,
-        }
+        Self { aws }
     }
 
-    fn sync_deps(&self) -> sync_fn::SyncDeps<'_> {
-        sync_fn::SyncDeps {
-            tenants: &self.store,
-            store: &self.store,
-            coordination: &self.store,
-            changes: &self.changes,
-            sync_requests: &self.sync_requests,
-            clients: &self.clients,
-        }
-    }
-
-    fn apply_deps(&self) -> apply_fn::ApplyDeps<'_> {
-        apply_fn::ApplyDeps {
-            tenants: &self.store,
-            store: &self.store,
-            ledger: &self.store,
-            clients: &self.clients,
-            concurrency: 8,
-        }
-    }
-
-    fn webhook_deps(&self) -> webhook_fn::WebhookDeps<'_> {
-        webhook_fn::WebhookDeps {
-            kombo_secrets: vec![WEBHOOK_SECRET.to_vec()],
-            personio_token: None,
-            personio_header: "authorization".into(),
-            personio_delta_delay_seconds: 0,
-            tenants: &self.store,
-            coordination: &self.store,
-            sync_requests: &self.sync_requests,
-        }
-    }
-
-    /// One receive, as the event source mapping does it: up to ten records.
-    async fn receive(&self, url: &str) -> Vec<SqsMessage> {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("receive");
-        out.messages()
-            .iter()
-            .map(|m| {
-                let mut record = SqsMessage::default();
-                record.message_id = m.message_id().map(str::to_string);
-                record.receipt_handle = m.receipt_handle().map(str::to_string);
-                record.body = m.body().map(str::to_string);
-                record.event_source = Some("aws:sqs".into());
-                record.aws_region = Some("eu-central-1".into());
-                record.attributes = m
-                    .attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| (k.as_str().to_string(), v.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                record
-            })
-            .collect()
-    }
-
-    /// Deletes the records that succeeded; the failures become visible again at once (their
-    /// visibility timeout, shortened for the test).
-    async fn settle(&self, url: &str, batch: &[SqsMessage], response: &SqsBatchResponse) -> usize {
-        for record in batch {
-            let id = record.message_id.as_deref().unwrap_or_default();
-            let receipt = record.receipt_handle.as_deref().expect("receipt");
-            let failed = response
-                .batch_item_failures
-                .iter()
-                .any(|f| f.item_identifier == id);
-            if failed {
-                self.sqs
-                    .change_message_visibility()
-                    .queue_url(url)
-                    .receipt_handle(receipt)
-                    .visibility_timeout(0)
-                    .send()
-                    .await
-                    .expect("visible again");
-            } else {
-                self.sqs
-                    .delete_message()
-                    .queue_url(url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await
-                    .expect("deleted");
-            }
-        }
-        response.batch_item_failures.len()
-    }
-
-    /// Drains the changes queue through the apply handler; returns the records handed back.
     async fn drain_changes(&self) -> usize {
-        let mut handed_back = 0;
-        let mut empty_receives = 0;
-        while empty_receives < 2 {
-            let batch = self.receive(self.changes.url()).await;
-            if batch.is_empty() {
-                empty_receives += 1;
-                continue;
-            }
-            empty_receives = 0;
-            let mut event = SqsEvent::default();
-            event.records = batch.clone();
-            let deadline_ms = (Utc::now() + Duration::seconds(60)).timestamp_millis();
-            let response = apply_fn::handle(event, deadline_ms, &self.apply_deps()).await;
-            handed_back += self.settle(self.changes.url(), &batch, &response).await;
-        }
-        handed_back
+        self.aws.drain_changes().await
     }
 
-    /// Drains the sync-request queue through the sync handler (the queue trigger).
     async fn drain_sync_requests(&self) -> usize {
-        let mut runs = 0;
-        loop {
-            let batch = self.receive(self.sync_requests.url()).await;
-            if batch.is_empty() {
-                return runs;
-            }
-            runs += batch.len();
-            let mut event = SqsEvent::default();
-            event.records = batch.clone();
-            let response = sync_fn::handle(
-                serde_json::to_value(&event).unwrap(),
-                Utc::now() + Duration::seconds(60),
-                &self.sync_deps(),
-            )
-            .await
-            .expect("the queue trigger answers");
-            let response: SqsBatchResponse = serde_json::from_value(response).unwrap();
-            assert!(
-                response.batch_item_failures.is_empty(),
-                "sync request failed: {response:?}"
-            );
-            self.settle(self.sync_requests.url(), &batch, &response)
-                .await;
-        }
+        self.aws.drain_sync_requests().await.len()
     }
 
     async fn invoke(&self, payload: serde_json::Value) -> serde_json::Value {
-        sync_fn::handle(
-            payload,
-            Utc::now() + Duration::seconds(60),
-            &self.sync_deps(),
-        )
-        .await
-        .expect("the invoke succeeds")
+        self.aws.invoke_sync(payload).await
     }
 
     async fn webhook(&self, event_id: &str) -> (i64, String) {
@@ -267,26 +78,8 @@ impl Stack {
                      "changed_models": [{"name": "hris_employees"}, {"name": "hris_join_employees_teams"}]}
         }))
         .unwrap();
-        let request: LambdaFunctionUrlRequest = serde_json::from_value(serde_json::json!({
-            "version": "2.0",
-            "rawPath": "/webhooks/kombo",
-            "rawQueryString": "",
-            "headers": {"content-type": "application/json",
-                        "x-kombo-signature": kombo_signature(WEBHOOK_SECRET, &body)},
-            "requestContext": {"http": {"method": "POST", "path": "/webhooks/kombo",
-                                        "protocol": "HTTP/1.1", "sourceIp": "198.51.100.7"},
-                               "timeEpoch": Utc::now().timestamp_millis()},
-            "body": STANDARD.encode(&body),
-            "isBase64Encoded": true
-        }))
-        .unwrap();
-        let response = webhook_fn::handle(request, &self.webhook_deps()).await;
-        let body: serde_json::Value =
-            serde_json::from_str(response.body.as_deref().unwrap_or("{}")).unwrap();
-        (
-            response.status_code,
-            body["status"].as_str().unwrap_or_default().to_string(),
-        )
+        let request = kombo_webhook_request(&body, &kombo_signature(WEBHOOK_SECRET, &body));
+        webhook_outcome(&webhook_fn::handle(request, &self.aws.webhook_deps(WEBHOOK_SECRET)).await)
     }
 }
 
@@ -443,7 +236,7 @@ async fn webhook_sync_and_apply_reach_the_local_runners_state() {
         .await;
     assert_eq!(queued_runs["queued"], serde_json::json!([TENANT]));
     assert_eq!(stack.drain_sync_requests().await, 1, "one full sync");
-    let scheduled_run = &stack.store.reports(TENANT, 1).await.unwrap()[0];
+    let scheduled_run = &stack.aws.store.reports(TENANT, 1).await.unwrap()[0];
     assert_eq!(
         scheduled_run.trigger,
         sync_core::report::RunTrigger::Schedule
@@ -496,7 +289,12 @@ async fn webhook_sync_and_apply_reach_the_local_runners_state() {
     local.stop().await;
     kombo_server.shutdown().await;
     learnamp_server.shutdown().await;
-    drop(stack.moto);
+    // Every AWS request each function made is one its policy in template.yaml allows.
+    stack.aws.assert_policies_allow_every_request(
+        PREFIX,
+        &["WebhookFunction", "SyncFunction", "ApplyFunction"],
+    );
+    drop(stack);
 }
 
 /// Issue 14: a user edited by hand in Learn Amp is repaired by a reconcile on the deployed shape.
@@ -563,6 +361,7 @@ async fn a_reconcile_repairs_a_hand_edited_user_through_the_apply_function() {
 
     // The run's report, as stored and as `status` shows it: one update applied, no duplicate.
     let report = stack
+        .aws
         .store
         .reports(TENANT, 5)
         .await
@@ -605,5 +404,8 @@ async fn a_reconcile_repairs_a_hand_edited_user_through_the_apply_function() {
 
     kombo_server.shutdown().await;
     learnamp_server.shutdown().await;
-    drop(stack.moto);
+    stack
+        .aws
+        .assert_policies_allow_every_request(PREFIX, &["SyncFunction", "ApplyFunction"]);
+    drop(stack);
 }

@@ -37,8 +37,12 @@ async fn invoke(world: &TestWorld, payload: serde_json::Value) -> serde_json::Va
 /// One queued request for `tenant`, as the event source mapping hands it over: the batch
 /// response (a handed-back record is listed in `batchItemFailures`).
 async fn queued_run(world: &TestWorld, tenant: &str) -> serde_json::Value {
-    let request = SyncRequest::scheduled(tenant, "evt-schedule");
-    let record = sqs_record("r-1", &serde_json::to_string(&request).unwrap(), 1);
+    queued(world, &SyncRequest::scheduled(tenant, "evt-schedule")).await
+}
+
+/// `request`, queued and handed over by the event source mapping: the batch response.
+async fn queued(world: &TestWorld, request: &SyncRequest) -> serde_json::Value {
+    let record = sqs_record("r-1", &serde_json::to_string(request).unwrap(), 1);
     invoke(
         world,
         serde_json::to_value(sqs_event(vec![record])).unwrap(),
@@ -158,12 +162,7 @@ async fn a_ready_connection_without_a_learn_amp_account_waits_for_it() {
         serde_json::json!({"tenant": TENANT, "skipped": sync_core::onboarding::NO_LEARNAMP_ACCOUNT})
     );
     let first_import = SyncRequest::first_import(TENANT, "evt-setup-completed");
-    let record = sqs_record("r-1", &serde_json::to_string(&first_import).unwrap(), 1);
-    let batch = invoke(
-        &world,
-        serde_json::to_value(sqs_event(vec![record])).unwrap(),
-    )
-    .await;
+    let batch = queued(&world, &first_import).await;
     assert_eq!(batch["batchItemFailures"], serde_json::json!([]));
     assert!(world.changes.is_empty(), "nothing read or queued");
 
@@ -196,12 +195,7 @@ async fn runs_nobody_asked_for_wait_for_the_admin_to_start_the_first_import() {
         SyncRequest::delta(TENANT, "evt-data-changed"),
         SyncRequest::first_import(TENANT, "evt-setup-completed"),
     ] {
-        let record = sqs_record("r-1", &serde_json::to_string(&request).unwrap(), 1);
-        let batch = invoke(
-            &world,
-            serde_json::to_value(sqs_event(vec![record])).unwrap(),
-        )
-        .await;
+        let batch = queued(&world, &request).await;
         assert_eq!(batch["batchItemFailures"], serde_json::json!([]));
     }
     assert!(world.changes.is_empty(), "nothing read or queued");
@@ -216,12 +210,7 @@ async fn runs_nobody_asked_for_wait_for_the_admin_to_start_the_first_import() {
     assert!(world.changes.is_empty(), "a preview queues nothing");
 
     let import = SyncRequest::import_all(TENANT, "admin-import-1");
-    let record = sqs_record("r-2", &serde_json::to_string(&import).unwrap(), 1);
-    let batch = invoke(
-        &world,
-        serde_json::to_value(sqs_event(vec![record])).unwrap(),
-    )
-    .await;
+    let batch = queued(&world, &import).await;
     assert_eq!(batch["batchItemFailures"], serde_json::json!([]));
     assert!(!world.changes.is_empty(), "the admin's import ran");
     world.stop().await;

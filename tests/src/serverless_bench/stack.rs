@@ -5,7 +5,7 @@
 
 use crate::aws_proxy::CountingProxy;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use chrono::{Duration, Utc};
 use fn_common::{HttpClients, RetryPolicy, SsmSecrets};
 use std::sync::Arc;
@@ -146,35 +146,7 @@ impl Stack {
 
     /// Up to `max` records, as the event source mapping hands them to Lambda.
     async fn receive(&self, max: i32) -> Vec<SqsMessage> {
-        let out = self
-            .esm
-            .receive_message()
-            .queue_url(self.changes.url())
-            .max_number_of_messages(max)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("receive");
-        out.messages()
-            .iter()
-            .map(|m| {
-                let mut record = SqsMessage::default();
-                record.message_id = m.message_id().map(str::to_string);
-                record.receipt_handle = m.receipt_handle().map(str::to_string);
-                record.body = m.body().map(str::to_string);
-                record.event_source = Some("aws:sqs".into());
-                record.aws_region = Some("eu-central-1".into());
-                record.attributes = m
-                    .attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| (k.as_str().to_string(), v.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                record
-            })
-            .collect()
+        crate::aws_stack::receive(&self.esm, self.changes.url(), max).await
     }
 
     /// Drains the changes queue through the apply handler, `batch` records an invocation (the
