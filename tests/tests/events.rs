@@ -43,6 +43,7 @@ async fn webhook(name: &str) -> (i64, Vec<SyncRequest>) {
             enabled: true,
             last_event: None,
             first_import: Default::default(),
+            revision: Default::default(),
             kombo: Default::default(),
         })
         .await

@@ -192,6 +192,7 @@ async fn every_webhook_example_of_the_spec_is_accepted() {
             enabled: true,
             last_event: None,
             first_import: Default::default(),
+            revision: Default::default(),
             kombo: Default::default(),
         })
         .await

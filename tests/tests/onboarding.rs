@@ -125,6 +125,7 @@ async fn a_tenant_is_bound_by_integration_created_and_synced_once_kombos_setup_c
             enabled: true,
             last_event: None,
             first_import: FirstImport::AwaitingAdmin,
+            revision: Default::default(),
             kombo: KomboConnection::NotConnected,
         })
         .await

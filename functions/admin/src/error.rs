@@ -43,6 +43,13 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Conflict(_) = e {
+            tracing::info!(error = %e, "admin: the tenant's record changed while this request ran");
+            return Self::new(
+                409,
+                "This integration was changed at the same moment (in another window, or by Kombo): nothing was saved. Reload the page and try again.",
+            );
+        }
         tracing::error!(error = %e, retryable = e.is_retryable(), "admin: state store failed");
         Self::new(
             503,

@@ -6,6 +6,7 @@ use crate::AdminDeps;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sync_core::connect::{IntegrationStatus, SetupStatus};
+use sync_core::error::StoreError;
 use sync_core::tenants::{FirstImport, KomboConnection, TenantConfig};
 use sync_core::TenantSettings;
 
@@ -40,6 +41,7 @@ pub fn new_tenant(tenant_id: &str) -> TenantConfig {
         enabled: true,
         last_event: None,
         first_import: FirstImport::AwaitingAdmin,
+        revision: Default::default(),
         kombo: KomboConnection::NotConnected,
     }
 }
@@ -79,7 +81,13 @@ pub async fn refreshed(
             setup_status: new_setup,
             checked_at: now,
         };
-        deps.tenants.put_tenant(&config).await?;
+        match deps.tenants.update_tenant(&mut config).await {
+            Ok(()) => {}
+            // Someone else wrote the record meanwhile (a webhook with fresher statuses, the
+            // admin's own save): theirs stands, and is what the page shows.
+            Err(StoreError::Conflict(_)) => return tenant(tenant_id, deps).await,
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(Some(config))
 }

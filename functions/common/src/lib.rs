@@ -373,6 +373,7 @@ mod tests {
             enabled: true,
             last_event: None,
             first_import: Default::default(),
+            revision: Default::default(),
             kombo: Default::default(),
         }
     }

@@ -97,6 +97,7 @@ impl TestWorld {
             enabled: true,
             last_event: None,
             first_import: Default::default(),
+            revision: Default::default(),
             kombo: Default::default(),
         }
     }

@@ -68,6 +68,7 @@ pub async fn enabled_tenants(names: &[String]) -> InMemoryTenants {
                 enabled: true,
                 last_event: None,
                 first_import: Default::default(),
+                revision: Default::default(),
                 kombo: Default::default(),
             })
             .await

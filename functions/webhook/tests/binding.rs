@@ -39,6 +39,7 @@ fn tenant(id: &str, kombo: KomboConnection) -> TenantConfig {
         enabled: true,
         last_event: None,
         first_import: Default::default(),
+        revision: Default::default(),
         kombo,
     }
 }

@@ -41,6 +41,7 @@ impl World {
                 enabled: true,
                 last_event: None,
                 first_import: Default::default(),
+                revision: Default::default(),
                 kombo: Default::default(),
             })
             .await

@@ -115,6 +115,7 @@ impl AddArgs {
             enabled: true,
             last_event: None,
             first_import: Default::default(),
+            revision: Default::default(),
             kombo: Default::default(),
         };
         Ok((config, self.learnamp_client_secret))
@@ -347,10 +348,13 @@ async fn change(
 ) -> Result<(), Failure> {
     let mut tenant = existing(store, id).await?;
     edit(&mut tenant);
-    store
-        .put_tenant(&tenant)
-        .await
-        .map_err(|e| Failure::Aws(format!("cannot write tenant {id}: {e}")))?;
+    // Only over the record as read: a webhook's or the admin page's write in between is not
+    // undone (the error says to run the command again).
+    store.update_tenant(&mut tenant).await.map_err(|e| {
+        Failure::Aws(format!(
+            "cannot write tenant {id}: {e}; run the command again"
+        ))
+    })?;
     println!("tenant {id}: {what}");
     Ok(())
 }

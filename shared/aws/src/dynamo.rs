@@ -36,7 +36,7 @@ use sync_core::error::StoreError;
 use sync_core::ports::{EmployeeStates, StateStore};
 use sync_core::report::{ActionRecord, ApplyOutcome, RunReport, Settled};
 use sync_core::state::{EmployeeState, TeamState};
-use sync_core::tenants::{KomboConnection, TenantConfig, TenantEvent, TenantStore};
+use sync_core::tenants::{KomboConnection, Revision, TenantConfig, TenantEvent, TenantStore};
 
 pub const REPORT_TTL_DAYS: i64 = 90;
 
@@ -464,16 +464,83 @@ impl Coordination for DynamoStateStore {
     }
 }
 
-/// A tenant's settings item: the configuration in `data`, and its last lifecycle event in an
-/// attribute of its own, which the webhook function updates alone.
+/// A tenant's settings item: the configuration in `data`, the write it is at in `revision`
+/// (none on items written before revisions), and its last lifecycle event in an attribute of
+/// its own, which the webhook function updates alone.
 fn decode_tenant(item: &HashMap<String, AttributeValue>) -> Result<TenantConfig, StoreError> {
     let mut config: TenantConfig = decode(item)?;
+    config.revision = match item.get("revision").and_then(|v| v.as_s().ok()) {
+        Some(revision) => Revision(Some(revision.clone())),
+        None => Revision::unversioned(),
+    };
     if let Some(event) = item.get("last_event").and_then(|v| v.as_s().ok()) {
         config.last_event = Some(
             sync_core::decode::decode_str(event).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         );
     }
     Ok(config)
+}
+
+impl DynamoStateStore {
+    /// Writes the tenant's settings item at a new revision (returned), then its integration's
+    /// index item. With `read`, only over the revision the copy was read at (none: only where
+    /// there is no item; unversioned: only over an item without a revision), else
+    /// [`StoreError::Conflict`] and nothing is written.
+    async fn write_tenant(
+        &self,
+        config: &TenantConfig,
+        read: Option<&Revision>,
+    ) -> Result<Revision, StoreError> {
+        let tenant = &config.settings.tenant_id;
+        let data = serde_json::to_string(config).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let revision = uuid::Uuid::new_v4().to_string();
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", pk(tenant))
+            .item("sk", AttributeValue::S("settings".into()))
+            .item("data", AttributeValue::S(data))
+            .item("revision", AttributeValue::S(revision.clone()));
+        if let Some(Revision(read)) = read {
+            request = match read.as_deref() {
+                None => request.condition_expression("attribute_not_exists(pk)"),
+                Some("") => request
+                    .condition_expression(
+                        "attribute_exists(pk) AND attribute_not_exists(#revision)",
+                    )
+                    .expression_attribute_names("#revision", "revision"),
+                Some(read) => request
+                    .condition_expression("#revision = :read")
+                    .expression_attribute_names("#revision", "revision")
+                    .expression_attribute_values(":read", AttributeValue::S(read.to_string())),
+            };
+        }
+        match request.send().await {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                return Err(StoreError::Conflict(tenant.clone()))
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        if let KomboConnection::Connected { integration_id, .. } = &config.kombo {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", integration_pk(integration_id))
+                .item("sk", AttributeValue::S("tenant".into()))
+                .item("data", AttributeValue::S(tenant.clone()))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(Revision(Some(revision)))
+    }
 }
 
 #[async_trait]
@@ -535,19 +602,12 @@ impl TenantStore for DynamoStateStore {
     }
 
     async fn put_tenant(&self, config: &TenantConfig) -> Result<(), StoreError> {
-        self.put(&config.settings.tenant_id, "settings".into(), config, None)
-            .await?;
-        if let KomboConnection::Connected { integration_id, .. } = &config.kombo {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .item("pk", integration_pk(integration_id))
-                .item("sk", AttributeValue::S("tenant".into()))
-                .item("data", AttributeValue::S(config.settings.tenant_id.clone()))
-                .send()
-                .await
-                .map_err(unavailable)?;
-        }
+        self.write_tenant(config, None).await.map(|_| ())
+    }
+
+    async fn update_tenant(&self, config: &mut TenantConfig) -> Result<(), StoreError> {
+        let read = config.revision.clone();
+        config.revision = self.write_tenant(config, Some(&read)).await?;
         Ok(())
     }
 

@@ -342,6 +342,7 @@ async fn a_lifecycle_event_is_recorded_without_touching_the_settings() {
         enabled: true,
         last_event: None,
         first_import: Default::default(),
+        revision: Default::default(),
         kombo: Default::default(),
     };
     store.put_tenant(&config).await.unwrap();
@@ -372,6 +373,111 @@ async fn a_lifecycle_event_is_recorded_without_touching_the_settings() {
     );
 }
 
+/// A tenant's record is written back only over the revision it was read at: of two writers
+/// that read it at once, the second is refused (nothing written) and `change_tenant` makes its
+/// change again over the first one's record; a record written before revisions is updated
+/// once from a copy read of it; a copy not read from the table creates the record only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_record_is_written_over_the_revision_it_was_read_at() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use sync_core::error::StoreError;
+    use sync_core::tenants::{change_tenant, TenantConfig, TenantStore};
+    let moto = MotoServer::start();
+    let client = dynamo(&moto).await;
+    create_table(&client, "tenants", &["pk", "sk"]).await;
+    let store = DynamoStateStore::new(client.clone(), "tenants");
+    let mut config = TenantConfig {
+        settings: sync_core::TenantSettings::new("acme"),
+        learnamp_base_url: "https://api.learnamp.com".into(),
+        learnamp_client_id: "id".into(),
+        learnamp_client_secret_ref: "/personio-sync/t/secret".into(),
+        learnamp_scope: None,
+        personio_company_id: None,
+        enabled: true,
+        last_event: None,
+        first_import: Default::default(),
+        revision: Default::default(),
+        kombo: Default::default(),
+    };
+    store.update_tenant(&mut config.clone()).await.unwrap();
+    assert!(
+        matches!(
+            store.update_tenant(&mut config).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a copy not read from the table only creates"
+    );
+
+    let mut webhook = store.tenant("acme").await.unwrap().unwrap();
+    let mut admin = store.tenant("acme").await.unwrap().unwrap();
+    webhook.learnamp_client_id = "from-the-webhook".into();
+    store.update_tenant(&mut webhook).await.unwrap();
+    admin.settings.sync_location = false;
+    assert!(matches!(
+        store.update_tenant(&mut admin).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .tenant("acme")
+            .await
+            .unwrap()
+            .unwrap()
+            .learnamp_client_id,
+        "from-the-webhook",
+        "the refused write changed nothing"
+    );
+    let changed = change_tenant(&store, "acme", |stored| {
+        Ok::<_, StoreError>(stored.map(|mut c| {
+            c.settings.sync_location = false;
+            c
+        }))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stored = store.tenant("acme").await.unwrap().unwrap();
+    assert_eq!(stored, changed);
+    assert_eq!(
+        (
+            stored.learnamp_client_id.as_str(),
+            stored.settings.sync_location
+        ),
+        ("from-the-webhook", false),
+        "both writes stand"
+    );
+    // The copy written back is at the new revision: it can be written again.
+    let mut again = changed;
+    again.enabled = false;
+    store.update_tenant(&mut again).await.unwrap();
+    store.update_tenant(&mut again).await.unwrap();
+
+    // A record written before revisions: no `revision` attribute.
+    let legacy = serde_json::to_string(&TenantConfig {
+        settings: sync_core::TenantSettings::new("legacy"),
+        ..config.clone()
+    })
+    .unwrap();
+    client
+        .put_item()
+        .table_name("tenants")
+        .item("pk", AttributeValue::S("tenant#legacy".into()))
+        .item("sk", AttributeValue::S("settings".into()))
+        .item("data", AttributeValue::S(legacy))
+        .send()
+        .await
+        .unwrap();
+    let mut first = store.tenant("legacy").await.unwrap().unwrap();
+    let mut second = first.clone();
+    first.enabled = false;
+    store.update_tenant(&mut first).await.unwrap();
+    assert!(matches!(
+        store.update_tenant(&mut second).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(!store.tenant("legacy").await.unwrap().unwrap().enabled);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bound_integration_finds_its_tenant_through_the_index_and_a_stale_index_is_ignored() {
     use sync_core::connect::{IntegrationStatus, SetupStatus};
@@ -390,6 +496,7 @@ async fn a_bound_integration_finds_its_tenant_through_the_index_and_a_stale_inde
         enabled: true,
         last_event: None,
         first_import: Default::default(),
+        revision: Default::default(),
         kombo,
     };
     let bound = |integration: &str| KomboConnection::Connected {

@@ -126,6 +126,12 @@ pub enum StoreError {
     Corrupt(String),
     #[error("state store is unavailable: {0}")]
     Unavailable(String),
+    /// A record changed since it was read (tenant `{0}`'s): nothing was written. Read it again
+    /// and make the change again.
+    #[error(
+        "tenant {0}'s record was changed by another writer since it was read; nothing was written"
+    )]
+    Conflict(String),
     /// Complete lines of the embedded store's log that hold no record this build can read
     /// (damage, or a record type added by a newer build). Nothing was written.
     #[error("{path}: {} not {} this personio-sync can read; nothing was written. `personio-sync state repair --state {dir}` keeps a backup of the log and drops {}, or restore the log from a backup", lines_text(.lines), if .lines.len() == 1 { "a record" } else { "records" }, if .lines.len() == 1 { "that line" } else { "those lines" })]
@@ -149,7 +155,7 @@ impl StoreError {
     /// unreadable however often it is read again (it needs a repair, a restore or an upgrade).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Io { .. } | Self::Unavailable(_) => true,
+            Self::Io { .. } | Self::Unavailable(_) | Self::Conflict(_) => true,
             Self::Corrupt(_) | Self::Undecodable { .. } | Self::NewerFormat { .. } => false,
         }
     }

@@ -115,7 +115,7 @@ pub async fn apply_lifecycle(
     *checked_at = now;
     let setup_completed = !was_completed && *setup_status == SetupStatus::Completed;
     tenant.last_event = Some(lifecycle_event(event, now));
-    tenants.put_tenant(&tenant).await?;
+    tenants.update_tenant(&mut tenant).await?;
     Ok(Lifecycle::Refreshed {
         tenant: tenant_id,
         setup_completed,
@@ -149,7 +149,7 @@ async fn bind(
         Ok(connection) => {
             tenant.set_connection(connection);
             tenant.last_event = Some(lifecycle_event(event, now));
-            tenants.put_tenant(&tenant).await?;
+            tenants.update_tenant(&mut tenant).await?;
             Ok(Lifecycle::Bound { tenant: tenant_id })
         }
         Err(refusal) => {
@@ -249,7 +249,7 @@ pub async fn check_ready(
     }
     *checked_at = now;
     let setup_status = setup_status.clone();
-    tenants.put_tenant(&tenant).await?;
+    tenants.update_tenant(&mut tenant).await?;
     Ok(if tenant.ready_to_sync() {
         Readiness::Ready(Box::new(tenant))
     } else {
@@ -320,6 +320,7 @@ mod tests {
             enabled: true,
             last_event: None,
             first_import: Default::default(),
+            revision: Default::default(),
             kombo,
         }
     }
@@ -407,8 +408,13 @@ mod tests {
             setup_status: SetupStatus::FinalSyncPending,
             end_user_origin_id: Some("acme".into()),
         });
-        let bound = tenant(waiting("personio:1"));
-        let readiness = check_ready(bound.clone(), Some(&kombo), &tenants, now).await;
+        tenants
+            .put_tenant(&tenant(waiting("personio:1")))
+            .await
+            .unwrap();
+        // Each check reads the record as stored, as a run does.
+        let bound = || async { tenants.tenant("acme").await.unwrap().unwrap() };
+        let readiness = check_ready(bound().await, Some(&kombo), &tenants, now).await;
         assert_eq!(
             readiness.unwrap(),
             Readiness::WaitingForKombo {
@@ -416,14 +422,14 @@ mod tests {
             }
         );
         // Without the connection endpoints, what is stored decides.
-        let readiness = check_ready(bound.clone(), None, &tenants, now).await;
+        let readiness = check_ready(bound().await, None, &tenants, now).await;
         assert_eq!(
             readiness.unwrap().reason(),
             "waiting for Kombo's first sync"
         );
 
         kombo.set_setup_status("personio:1", SetupStatus::Completed);
-        let Readiness::Ready(ready) = check_ready(bound.clone(), Some(&kombo), &tenants, now)
+        let Readiness::Ready(ready) = check_ready(bound().await, Some(&kombo), &tenants, now)
             .await
             .unwrap()
         else {
@@ -432,8 +438,13 @@ mod tests {
         assert!(ready.ready_to_sync());
         assert_eq!(tenants.tenant("acme").await.unwrap(), Some(*ready));
 
+        // An integration whose setup had not finished is deleted at Kombo.
+        tenants
+            .put_tenant(&tenant(waiting("personio:1")))
+            .await
+            .unwrap();
         kombo.delete_integration("personio:1").await.unwrap();
-        let readiness = check_ready(bound, Some(&kombo), &tenants, now).await;
+        let readiness = check_ready(bound().await, Some(&kombo), &tenants, now).await;
         assert!(matches!(
             readiness.unwrap(),
             Readiness::WaitingForKombo { .. }

@@ -45,6 +45,30 @@ pub struct TenantConfig {
     /// fields are still being chosen).
     #[serde(default)]
     pub first_import: FirstImport,
+    /// The write of the record this copy was read at (none: not read from the store).
+    #[serde(skip)]
+    pub revision: Revision,
+}
+
+/// Which write of a tenant's record a copy was read at, so that a write made from the copy
+/// replaces the record only if no other write came in between ([`TenantStore::update_tenant`]):
+/// a webhook's statuses, an admin's settings and a run's refresh each change the record read
+/// whole, and none may undo another's. Not part of the record's value: copies compare equal
+/// whatever their revisions.
+#[derive(Debug, Clone, Default)]
+pub struct Revision(pub Option<String>);
+
+impl Revision {
+    /// The revision of a record written before records had revisions.
+    pub fn unversioned() -> Self {
+        Self(Some(String::new()))
+    }
+}
+
+impl PartialEq for Revision {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Whether a tenant's first import was started.
@@ -204,7 +228,13 @@ pub struct TenantEvent {
 pub trait TenantStore: Send + Sync {
     async fn tenant(&self, tenant_id: &str) -> Result<Option<TenantConfig>, StoreError>;
     async fn tenants(&self) -> Result<Vec<TenantConfig>, StoreError>;
+    /// Writes the tenant's record whatever it holds (an operator registering a tenant).
     async fn put_tenant(&self, config: &TenantConfig) -> Result<(), StoreError>;
+    /// Writes `config` back only if the record is still at the revision `config` was read at
+    /// (a copy not read from the store: only if there is no record yet), and moves `config` to
+    /// the new revision. Otherwise [`StoreError::Conflict`] and nothing is written: read the
+    /// record again and make the change again.
+    async fn update_tenant(&self, config: &mut TenantConfig) -> Result<(), StoreError>;
     /// Records a lifecycle event on a registered tenant, touching nothing else of it (so that a
     /// concurrent `tenants disable` is not undone). An unknown tenant is left alone.
     async fn record_event(&self, tenant_id: &str, event: &TenantEvent) -> Result<(), StoreError>;
@@ -228,30 +258,92 @@ pub trait TenantStore: Send + Sync {
     }
 }
 
+/// How many times [`change_tenant`] makes its change again over a newer record before it gives
+/// up with [`StoreError::Conflict`].
+pub const TENANT_WRITE_ATTEMPTS: usize = 5;
+
+/// Makes `change` to the tenant's record as it is stored now, and stores the result over exactly
+/// that record; when another write came in between, reads the record again and makes the change
+/// again, so that neither write undoes the other. `change` gets the record (none: not stored
+/// yet) and returns the record to store, or none to store nothing. Answers the record as stored
+/// after the change (as read, when nothing was stored).
+pub async fn change_tenant<E: From<StoreError>>(
+    tenants: &dyn TenantStore,
+    tenant_id: &str,
+    mut change: impl FnMut(Option<TenantConfig>) -> Result<Option<TenantConfig>, E>,
+) -> Result<Option<TenantConfig>, E> {
+    for _ in 0..TENANT_WRITE_ATTEMPTS {
+        let read = tenants.tenant(tenant_id).await?;
+        let Some(mut changed) = change(read.clone())? else {
+            return Ok(read);
+        };
+        match tenants.update_tenant(&mut changed).await {
+            Ok(()) => return Ok(Some(changed)),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict(tenant_id.to_string()).into())
+}
+
 /// The embedded tenant list, for tests and local runs.
 #[derive(Default)]
-pub struct InMemoryTenants(Mutex<BTreeMap<String, TenantConfig>>);
+pub struct InMemoryTenants {
+    records: Mutex<BTreeMap<String, TenantConfig>>,
+    writes: std::sync::atomic::AtomicU64,
+}
+
+impl InMemoryTenants {
+    fn next_revision(&self) -> Revision {
+        let n = self
+            .writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Revision(Some((n + 1).to_string()))
+    }
+}
 
 #[async_trait]
 impl TenantStore for InMemoryTenants {
     async fn tenant(&self, tenant_id: &str) -> Result<Option<TenantConfig>, StoreError> {
-        Ok(self.0.lock().expect("lock").get(tenant_id).cloned())
+        Ok(self.records.lock().expect("lock").get(tenant_id).cloned())
     }
 
     async fn tenants(&self) -> Result<Vec<TenantConfig>, StoreError> {
-        Ok(self.0.lock().expect("lock").values().cloned().collect())
+        Ok(self
+            .records
+            .lock()
+            .expect("lock")
+            .values()
+            .cloned()
+            .collect())
     }
 
     async fn put_tenant(&self, config: &TenantConfig) -> Result<(), StoreError> {
-        self.0
-            .lock()
-            .expect("lock")
-            .insert(config.settings.tenant_id.clone(), config.clone());
+        let mut stored = config.clone();
+        stored.revision = self.next_revision();
+        let mut records = self.records.lock().expect("lock");
+        records.insert(config.settings.tenant_id.clone(), stored);
+        Ok(())
+    }
+
+    async fn update_tenant(&self, config: &mut TenantConfig) -> Result<(), StoreError> {
+        let mut records = self.records.lock().expect("lock");
+        let tenant = &config.settings.tenant_id;
+        let unchanged = match (records.get(tenant), &config.revision.0) {
+            (None, None) => true,
+            (Some(current), Some(read)) => current.revision.0.as_ref() == Some(read),
+            _ => false,
+        };
+        if !unchanged {
+            return Err(StoreError::Conflict(tenant.clone()));
+        }
+        config.revision = self.next_revision();
+        records.insert(tenant.clone(), config.clone());
         Ok(())
     }
 
     async fn record_event(&self, tenant_id: &str, event: &TenantEvent) -> Result<(), StoreError> {
-        if let Some(config) = self.0.lock().expect("lock").get_mut(tenant_id) {
+        if let Some(config) = self.records.lock().expect("lock").get_mut(tenant_id) {
             config.last_event = Some(event.clone());
         }
         Ok(())
@@ -274,6 +366,7 @@ mod tests {
             enabled: true,
             last_event: None,
             first_import: Default::default(),
+            revision: Default::default(),
             kombo,
         }
     }
@@ -325,6 +418,48 @@ mod tests {
         assert!(matches!(
             waiting.bind_integration(&other_tool, now),
             Err(BindRefusal::NotPersonio { .. })
+        ));
+    }
+
+    /// A write that came in between a change's read and its write is not undone: the change is
+    /// made again over it.
+    #[tokio::test]
+    async fn a_change_is_made_again_over_a_write_that_came_in_between() {
+        let tenants = InMemoryTenants::default();
+        tenants
+            .put_tenant(&tenant(KomboConnection::NotConnected))
+            .await
+            .unwrap();
+        let mut calls = 0;
+        let changed = change_tenant(&tenants, "tenant-a", |stored| {
+            calls += 1;
+            if calls == 1 {
+                // Another writer, between this change's read and its write.
+                let mut records = tenants.records.lock().unwrap();
+                let other = records.get_mut("tenant-a").unwrap();
+                other.learnamp_client_id = "the other writer's".into();
+                other.revision = tenants.next_revision();
+            }
+            Ok::<_, StoreError>(stored.map(|mut c| {
+                c.enabled = false;
+                c
+            }))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(calls, 2);
+        let stored = tenants.tenant("tenant-a").await.unwrap().unwrap();
+        assert_eq!(stored, changed);
+        assert_eq!(
+            (stored.learnamp_client_id.as_str(), stored.enabled),
+            ("the other writer's", false)
+        );
+        // A copy not read from the store creates only.
+        let mut fresh = tenant(KomboConnection::NotConnected);
+        assert!(matches!(
+            tenants.update_tenant(&mut fresh).await,
+            Err(StoreError::Conflict(_))
         ));
     }
 

@@ -82,6 +82,7 @@ impl Stack {
                 enabled: true,
                 last_event: None,
                 first_import: Default::default(),
+                revision: Default::default(),
                 kombo: Default::default(),
             })
             .await

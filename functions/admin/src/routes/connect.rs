@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use sync_core::connect::{ConnectLanguage, IntegrationStatus, LinkRequest};
-use sync_core::error::SourceError;
-use sync_core::tenants::{BindRefusal, KomboConnection, TenantConfig};
+use sync_core::error::{SourceError, StoreError};
+use sync_core::tenants::{change_tenant, BindRefusal, KomboConnection, TenantConfig};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,7 +73,15 @@ pub async fn link(tenant: &str, body: LinkBody, deps: &AdminDeps<'_>) -> ApiResu
         Some(config) => refuse_second(&config)?,
         // Stored now, so that Kombo's `integration-created` webhook finds the tenant its
         // `end_user.origin_id` names and binds the integration, whichever arrives first.
-        None => deps.tenants.put_tenant(&views::new_tenant(tenant)).await?,
+        None => match deps
+            .tenants
+            .update_tenant(&mut views::new_tenant(tenant))
+            .await
+        {
+            // Stored meanwhile (another tab of the page): that record stands.
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        },
     }
     let link = deps
         .connect
@@ -125,31 +133,35 @@ pub async fn complete(
         return Err(expired());
     };
     // The bound integration's statuses as Kombo has them now: a broken one is relinked.
-    let mut config = views::refreshed(tenant, deps, now)
-        .await?
-        .unwrap_or_else(|| views::new_tenant(tenant));
-    match config.bind_integration(&info, now) {
-        Ok(bound) => config.set_connection(bound),
-        Err(refusal @ BindRefusal::OtherTenant) => {
-            return Err(ApiError::new(403, refusal.to_string()))
+    views::refreshed(tenant, deps, now).await?;
+    // Kombo's `integration-created` webhook may bind it at the same moment: then this binds
+    // the same integration again, over the webhook's record.
+    let bind = |stored: Option<TenantConfig>| {
+        let mut config = stored.unwrap_or_else(|| views::new_tenant(tenant));
+        match config.bind_integration(&info, now) {
+            Ok(bound) => config.set_connection(bound),
+            Err(refusal @ BindRefusal::OtherTenant) => {
+                return Err(ApiError::new(403, refusal.to_string()))
+            }
+            Err(refusal @ BindRefusal::NotPersonio { .. }) => {
+                return Err(ApiError::new(422, refusal.to_string()))
+            }
+            Err(BindRefusal::AlreadyConnected { .. })
+                if matches!(config.kombo, KomboConnection::TenantIdIsIntegration) =>
+            {
+                return Err(operator_managed());
+            }
+            Err(refusal @ BindRefusal::AlreadyConnected { relink, .. }) => {
+                return Err(ApiError::new(409, refusal.to_string()).with("relink", relink))
+            }
         }
-        Err(refusal @ BindRefusal::NotPersonio { .. }) => {
-            return Err(ApiError::new(422, refusal.to_string()))
-        }
-        Err(BindRefusal::AlreadyConnected { .. })
-            if matches!(config.kombo, KomboConnection::TenantIdIsIntegration) =>
-        {
-            return Err(operator_managed());
-        }
-        Err(refusal @ BindRefusal::AlreadyConnected { relink, .. }) => {
-            return Err(ApiError::new(409, refusal.to_string()).with("relink", relink))
-        }
-    }
-    deps.tenants.put_tenant(&config).await?;
+        Ok(Some(config))
+    };
+    let config = change_tenant(deps.tenants, tenant, bind).await?;
     tracing::info!(tenant, integration_id = %info.integration_id, "admin: integration bound");
     Ok(Response::json(
         200,
-        &json!({ "connection": views::connection(Some(&config)) }),
+        &json!({ "connection": views::connection(config.as_ref()) }),
     ))
 }
 
@@ -181,7 +193,7 @@ pub async fn relink(tenant: &str, deps: &AdminDeps<'_>, now: DateTime<Utc>) -> A
 }
 
 pub async fn disconnect(tenant: &str, deps: &AdminDeps<'_>) -> ApiResult {
-    let Some(mut config) = views::tenant(tenant, deps).await? else {
+    let Some(config) = views::tenant(tenant, deps).await? else {
         return Ok(Response::json(
             200,
             &json!({ "connection": views::connection(None) }),
@@ -198,9 +210,23 @@ pub async fn disconnect(tenant: &str, deps: &AdminDeps<'_>) -> ApiResult {
                 }
             }
             tracing::info!(tenant, integration_id = %integration_id, "admin: integration deleted");
-            // The next connection's first import waits for the admin again.
-            config.set_connection(KomboConnection::NotConnected);
-            deps.tenants.put_tenant(&config).await?;
+            // Kombo's `integration-deleted` webhook may update the record at the same moment:
+            // the tenant is unbound over whatever it wrote. The next connection's first import
+            // waits for the admin again.
+            let deleted = integration_id.clone();
+            let unbind = |stored: Option<TenantConfig>| {
+                Ok::<_, ApiError>(stored.filter(|c| c.integration_id() == Some(&deleted)).map(
+                    |mut config| {
+                        config.set_connection(KomboConnection::NotConnected);
+                        config
+                    },
+                ))
+            };
+            let config = change_tenant(deps.tenants, tenant, unbind).await?;
+            return Ok(Response::json(
+                200,
+                &json!({ "connection": views::connection(config.as_ref()) }),
+            ));
         }
     }
     Ok(Response::json(

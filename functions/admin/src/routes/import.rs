@@ -12,7 +12,7 @@ use sync_core::messages::{ChangeMessage, SyncRequest};
 use sync_core::queue::InProcessQueue;
 use sync_core::report::{ActionKind, RunTrigger, SyncMode};
 use sync_core::settings::InvitePolicy;
-use sync_core::tenants::{FirstImport, TenantConfig};
+use sync_core::tenants::{change_tenant, FirstImport, TenantConfig};
 use sync_core::{Engine, EngineError, NoProgress, RunOptions};
 
 /// The preview lists this many employees at most.
@@ -171,7 +171,7 @@ pub async fn preview(tenant: &str, deps: &AdminDeps<'_>, now: DateTime<Utc>) -> 
 }
 
 pub async fn import(tenant: &str, deps: &AdminDeps<'_>, now: DateTime<Utc>) -> ApiResult {
-    let mut config = ready(tenant, deps, now).await?;
+    let config = ready(tenant, deps, now).await?;
     let event_id = format!("admin-import-{}", random::token(12));
     deps.sync_requests
         .send_batch(vec![SyncRequest::import_all(tenant, &event_id)])
@@ -187,8 +187,13 @@ pub async fn import(tenant: &str, deps: &AdminDeps<'_>, now: DateTime<Utc>) -> A
         // Marked once the import is queued, not before: an import that could not be queued
         // must not let the schedule and webhooks write either. From now on they keep the
         // tenant in step.
-        config.first_import = FirstImport::Started;
-        deps.tenants.put_tenant(&config).await?;
+        let start = |stored: Option<TenantConfig>| {
+            Ok::<_, ApiError>(stored.map(|mut config| {
+                config.first_import = FirstImport::Started;
+                config
+            }))
+        };
+        change_tenant(deps.tenants, tenant, start).await?;
         tracing::info!(tenant, "admin: first import started");
     }
     deps.sessions.note_import(tenant, now).await?;

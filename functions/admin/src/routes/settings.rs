@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sync_core::error::TargetError;
 use sync_core::settings::{CustomFieldMapping, DeactivateOn, InvitePolicy, Scope};
-use sync_core::tenants::KomboConnection;
+use sync_core::tenants::{change_tenant, KomboConnection, TenantConfig};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,7 +87,7 @@ pub async fn put_learnamp(tenant: &str, body: LearnAmpBody, deps: &AdminDeps<'_>
             ),
         });
     }
-    let mut config = views::tenant_or_new(tenant, deps).await?;
+    let config = views::tenant_or_new(tenant, deps).await?;
     // An operator-registered tenant keeps the parameter its operator chose, when it lies where
     // this function may write.
     let prefix = format!("{}/", deps.secret_prefix.trim_end_matches('/'));
@@ -103,14 +103,19 @@ pub async fn put_learnamp(tenant: &str, body: LearnAmpBody, deps: &AdminDeps<'_>
             "The credentials could not be saved just now: try again in a minute.",
         ));
     }
-    config.learnamp_base_url = base_url;
-    config.learnamp_client_id = client_id;
-    config.learnamp_client_secret_ref = secret_ref;
-    deps.tenants.put_tenant(&config).await?;
+    // Over whatever a webhook or another request wrote meanwhile: only these fields change.
+    let save = |stored: Option<TenantConfig>| {
+        let mut config = stored.unwrap_or_else(|| views::new_tenant(tenant));
+        config.learnamp_base_url = base_url.clone();
+        config.learnamp_client_id = client_id.clone();
+        config.learnamp_client_secret_ref = secret_ref.clone();
+        Ok::<_, ApiError>(Some(config))
+    };
+    let config = change_tenant(deps.tenants, tenant, save).await?;
     tracing::info!(tenant, "admin: Learn Amp credentials saved");
     Ok(Response::json(
         200,
-        &json!({ "learnamp": views::learnamp(Some(&config)) }),
+        &json!({ "learnamp": views::learnamp(config.as_ref()) }),
     ))
 }
 
@@ -260,19 +265,25 @@ pub async fn put_settings(tenant: &str, body: SettingsBody, deps: &AdminDeps<'_>
         employment_types: name_list("scope.employment_types", body.scope.employment_types)?,
         group_ids: name_list("scope.group_ids", body.scope.group_ids)?,
     };
-    let mut config = views::tenant_or_new(tenant, deps).await?;
-    let settings = &mut config.settings;
-    settings.invite_policy = body.invite_policy;
-    settings.time_zone = time_zone;
-    if let Some(deactivate_on) = body.deactivate_on {
-        settings.deactivate_on = deactivate_on;
-    }
-    settings.sync_location = body.location.sync;
-    settings.custom_fields = custom_fields;
-    settings.scope = scope;
-    settings.max_deactivation_percent = guard.max_percent;
-    settings.max_deactivations = guard.max_count.map(|n| n as usize);
-    deps.tenants.put_tenant(&config).await?;
+    // Over whatever a webhook or another request wrote meanwhile: only the settings change.
+    let save = |stored: Option<TenantConfig>| {
+        let mut config = stored.unwrap_or_else(|| views::new_tenant(tenant));
+        let settings = &mut config.settings;
+        settings.invite_policy = body.invite_policy;
+        settings.time_zone = time_zone;
+        if let Some(deactivate_on) = body.deactivate_on {
+            settings.deactivate_on = deactivate_on;
+        }
+        settings.sync_location = body.location.sync;
+        settings.custom_fields = custom_fields.clone();
+        settings.scope = scope.clone();
+        settings.max_deactivation_percent = guard.max_percent;
+        settings.max_deactivations = guard.max_count.map(|n| n as usize);
+        Ok::<_, ApiError>(Some(config))
+    };
+    let config = change_tenant(deps.tenants, tenant, save)
+        .await?
+        .expect("a record was stored");
     tracing::info!(tenant, "admin: settings saved");
     Ok(Response::json(200, &settings_view(&config.settings)))
 }
