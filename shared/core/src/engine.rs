@@ -313,6 +313,7 @@ impl Engine<'_> {
         let read_ms = read_clock.elapsed().as_millis() as u64;
         let read_cpu_us = micros_since(read_cpu, process_cpu_time());
         let plan_cpu = thread_cpu_time();
+        let plan_clock = std::time::Instant::now();
         let listed = listing.len();
         let mut plan = plan(PlanInput {
             settings: self.settings,
@@ -354,6 +355,7 @@ impl Engine<'_> {
                 read_ms,
                 read_cpu_us,
                 plan_cpu_us,
+                plan_ms: plan_clock.elapsed().as_millis() as u64,
                 apply_ms: 0,
             },
         })
