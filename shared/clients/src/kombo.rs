@@ -116,7 +116,12 @@ impl KomboClient {
         let mut records = 0usize;
         let mut body = self.fetch_page(path, &params, listing_ends).await?;
         loop {
-            tracing::debug!(path, page = cursors.pages(), bytes = body.len(), "kombo page received");
+            tracing::debug!(
+                path,
+                page = cursors.pages(),
+                bytes = body.len(),
+                "kombo page received"
+            );
             // The cursor alone first (the records are skipped over), to ask for the next page.
             let next = decode::<CursorOnly>(&body)
                 .map_err(|e| SourceError::Decode(format!("{path} page {}: {e}", cursors.pages())))?

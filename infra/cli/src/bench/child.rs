@@ -3,8 +3,8 @@
 //! sandboxes' that serve it from the bench's process.
 
 use super::engine_process::{unix_micros, EngineMoments, EngineOutput};
-use serde::Serialize;
 use anyhow::{bail, Context};
+use serde::Serialize;
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
