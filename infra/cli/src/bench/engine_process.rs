@@ -5,7 +5,7 @@
 //! parent counts the time before `exec`, when the child still shared the bench's memory, with
 //! its sandboxes of tens of thousands of records.
 
-use crate::sync_cmd::{exit_code, prepare, run_to_deadline, SyncArgs, EXIT_FAILED};
+use crate::sync_cmd::{exit_code, leave_to_exit, prepare, run_to_deadline, SyncArgs, EXIT_FAILED};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -67,6 +67,7 @@ pub async fn run(args: SyncArgs) -> u8 {
             match serde_json::to_string(&output) {
                 Ok(json) => {
                     println!("{json}");
+                    leave_to_exit(runner);
                     code
                 }
                 Err(e) => {
