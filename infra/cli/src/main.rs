@@ -108,6 +108,7 @@ fn flag_error(error: &clap::Error, args: &[String]) -> String {
 }
 
 fn main() -> ExitCode {
+    bench::engine_process::mark_main_entered();
     let args: Vec<String> = std::env::args().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,

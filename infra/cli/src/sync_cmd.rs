@@ -268,6 +268,14 @@ impl LocalRunner {
     }
 }
 
+/// Once a run's state is recorded and flushed and its report written, the process only exits:
+/// the runner's memory (the embedded store's states, some 100 MB at 50,000 employees) is
+/// handed back to the system with the process instead of being freed piece by piece first
+/// (40 ms at 50,000). The state directory's lock goes with the process too.
+pub fn leave_to_exit(runner: LocalRunner) {
+    std::mem::forget(runner);
+}
+
 /// The exit code a finished run earns.
 pub fn exit_code(report: &RunReport) -> u8 {
     if report.stopped.is_some() {
@@ -416,6 +424,7 @@ pub async fn run(args: SyncArgs) -> u8 {
             } else {
                 output::print_summary(&report, &runner.settings, output::SHOWN_ACTIONS);
             }
+            leave_to_exit(runner);
             exit_code(&report)
         }
         Err(code) => code,

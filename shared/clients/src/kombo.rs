@@ -116,6 +116,12 @@ impl KomboClient {
         let mut records = 0usize;
         let mut body = self.fetch_page(path, &params, listing_ends).await?;
         loop {
+            tracing::debug!(
+                path,
+                page = cursors.pages(),
+                bytes = body.len(),
+                "kombo page received"
+            );
             // The cursor alone first (the records are skipped over), to ask for the next page.
             let next = decode::<CursorOnly>(&body)
                 .map_err(|e| SourceError::Decode(format!("{path} page {}: {e}", cursors.pages())))?
@@ -133,7 +139,9 @@ impl KomboClient {
                     .map_err(|_| SourceError::Decode(format!("{path}: decoding stopped")))?
                     .map_err(|e| SourceError::Decode(format!("{path} page {page_number}: {e}")))?;
                 records += page.records.len();
+                tracing::debug!(path, page = page_number, "kombo page decoded");
                 on_page(page);
+                tracing::debug!(path, page = page_number, "kombo page handed over");
                 Ok::<(), SourceError>(())
             };
             let Some(cursor) = next else {

@@ -17,7 +17,7 @@ use crate::manager_gate::ManagerGate;
 use crate::mapping::{name_hash, today_in};
 use crate::messages::{ChangeMessage, ChangeReason};
 use crate::planner::{plan, Listing, Plan, PlanInput, TeamChange};
-use crate::ports::{HrisSource, LearnAmp, ListQuery, Queue, StateStore};
+use crate::ports::{EmployeeStates, HrisSource, LearnAmp, ListQuery, Queue, StateStore};
 use crate::reconcile::{observe_teams, record_observed, take_in_drifted, UserObserver};
 use crate::report::{
     ActionKind, ActionRecord, ApiCalls, Counts, Note, RunReport, RunTimings, RunTrigger, Stopped,
@@ -244,11 +244,16 @@ impl Engine<'_> {
         // Mapping each record to its desired user is planning, done as the pages arrive.
         let mut mapping_cpu_us = 0;
         // Kombo, the stored state and (for a reconcile) Learn Amp are read at once: none of
-        // these reads needs another's answer.
+        // these reads needs another's answer. Once the state is there, each page's employees
+        // are compared with it as the page arrives (a reconcile first records what drifted).
+        let stored_for_pages = std::sync::OnceLock::new();
         let read_kombo = async {
             self.hris
                 .each_employee_page(&query, &mut |page| {
                     let started = thread_cpu_time();
+                    if let Some(state) = stored_for_pages.get() {
+                        listing.decide_against(state, self.settings.invite_policy);
+                    }
                     listing.add(&page.employees, self.settings, today);
                     listing.add_malformed(page.malformed);
                     mapping_cpu_us += micros_since(started, thread_cpu_time());
@@ -269,6 +274,9 @@ impl Engine<'_> {
         };
         let read_state = async {
             let state = self.store.employees(self.tenant()).await?;
+            if mode != SyncMode::Reconcile {
+                let _ = stored_for_pages.set(EmployeeStates::clone(&state));
+            }
             let teams = self.store.teams(self.tenant()).await?;
             Ok::<_, EngineError>((state, teams))
         };
@@ -313,6 +321,7 @@ impl Engine<'_> {
         let read_ms = read_clock.elapsed().as_millis() as u64;
         let read_cpu_us = micros_since(read_cpu, process_cpu_time());
         let plan_cpu = thread_cpu_time();
+        let plan_clock = std::time::Instant::now();
         let listed = listing.len();
         let mut plan = plan(PlanInput {
             settings: self.settings,
@@ -354,6 +363,7 @@ impl Engine<'_> {
                 read_ms,
                 read_cpu_us,
                 plan_cpu_us,
+                plan_ms: plan_clock.elapsed().as_millis() as u64,
                 apply_ms: 0,
             },
         })

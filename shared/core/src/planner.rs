@@ -7,7 +7,7 @@
 use crate::fields::Field;
 use crate::kombo::{Employee, Group};
 use crate::mapping::{map_employee_with_notes, name_hash, DesiredUser, Lifecycle, TeamRef};
-use crate::ports::MalformedRecord;
+use crate::ports::{EmployeeStates, MalformedRecord};
 use crate::report::{ActionKind, ActionRecord, Note};
 use crate::settings::{InvitePolicy, TenantSettings};
 use crate::state::{EmployeeState, TeamState};
@@ -147,6 +147,30 @@ pub struct Listing {
     malformed: Vec<MalformedRecord>,
     /// What the mapping noted, per employee (a status Kombo could not map, a skipped field).
     notes: BTreeMap<String, Vec<String>>,
+    /// Decisions made as the pages arrived, once the stored state was there (`decide_against`).
+    early: Option<EarlyDecisions>,
+}
+
+/// Each listed employee decided against one stored state while the listing was still being
+/// read: the comparison (a hash per field of every employee) then overlaps the read instead of
+/// following its last page. `plan` keeps them only when it plans against this very state.
+#[derive(Debug)]
+struct EarlyDecisions {
+    state: EmployeeStates,
+    policy: InvitePolicy,
+    decisions: BTreeMap<String, Decision>,
+}
+
+impl EarlyDecisions {
+    fn decide(&mut self, desired: &DesiredUser) {
+        let decision = decide(desired, self.state.get(&desired.employee_id), self.policy);
+        match self.decisions.get_mut(&desired.employee_id) {
+            Some(earlier) => *earlier = decision,
+            None => {
+                self.decisions.insert(desired.employee_id.clone(), decision);
+            }
+        }
+    }
 }
 
 impl Listing {
@@ -160,6 +184,9 @@ impl Listing {
         for employee in employees {
             // A listing may hold one id twice across pages of a moving dataset; the later wins.
             let (desired, notes) = map_employee_with_notes(employee, settings, today);
+            if let Some(early) = &mut self.early {
+                early.decide(&desired);
+            }
             self.desired.insert(employee.id.clone(), desired);
             if notes.is_empty() {
                 self.notes.remove(&employee.id);
@@ -186,6 +213,25 @@ impl Listing {
     /// one is deactivated for being missing from it.
     pub fn add_malformed(&mut self, malformed: Vec<MalformedRecord>) {
         self.malformed.extend(malformed);
+    }
+
+    /// Decides every employee listed so far against `state`, and each one listed from now on
+    /// as its page arrives. Only for a run that plans against this same state, unchanged (not a
+    /// reconcile, which records what drifted in it first): `plan` drops decisions made against
+    /// any other.
+    pub fn decide_against(&mut self, state: &EmployeeStates, policy: InvitePolicy) {
+        if self.early.is_some() {
+            return;
+        }
+        let mut early = EarlyDecisions {
+            state: EmployeeStates::clone(state),
+            policy,
+            decisions: BTreeMap::new(),
+        };
+        for desired in self.desired.values() {
+            early.decide(desired);
+        }
+        self.early = Some(early);
     }
 
     /// Employees listed (each id once).
@@ -216,6 +262,7 @@ pub fn plan(mut input: PlanInput<'_>) -> Plan {
     let settings = input.settings;
     let mut desired = std::mem::take(&mut input.listing.desired);
     let malformed = std::mem::take(&mut input.listing.malformed);
+    let early_decisions = input.listing.early.take();
     let mut settled = Vec::new();
     let mut notes = Vec::new();
     if !malformed.is_empty() {
@@ -248,10 +295,24 @@ pub fn plan(mut input: PlanInput<'_>) -> Plan {
 
     let decide_one =
         |d: &DesiredUser| decide(d, input.state.get(&d.employee_id), settings.invite_policy);
-    let mut decisions: BTreeMap<String, Decision> = desired
-        .values()
-        .map(|d| (d.employee_id.clone(), decide_one(d)))
-        .collect();
+    // What was decided while the listing was read holds if it was decided against this state.
+    let mut decisions = early_decisions
+        .filter(|e| {
+            std::ptr::eq(std::sync::Arc::as_ptr(&e.state), input.state)
+                && e.policy == settings.invite_policy
+        })
+        .map(|e| e.decisions)
+        .unwrap_or_default();
+    // The rest: those missing from a complete listing, and all of them when the state came
+    // after the listing's last page.
+    // Every decision is of a listed employee: with as many decisions, none is missing.
+    if decisions.len() < desired.len() {
+        for d in desired.values() {
+            if !decisions.contains_key(&d.employee_id) {
+                decisions.insert(d.employee_id.clone(), decide_one(d));
+            }
+        }
+    }
     // Only an employee whose manager was dropped needs deciding again.
     for id in resolve_managers(&mut desired, &decisions, input.state, &mut notes) {
         decisions.insert(id.clone(), decide_one(&desired[&id]));
@@ -262,14 +323,17 @@ pub fn plan(mut input: PlanInput<'_>) -> Plan {
 
     let waves = waves(&desired, &decisions);
     let mut changes = Vec::new();
-    for (id, decision) in decisions {
-        let d = desired.remove(&id).expect("decided employees are desired");
+    // The same employees in the same order (every decided employee is desired, and there are
+    // as many of each): walked side by side rather than looked up one by one.
+    assert_eq!(desired.len(), decisions.len(), "one decision per employee");
+    for ((id, d), (decided, decision)) in desired.into_iter().zip(decisions) {
+        debug_assert_eq!(id, decided);
         match decision.kind {
             ActionKind::Unchanged | ActionKind::Deferred | ActionKind::Failed => {
                 settled.push(ActionRecord {
-                    employee_id: id.clone(),
-                    action: decision.kind,
                     learnamp_user_id: input.state.get(&id).and_then(|s| s.learnamp_user_id),
+                    employee_id: id,
+                    action: decision.kind,
                     detail: decision.detail,
                 })
             }
@@ -325,28 +389,24 @@ fn resolve_managers(
     state: &HashMap<String, EmployeeState>,
     notes: &mut Vec<Note>,
 ) -> Vec<String> {
-    let manager_of: HashMap<String, String> = desired
+    // Borrowed, not copied: at 50,000 employees this runs after Kombo's last page, in series.
+    let manager_of: HashMap<&str, &str> = desired
         .values()
-        .filter_map(|d| Some((d.employee_id.clone(), d.manager_employee_id.clone()?)))
+        .filter_map(|d| Some((d.employee_id.as_str(), d.manager_employee_id.as_deref()?)))
         .collect();
-    let will_be_active: HashSet<String> = desired
-        .values()
-        .filter(|d| {
-            let decision = &decisions[&d.employee_id];
-            match decision.kind {
+    let will_be_active = |id: &str| {
+        decisions
+            .get(id)
+            .is_some_and(|decision| match decision.kind {
                 ActionKind::Create | ActionKind::Reactivate | ActionKind::Update => true,
-                ActionKind::Unchanged => state
-                    .get(&d.employee_id)
-                    .is_some_and(|s| s.is_linked() && s.active),
+                ActionKind::Unchanged => state.get(id).is_some_and(|s| s.is_linked() && s.active),
                 _ => false,
-            }
-        })
-        .map(|d| d.employee_id.clone())
-        .collect();
-
-    let mut dropped = Vec::new();
-    for d in desired.values_mut() {
-        let Some(manager) = d.manager_employee_id.clone() else {
+            })
+    };
+    // Found first, over the borrowed chains; the managers are dropped after.
+    let mut dropped: Vec<String> = Vec::new();
+    for d in desired.values() {
+        let Some(manager) = d.manager_employee_id.as_deref() else {
             continue;
         };
         if in_cycle(&d.employee_id, &manager_of) {
@@ -358,21 +418,24 @@ fn resolve_managers(
                     format!("manager chain loops through {manager}: manager not set")
                 },
             });
-            d.manager_employee_id = None;
             dropped.push(d.employee_id.clone());
             continue;
         }
-        let active = if manager_of.contains_key(&manager) || will_be_active.contains(&manager) {
-            will_be_active.contains(&manager)
+        let active = if manager_of.contains_key(manager) || will_be_active(manager) {
+            will_be_active(manager)
         } else {
             // Not in this listing: trust what was applied.
             state
-                .get(&manager)
+                .get(manager)
                 .is_some_and(|s| s.is_linked() && s.active)
         };
         if !active {
-            d.manager_employee_id = None;
             dropped.push(d.employee_id.clone());
+        }
+    }
+    for id in &dropped {
+        if let Some(d) = desired.get_mut(id) {
+            d.manager_employee_id = None;
         }
     }
     dropped
@@ -386,13 +449,19 @@ fn resolve_email_conflicts(
     decisions: &mut BTreeMap<String, Decision>,
     notes: &mut Vec<Note>,
 ) {
-    let mut by_email: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for d in desired.values() {
-        if let (Some(email), true) = (d.value(&Field::Email), d.lifecycle.should_be_active()) {
-            by_email.entry(email).or_default().push(&d.employee_id);
-        }
-    }
-    for ids in by_email.values().filter(|ids| ids.len() > 1) {
+    // Sorted by email, and by id within an email (the listing's order; the sort is stable): a
+    // vector and a sort instead of a map of lists, one allocation per employee instead of two.
+    let mut by_email: Vec<(String, &str)> = desired
+        .values()
+        .filter(|d| d.lifecycle.should_be_active())
+        .filter_map(|d| Some((d.value(&Field::Email)?, d.employee_id.as_str())))
+        .collect();
+    by_email.sort_by(|a, b| a.0.cmp(&b.0));
+    let shared = by_email
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|same| same.len() > 1)
+        .map(|same| same.iter().map(|(_, id)| *id).collect::<Vec<&str>>());
+    for ids in shared {
         let keeper = ids
             .iter()
             .find(|id| state.get(**id).is_some_and(|s| s.is_linked()))
@@ -417,14 +486,25 @@ fn resolve_email_conflicts(
     }
 }
 
-fn in_cycle(start: &str, manager_of: &HashMap<String, String>) -> bool {
+fn in_cycle(start: &str, manager_of: &HashMap<&str, &str>) -> bool {
+    // Chains are short (a company is a few levels deep): walked without a record of who was
+    // seen, which would cost an allocation per employee.
+    const SHORT_CHAIN: usize = 64;
+    let mut current = start;
+    for _ in 0..SHORT_CHAIN {
+        match manager_of.get(current) {
+            None => return false,
+            Some(&next) if next == start => return true,
+            Some(&next) => current = next,
+        }
+    }
     let mut seen = HashSet::new();
     let mut current = start;
-    while let Some(next) = manager_of.get(current) {
+    while let Some(&next) = manager_of.get(current) {
         if next == start {
             return true;
         }
-        if !seen.insert(next.as_str()) {
+        if !seen.insert(next) {
             return false; // a loop further up that does not include `start`
         }
         current = next;
@@ -444,7 +524,16 @@ fn waves(
             .is_some_and(|d| matches!(d.kind, ActionKind::Create | ActionKind::Reactivate))
     };
     let mut wave = HashMap::new();
-    for id in desired.keys() {
+    // Only a change has a wave: the employees with nothing to write are most of a resync.
+    let settles = |id: &str| {
+        decisions.get(id).is_some_and(|d| {
+            matches!(
+                d.kind,
+                ActionKind::Unchanged | ActionKind::Deferred | ActionKind::Failed
+            )
+        })
+    };
+    for id in desired.keys().filter(|id| !settles(id)) {
         // Walk up to the first manager that is not being created; chains are acyclic here.
         let mut depth = 0u32;
         let mut current = id.as_str();

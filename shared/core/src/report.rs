@@ -251,6 +251,10 @@ pub struct RunTimings {
     /// CPU time of planning: mapping every record to its desired user, and comparing each
     /// with what was applied (a reconcile's look at Learn Amp's users is counted as reading).
     pub plan_cpu_us: u64,
+    /// Planning once everything is read: comparing each desired user with what was applied
+    /// (the mapping as pages arrive is part of the read). Absent in reports of older builds.
+    #[serde(default)]
+    pub plan_ms: u64,
     /// Creating teams, then applying (or queueing) the changes, wave by wave.
     pub apply_ms: u64,
 }

@@ -304,8 +304,14 @@ impl EmbeddedStore {
         std::thread::Builder::new()
             .name("state-load".into())
             .spawn(move || {
+                let started = std::time::Instant::now();
+                let loaded = load(dir.as_deref(), &name);
+                tracing::debug!(
+                    load_ms = started.elapsed().as_millis() as u64,
+                    "state log read"
+                );
                 // No one waits any more when the store was dropped: nothing to do then.
-                let _ = send.send(load(dir.as_deref(), &name));
+                let _ = send.send(loaded);
             })
             .map_err(|e| StoreError::Unavailable(format!("cannot start reading the state: {e}")))?;
         self.loading

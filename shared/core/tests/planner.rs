@@ -484,3 +484,100 @@ fn a_skipped_custom_field_is_noted_and_not_compared() {
         plan.notes
     );
 }
+
+/// A company with one of each: unchanged, a mover, a leaver, a rehire, a joiner, one missing
+/// from the listing, a report whose manager leaves, two joiners sharing an email.
+fn mixed_case() -> Case {
+    let unchanged = employee("unchanged", EmploymentStatus::Active);
+    let before = employee("mover", EmploymentStatus::Active);
+    let mut mover = before.clone();
+    mover.job_title = Some("Staff Engineer".into());
+    let mut leaver = employee("leaver", EmploymentStatus::Inactive);
+    leaver.termination_date = Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+    leaver.manager_id = Some("unchanged".into());
+    let rehire = employee("rehire", EmploymentStatus::Active);
+    let joiner = employee("joiner", EmploymentStatus::Active);
+    let mut report = employee("report", EmploymentStatus::Active);
+    report.manager_id = Some("leaver".into());
+    let mut twin_a = employee("twin-a", EmploymentStatus::Active);
+    twin_a.work_email = Some("twin@example.com".into());
+    let mut twin_b = employee("twin-b", EmploymentStatus::Active);
+    twin_b.work_email = Some("twin@example.com".into());
+    let mut case = Case::new(
+        InvitePolicy::Immediately,
+        vec![
+            unchanged.clone(),
+            mover,
+            leaver.clone(),
+            rehire.clone(),
+            joiner,
+            report,
+            twin_a,
+            twin_b,
+        ],
+    );
+    let missing = employee("missing", EmploymentStatus::Active);
+    let active_leaver = employee("leaver", EmploymentStatus::Active);
+    for (e, user, active) in [
+        (&unchanged, 1, true),
+        (&before, 2, true),
+        (&active_leaver, 3, true),
+        (&rehire, 4, false),
+        (&missing, 5, true),
+    ] {
+        case.state.insert(e.id.clone(), applied(e, user, active));
+    }
+    case.allow = true;
+    case
+}
+
+#[test]
+fn decisions_made_as_pages_arrive_plan_what_planning_after_the_read_plans() {
+    let case = mixed_case();
+    let whole = case.run();
+    let state = std::sync::Arc::new(case.state.clone());
+    // The state arrives after the first page: that page is decided then, the next as it comes.
+    let (first, second) = case.employees.split_at(3);
+    let mut listing = Listing::of(first, &case.settings, today());
+    listing.decide_against(&state, case.settings.invite_policy);
+    listing.add(second, &case.settings, today());
+    let early = plan(PlanInput {
+        settings: &case.settings,
+        today: today(),
+        listing,
+        complete_listing: true,
+        changed_groups: &[],
+        state: &state,
+        teams: &case.teams,
+        allow_mass_deactivation: true,
+    });
+    assert_eq!(early, whole);
+    assert_eq!(kind_of(&early, "missing"), ActionKind::Deactivate);
+    assert_eq!(kind_of(&early, "twin-b"), ActionKind::Deferred);
+    assert!(early
+        .changes
+        .iter()
+        .any(|c| c.desired.employee_id == "report" && c.desired.manager_employee_id.is_none()));
+}
+
+#[test]
+fn decisions_made_against_another_state_are_made_again() {
+    let case = mixed_case();
+    let whole = case.run();
+    // Decided against an empty state (everyone a joiner), planned against the real one.
+    let other = std::sync::Arc::new(HashMap::new());
+    let mut listing = Listing::default();
+    listing.decide_against(&other, case.settings.invite_policy);
+    listing.add(&case.employees, &case.settings, today());
+    let planned = plan(PlanInput {
+        settings: &case.settings,
+        today: today(),
+        listing,
+        complete_listing: true,
+        changed_groups: &[],
+        state: &case.state,
+        teams: &case.teams,
+        allow_mass_deactivation: true,
+    });
+    assert_eq!(planned, whole);
+}

@@ -2,8 +2,9 @@
 //! `personio-sync sync`), so that its peak RSS and CPU time are the engine's alone, not the
 //! sandboxes' that serve it from the bench's process.
 
-use super::engine_process::EngineOutput;
+use super::engine_process::{unix_micros, EngineMoments, EngineOutput};
 use anyhow::{bail, Context};
+use serde::Serialize;
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,35 @@ pub struct EngineRun {
     /// User + system CPU time of the process.
     pub cpu: Duration,
     pub peak_rss_bytes: Option<u64>,
+    pub phases: ProcessPhases,
+}
+
+/// Where the wall time of one engine process went, in seconds: its start, its preparation, the
+/// run (the engine's own `timings` split it further), and its end.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ProcessPhases {
+    /// From spawning the process to its `main`: `exec` and the program's loading.
+    pub start_seconds: f64,
+    /// From `main` to the run's start: arguments, logging, the runtime, the HTTP clients, the
+    /// state directory's lock, the state store opened (its log read in the background).
+    pub prepare_seconds: f64,
+    /// The run, up to its report with the state and the report recorded.
+    pub run_seconds: f64,
+    /// From the run's return to the process reaped: its output written, everything dropped,
+    /// the exit.
+    pub end_seconds: f64,
+}
+
+impl ProcessPhases {
+    fn of(spawned_us: u64, moments: EngineMoments, reaped_us: u64) -> Self {
+        let seconds = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1e6;
+        Self {
+            start_seconds: seconds(spawned_us, moments.main_entered_us),
+            prepare_seconds: seconds(moments.main_entered_us, moments.prepared_us),
+            run_seconds: seconds(moments.prepared_us, moments.run_returned_us),
+            end_seconds: seconds(moments.run_returned_us, reaped_us),
+        }
+    }
 }
 
 pub struct EngineCommand {
@@ -36,6 +66,7 @@ impl EngineCommand {
         let stdout_path = self.work_dir.join("report.json");
         let stderr_path = self.work_dir.join("engine.log");
         let started = Instant::now();
+        let spawned_us = unix_micros();
         let child = Command::new(&self.binary)
             .args(&self.args)
             .env_clear()
@@ -50,6 +81,7 @@ impl EngineCommand {
             .await
             .context("the waiting thread panicked")??;
         let wall = started.elapsed();
+        let reaped_us = unix_micros();
         let exit_code = if libc::WIFEXITED(status) {
             libc::WEXITSTATUS(status)
         } else {
@@ -71,6 +103,7 @@ impl EngineCommand {
             wall,
             cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
             peak_rss_bytes: output.peak_rss_bytes,
+            phases: ProcessPhases::of(spawned_us, output.moments, reaped_us),
         })
     }
 }

@@ -76,6 +76,10 @@ pub struct BenchArgs {
     /// The engine to run (default: this binary); it is run as `<binary> bench-engine`
     #[arg(long, hide = true)]
     engine_binary: Option<PathBuf>,
+    /// Keep each engine run's log here (`<employees>-<scenario>.log`), logged at this bench's
+    /// `RUST_LOG` instead of `warn`: to see where a run's time went
+    #[arg(long, hide = true)]
+    engine_log_dir: Option<PathBuf>,
 }
 
 /// The whole output.
@@ -150,6 +154,8 @@ struct ScenarioResult {
     wall_to_bound_ratio: Option<f64>,
     /// The engine's own split: reading, planning, applying.
     timings: RunTimings,
+    /// The engine process's split: its start, its preparation, the run, its end.
+    process_phases: child::ProcessPhases,
     /// CPU time of the engine process, on all its threads.
     process_cpu_seconds: f64,
     /// The engine process's peak resident set (`VmHWM`).
@@ -312,7 +318,7 @@ async fn bench_company(
         sandboxes.kombo.reset_request_count();
         kombo_faults.reset_service_time();
         learnamp_faults.reset_service_time();
-        let run = engine(binary, &sandboxes, scenario, args, state.path()).await?;
+        let run = engine(binary, &sandboxes, scenario, args, state.path(), employees).await?;
         let after = sandboxes.learnamp.snapshot();
         let synced = |s: &sandbox::LearnAmpSnapshot| {
             s.users
@@ -364,6 +370,7 @@ async fn engine(
     scenario: Scenario,
     args: &BenchArgs,
     state: &Path,
+    employees: usize,
 ) -> anyhow::Result<EngineRun> {
     let mode = if scenario == Scenario::Reconcile {
         "reconcile"
@@ -400,16 +407,28 @@ async fn engine(
             "LEARNAMP_CLIENT_SECRET".into(),
             LEARNAMP_CLIENT_SECRET.into(),
         ),
-        ("RUST_LOG".into(), "warn".into()),
+        (
+            "RUST_LOG".into(),
+            match &args.engine_log_dir {
+                Some(_) => std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+                None => "warn".into(),
+            },
+        ),
     ];
-    EngineCommand {
+    let run = EngineCommand {
         binary: binary.to_path_buf(),
         args: engine_args,
         env,
         work_dir: state.to_path_buf(),
     }
     .run()
-    .await
+    .await;
+    if let Some(dir) = &args.engine_log_dir {
+        let kept = dir.join(format!("{employees}-{scenario:?}.log").to_lowercase());
+        std::fs::create_dir_all(dir)?;
+        std::fs::copy(state.join("engine.log"), kept)?;
+    }
+    run
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -488,6 +507,7 @@ fn figures_of(
         team_bound_seconds: round3(bound.teams.as_secs_f64()),
         wall_to_bound_ratio: ratio(run.wall.as_secs_f64(), bound.total.as_secs_f64()),
         timings: run.report.timings,
+        process_phases: run.phases,
         process_cpu_seconds: round3(run.cpu.as_secs_f64()),
         peak_rss_mib: run
             .peak_rss_bytes
