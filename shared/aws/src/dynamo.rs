@@ -6,6 +6,7 @@
 //! | `team#<kombo group id>` | the team's Learn Amp id and name hash |
 //! | `cursor` | start time of the last complete read |
 //! | `run#<started at>#<run id>` | a run report, expiring after `REPORT_TTL_DAYS` (`expires_at`) |
+//! | `report-part#<run id>#<n>` | the actions and notes of a report too large for one item (DynamoDB's 400 KB), in order; same expiry |
 //! | `failure#<run id>#<kombo id>` | a change of that run the apply function could not make, merged into the report on read; same expiry |
 //! | `settings` | the tenant's configuration (secrets only by reference) |
 //! | `pending-sync` | a delta sync is queued (webhook coalescing) |
@@ -34,11 +35,62 @@ use std::sync::Arc;
 use sync_core::coordination::{Activity, Coordination, EVENT_RETENTION, PENDING_SYNC_LAPSE};
 use sync_core::error::StoreError;
 use sync_core::ports::{EmployeeStates, StateStore};
-use sync_core::report::{ActionRecord, ApplyOutcome, RunReport, Settled};
+use sync_core::report::{ActionRecord, ApplyOutcome, Note, RunReport, Settled};
 use sync_core::state::{EmployeeState, TeamState};
 use sync_core::tenants::{KomboConnection, Revision, TenantConfig, TenantEvent, TenantStore};
 
 pub const REPORT_TTL_DAYS: i64 = 90;
+
+/// DynamoDB refuses an item over 400 KB, its keys and attribute names included. A run report's
+/// JSON is kept under this; a report over it (an import of a few thousand employees: one action
+/// each) keeps its actions and notes in part items of its own, each under it too.
+const REPORT_ITEM_BYTES: usize = 350 * 1024;
+
+/// The actions and notes of a report too large for one item, a slice of each per part item.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct ReportPart {
+    #[serde(default)]
+    actions: Vec<ActionRecord>,
+    #[serde(default)]
+    notes: Vec<Note>,
+}
+
+/// `report`'s actions and notes in parts whose JSON is each at most `budget` bytes (a record
+/// alone over it gets a part of its own).
+fn report_parts(report: &RunReport, budget: usize) -> Result<Vec<String>, StoreError> {
+    // `{"actions":[],"notes":[]}`, and a comma per record.
+    const ENVELOPE: usize = 32;
+    let mut parts = Vec::new();
+    let mut part = ReportPart::default();
+    let mut size = 0usize;
+    let records = report
+        .actions
+        .iter()
+        .map(|a| (Some(a), None))
+        .chain(report.notes.iter().map(|n| (None, Some(n))));
+    for (action, note) in records {
+        let bytes = match (action, note) {
+            (Some(a), _) => to_json(a)?.len(),
+            (_, Some(n)) => to_json(n)?.len(),
+            _ => 0,
+        };
+        if size > 0 && ENVELOPE + size + bytes > budget {
+            parts.push(to_json(&std::mem::take(&mut part))?);
+            size = 0;
+        }
+        size += bytes + 1;
+        part.actions.extend(action.cloned());
+        part.notes.extend(note.cloned());
+    }
+    if size > 0 {
+        parts.push(to_json(&part)?);
+    }
+    Ok(parts)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
 
 #[derive(Clone)]
 pub struct DynamoStateStore {
@@ -118,7 +170,16 @@ impl DynamoStateStore {
         value: &T,
         expires_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        let data = serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.put_json(tenant, sk, to_json(value)?, expires_at).await
+    }
+
+    async fn put_json(
+        &self,
+        tenant: &str,
+        sk: String,
+        data: String,
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError> {
         let mut request = self
             .client
             .put_item()
@@ -255,12 +316,38 @@ impl StateStore for DynamoStateStore {
     async fn put_report(&self, tenant: &str, report: &RunReport) -> Result<(), StoreError> {
         let sk = format!("run#{}#{}", report.started_at.to_rfc3339(), report.run_id);
         let expires_at = (report.started_at + chrono::Duration::days(REPORT_TTL_DAYS)).timestamp();
-        self.put(tenant, sk, report, Some(expires_at)).await
+        let whole = to_json(report)?;
+        if whole.len() <= REPORT_ITEM_BYTES {
+            return self.put_json(tenant, sk, whole, Some(expires_at)).await;
+        }
+        // The parts first: a report read back is whole, or not there yet.
+        let parts = report_parts(report, REPORT_ITEM_BYTES)?;
+        for (i, part) in parts.into_iter().enumerate() {
+            self.put_json(
+                tenant,
+                format!("report-part#{}#{i:05}", report.run_id),
+                part,
+                Some(expires_at),
+            )
+            .await?;
+        }
+        let head = RunReport {
+            actions: Vec::new(),
+            notes: Vec::new(),
+            ..report.clone()
+        };
+        self.put(tenant, sk, &head, Some(expires_at)).await
     }
 
     async fn reports(&self, tenant: &str, limit: usize) -> Result<Vec<RunReport>, StoreError> {
         let mut reports: Vec<RunReport> = self.query(tenant, "run#", true, Some(limit)).await?;
         for report in &mut reports {
+            let prefix = format!("report-part#{}#", report.run_id);
+            let parts: Vec<ReportPart> = self.query(tenant, &prefix, false, None).await?;
+            for part in parts {
+                report.actions.extend(part.actions);
+                report.notes.extend(part.notes);
+            }
             let prefix = format!("failure#{}#", report.run_id);
             let failures: Vec<ActionRecord> = self.query(tenant, &prefix, false, None).await?;
             for failure in failures {

@@ -592,3 +592,73 @@ async fn admin_link_nonces_are_consumed_once_and_sessions_are_found_by_their_has
     let noted = store.import_requested("acme").await.unwrap().unwrap();
     assert_eq!(noted.timestamp(), now.timestamp());
 }
+
+/// A report of `actions` creates and as many notes, as a sync of that many employees would write.
+fn report_of(run_id: &str, actions: usize) -> sync_core::report::RunReport {
+    let now = Utc::now();
+    serde_json::from_value(serde_json::json!({
+        "run_id": run_id, "tenant": "personio:T1", "mode": "full", "dry_run": false,
+        "today": now.date_naive(), "started_at": now, "finished_at": now, "duration_ms": 1,
+        "counts": {"created": actions, "updated": 0, "deactivated": 0, "reactivated": 0,
+                   "unchanged": 0, "deferred": 0, "failed": 0},
+        "halted": null,
+        "actions": (0..actions).map(|i| serde_json::json!({
+            "employee_id": format!("emp{i:06}"), "action": "create", "learnamp_user_id": 100_000 + i,
+            "detail": "created in team 'eng' with invitation (the hire date has passed)"})).collect::<Vec<_>>(),
+        "notes": (0..actions).map(|i| serde_json::json!({
+            "employee_id": format!("emp{i:06}"), "detail": "no location: the user's location is left as it is"})).collect::<Vec<_>>(),
+        "teams": {"created": 0, "renamed": 0, "failed": 0},
+        "api_calls": {"kombo": {}, "learnamp": {}},
+    }))
+    .expect("a report")
+}
+
+#[tokio::test]
+async fn a_report_over_dynamodbs_item_limit_is_stored_in_parts_and_read_back_whole() {
+    let moto = MotoServer::start();
+    let client = dynamo(&moto).await;
+    create_table(&client, "state", &["pk", "sk"]).await;
+    let store = DynamoStateStore::new(client.clone(), "state");
+    let tenant = "personio:T1";
+
+    // 10,000 employees imported: about 2 MB of actions and notes, five times what one item holds
+    // (moto refuses an item over 400 KB, as DynamoDB does).
+    let large = report_of("large-run", 10_000);
+    assert!(serde_json::to_string(&large).unwrap().len() > 1_500_000);
+    store.put_report(tenant, &large).await.unwrap();
+    let small = report_of("small-run", 20);
+    store.put_report(tenant, &small).await.unwrap();
+
+    let read = store.reports(tenant, 10).await.unwrap();
+    let read_large = read.iter().find(|r| r.run_id == "large-run").unwrap();
+    assert_eq!(read_large, &large, "every action and note, in order");
+    let read_small = read.iter().find(|r| r.run_id == "small-run").unwrap();
+    assert_eq!(read_small, &small);
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let parts = |run: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .query()
+                .table_name("state")
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(format!("tenant#{tenant}")))
+                .expression_attribute_values(
+                    ":prefix",
+                    AttributeValue::S(format!("report-part#{run}#")),
+                )
+                .send()
+                .await
+                .unwrap()
+                .count()
+        }
+    };
+    // Query's first page (1 MB) holds two or three of them: more than one part, each accepted.
+    assert!(parts("large-run").await >= 2);
+    assert_eq!(
+        parts("small-run").await,
+        0,
+        "a report that fits is one item"
+    );
+}
