@@ -7,11 +7,13 @@
 //! with backoff. A listing is complete or an error, never a partial result (pages handed
 //! over before an error belong to a listing that failed, and are to be thrown away).
 
+use crate::cursor_prefix::{cursor_in, Prefix};
 use crate::kombo_http::{KomboHttp, KomboRequest};
 use crate::retry::RetryPolicy;
 use async_trait::async_trait;
 use chrono::SecondsFormat;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use std::time::Instant;
 use sync_core::decode::{decode, each_record, DecodeProblem};
 use sync_core::error::SourceError;
@@ -29,7 +31,8 @@ pub const MAX_PAGES: usize = 4_000;
 pub const LISTING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
 
 pub struct KomboClient {
-    http: KomboHttp,
+    /// Shared with a listing's page requests, each on a task of its own.
+    http: Arc<KomboHttp>,
     integration_id: String,
     listing_deadline: std::time::Duration,
 }
@@ -38,7 +41,7 @@ impl KomboClient {
     /// `base_url` is Kombo's API root, e.g. `https://api.kombo.dev/v1`.
     pub fn new(base_url: &str, api_key: &str, integration_id: &str) -> Self {
         Self {
-            http: KomboHttp::new(base_url, api_key),
+            http: Arc::new(KomboHttp::new(base_url, api_key)),
             integration_id: integration_id.to_string(),
             listing_deadline: LISTING_DEADLINE,
         }
@@ -46,7 +49,8 @@ impl KomboClient {
 
     /// Another timeout for each request (the default is [`crate::REQUEST_TIMEOUT`]).
     pub fn with_request_timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.http = self.http.with_request_timeout(timeout);
+        let http = Arc::into_inner(self.http).expect("a client is configured before it lists");
+        self.http = Arc::new(http.with_request_timeout(timeout));
         self
     }
 
@@ -57,7 +61,9 @@ impl KomboClient {
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.http.retry = retry;
+        Arc::get_mut(&mut self.http)
+            .expect("a client is configured before it lists")
+            .retry = retry;
         self
     }
 
@@ -86,9 +92,12 @@ impl KomboClient {
     }
 
     /// Every page of a listing, handed to `on_page` as it is decoded. The pages come one after
-    /// the other (each page's cursor comes with the page before), so the next one is fetched
-    /// while this one is decoded and handed over: the listing takes about as long as its pages'
-    /// round trips, not round trips plus decoding.
+    /// the other (each page's cursor comes with the page before), so the next one is asked for
+    /// as soon as its cursor is known: from the first bytes of the page before when they show it
+    /// ([`crate::cursor_prefix`]), while the rest of that page is still coming in, and kept only
+    /// if the whole page names the same cursor; otherwise once the page is in. Either way it is
+    /// fetched while this one is decoded and handed over: the listing takes about as long as its
+    /// pages' round trips, not round trips plus transfer and decoding.
     ///
     /// The listing always ends: a cursor seen before in it, more than [`MAX_PAGES`] pages or a
     /// listing longer than the client's listing deadline is an error.
@@ -98,7 +107,7 @@ impl KomboClient {
         query: &ListQuery,
         on_page: &mut (dyn FnMut(DecodedPage<T>) + Send),
     ) -> Result<(), SourceError> {
-        let mut params: Vec<(&str, String)> = vec![
+        let mut params: Vec<(&'static str, String)> = vec![
             ("page_size", MAX_PAGE_SIZE.to_string()),
             ("include_deleted", "true".to_string()),
         ];
@@ -114,15 +123,31 @@ impl KomboClient {
         let listing_ends = Instant::now() + self.listing_deadline;
         let mut cursors = CursorTrail::default();
         let mut records = 0usize;
-        let mut body = self.fetch_page(path, &params, listing_ends).await?;
+        let mut current = self.start_page(path, &params, None, listing_ends);
         loop {
+            // This page's body; its successor asked for as soon as its first bytes name it.
+            let mut ahead: Option<PageInFlight> = None;
+            let body = loop {
+                tokio::select! {
+                    joined = &mut current.body => break joined.map_err(|_| {
+                        SourceError::Decode(format!("{path}: the page's request stopped"))
+                    })??,
+                    seen = PageInFlight::early_cursor(&mut current.early) => {
+                        if let Some(cursor) = seen.filter(|_| ahead.is_none()) {
+                            ahead = Some(self.start_page(path, &params, Some(cursor), listing_ends));
+                        }
+                    }
+                }
+            };
             tracing::debug!(
                 path,
                 page = cursors.pages(),
                 bytes = body.len(),
+                early = ahead.is_some(),
                 "kombo page received"
             );
-            // The cursor alone first (the records are skipped over), to ask for the next page.
+            // The cursor alone first (the records are skipped over), to check the one asked
+            // for early or to ask for the next page.
             let next = decode::<CursorOnly>(&body)
                 .map_err(|e| SourceError::Decode(format!("{path} page {}: {e}", cursors.pages())))?
                 .data
@@ -145,43 +170,115 @@ impl KomboClient {
                 Ok::<(), SourceError>(())
             };
             let Some(cursor) = next else {
+                // A page asked for early (the page's first bytes said otherwise) is dropped:
+                // its request stops.
                 hand_over.await?;
                 break;
             };
-            let mut page_params = params.clone();
-            page_params.push(("cursor", cursor));
-            // A page that fails to decode stops the listing at once, its successor's retries too.
-            let (fetched, ()) =
-                tokio::try_join!(self.fetch_page(path, &page_params, listing_ends), hand_over)?;
-            body = fetched;
+            let following = match ahead.take() {
+                Some(page) if page.cursor.as_deref() == Some(cursor.as_str()) => page,
+                asked_early => {
+                    if asked_early.is_some() {
+                        tracing::debug!(
+                            path,
+                            page = page_number,
+                            "kombo page asked for early with another cursor: asked again"
+                        );
+                    }
+                    self.start_page(path, &params, Some(cursor), listing_ends)
+                }
+            };
+            // A page that fails to decode stops the listing at once, its successor's retries
+            // too (dropping it stops its request).
+            hand_over.await?;
+            current = following;
         }
         tracing::debug!(path, records, "kombo listing complete");
         Ok(())
     }
 
-    /// One page's body, retried as the policy allows, and given up at `listing_ends` (no
-    /// attempt and no wait goes past it).
-    async fn fetch_page(
+    /// One page's request, on a task of its own: retried as the policy allows, and given up at
+    /// `listing_ends` (no attempt and no wait goes past it). The page's own cursor is sent on
+    /// `early` as soon as its first bytes show it.
+    fn start_page(
         &self,
         path: &str,
-        params: &[(&str, String)],
+        params: &[(&'static str, String)],
+        cursor: Option<String>,
         listing_ends: Instant,
-    ) -> Result<bytes::Bytes, SourceError> {
-        let out_of_time = || SourceError::Transient {
-            code: "LISTING_DEADLINE".into(),
-            message: format!(
-                "{path}: the listing did not end within its {} s",
-                self.listing_deadline.as_secs()
-            ),
-        };
-        let request = KomboRequest {
-            method: reqwest::Method::GET,
-            path,
-            query: params,
-            json: None,
-            integration_id: Some(&self.integration_id),
-        };
-        self.http.send(&request, listing_ends, &out_of_time).await
+    ) -> PageInFlight {
+        let mut query = params.to_vec();
+        query.extend(cursor.clone().map(|c| ("cursor", c)));
+        let (early_tx, early) = tokio::sync::oneshot::channel();
+        let http = Arc::clone(&self.http);
+        let path = path.to_string();
+        let integration_id = self.integration_id.clone();
+        let deadline = self.listing_deadline;
+        let body = tokio::spawn(async move {
+            let out_of_time = || SourceError::Transient {
+                code: "LISTING_DEADLINE".into(),
+                message: format!(
+                    "{path}: the listing did not end within its {} s",
+                    deadline.as_secs()
+                ),
+            };
+            let request = KomboRequest {
+                method: reqwest::Method::GET,
+                path: &path,
+                query: &query,
+                json: None,
+                integration_id: Some(&integration_id),
+            };
+            let mut early_tx = Some(early_tx);
+            let mut peek = |prefix: &[u8]| {
+                if early_tx.is_some() {
+                    match cursor_in(prefix) {
+                        Prefix::NeedMore => {}
+                        Prefix::Cursor(next) => {
+                            let _ = early_tx.take().map(|tx| tx.send(next));
+                        }
+                        Prefix::Last | Prefix::Unknown => early_tx = None,
+                    }
+                }
+            };
+            http.send_peeking(&request, listing_ends, &out_of_time, &mut peek)
+                .await
+        });
+        PageInFlight {
+            cursor,
+            body,
+            early: Some(early),
+        }
+    }
+}
+
+/// A page asked for: the cursor it was asked with, its body to come, and its own cursor once
+/// its first bytes show it. Dropped, its request stops.
+struct PageInFlight {
+    cursor: Option<String>,
+    body: tokio::task::JoinHandle<Result<bytes::Bytes, SourceError>>,
+    early: Option<tokio::sync::oneshot::Receiver<String>>,
+}
+
+impl PageInFlight {
+    /// The page's own cursor, seen early; never ready again once it has answered.
+    async fn early_cursor(
+        early: &mut Option<tokio::sync::oneshot::Receiver<String>>,
+    ) -> Option<String> {
+        match early.as_mut() {
+            Some(receiver) => {
+                let seen = receiver.await.ok();
+                *early = None;
+                seen
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl Drop for PageInFlight {
+    fn drop(&mut self) {
+        self.body.abort();
     }
 }
 

@@ -60,6 +60,18 @@ impl KomboHttp {
         ends: Instant,
         out_of_time: &(dyn Fn() -> SourceError + Sync),
     ) -> Result<bytes::Bytes, SourceError> {
+        self.send_peeking(request, ends, out_of_time, &mut |_| {})
+            .await
+    }
+
+    /// [`Self::send`], showing `peek` each successful answer's body as it comes in.
+    pub(crate) async fn send_peeking(
+        &self,
+        request: &KomboRequest<'_>,
+        ends: Instant,
+        out_of_time: &(dyn Fn() -> SourceError + Sync),
+        peek: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<bytes::Bytes, SourceError> {
         let path = request.path;
         let url = format!("{}{}", self.base_url, path);
         let endpoint = format!("{} {}", request.method, endpoint_name(path));
@@ -95,7 +107,7 @@ impl KomboHttp {
                     )))
                 }
                 Ok(r) if r.status().is_success() => {
-                    match crate::read_body(r, crate::MAX_BODY_BYTES).await {
+                    match crate::read_body_peeking(r, crate::MAX_BODY_BYTES, peek).await {
                         Ok(bytes) => return Ok(bytes),
                         Err(BodyError::TooLarge(limit)) => {
                             return Err(SourceError::Protocol(format!(

@@ -8,6 +8,7 @@
 //! [`MAX_BODY_BYTES`], listings end after a bounded number of pages, and remote numbers
 //! (token lifetimes, `Retry-After`, page totals) are clamped before use.
 
+mod cursor_prefix;
 pub mod kombo;
 pub mod kombo_connect;
 mod kombo_http;
@@ -73,8 +74,17 @@ pub(crate) enum BodyError {
 /// The whole body, or an error once it passes `limit` bytes: an endless answer costs at most
 /// `limit` bytes of memory.
 pub(crate) async fn read_body(
+    response: reqwest::Response,
+    limit: usize,
+) -> Result<bytes::Bytes, BodyError> {
+    read_body_peeking(response, limit, &mut |_| {}).await
+}
+
+/// [`read_body`], showing `peek` the body read so far after each chunk.
+pub(crate) async fn read_body_peeking(
     mut response: reqwest::Response,
     limit: usize,
+    peek: &mut (dyn FnMut(&[u8]) + Send),
 ) -> Result<bytes::Bytes, BodyError> {
     if response.content_length().is_some_and(|n| n > limit as u64) {
         return Err(BodyError::TooLarge(limit));
@@ -85,6 +95,7 @@ pub(crate) async fn read_body(
             return Err(BodyError::TooLarge(limit));
         }
         body.extend_from_slice(&chunk);
+        peek(&body);
     }
     Ok(body.freeze())
 }
