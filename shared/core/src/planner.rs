@@ -421,7 +421,9 @@ fn resolve_managers(
             dropped.push(d.employee_id.clone());
             continue;
         }
-        let active = if manager_of.contains_key(manager) || will_be_active(manager) {
+        // Listed (or missing from a complete listing): what this run decides for them, whether
+        // or not they have a manager of their own.
+        let active = if desired.contains_key(manager) {
             will_be_active(manager)
         } else {
             // Not in this listing: trust what was applied.

@@ -326,6 +326,46 @@ fn an_inactive_manager_is_not_set() {
 }
 
 #[test]
+fn a_manager_deactivated_in_the_same_run_is_not_set_whether_or_not_they_have_a_manager() {
+    // The boss heads the company (no manager of their own) and leaves; so does a head under them.
+    let boss = employee("boss", EmploymentStatus::Active);
+    let mut head = employee("head", EmploymentStatus::Active);
+    head.manager_id = Some("boss".into());
+    let mut dev = employee("dev", EmploymentStatus::Active);
+    dev.manager_id = Some("boss".into());
+    let mut ops = employee("ops", EmploymentStatus::Active);
+    ops.manager_id = Some("head".into());
+    let mut case = Case::new(InvitePolicy::Manual, Vec::new());
+    for (e, user) in [(&boss, 1), (&head, 2), (&dev, 3), (&ops, 4)] {
+        case.state.insert(e.id.clone(), applied(e, user, true));
+    }
+    for i in 0..16 {
+        let other = employee(&format!("o{i}"), EmploymentStatus::Active);
+        case.state
+            .insert(other.id.clone(), applied(&other, 100 + i, true));
+        case.employees.push(other);
+    }
+    let mut left_boss = boss.clone();
+    left_boss.employment_status = Some(EmploymentStatus::Inactive);
+    let mut left_head = head.clone();
+    left_head.employment_status = Some(EmploymentStatus::Inactive);
+    case.employees.extend([left_boss, left_head, dev, ops]);
+
+    let plan = case.run();
+    assert_eq!(plan.halted, None);
+    assert_eq!(kind_of(&plan, "boss"), ActionKind::Deactivate);
+    assert_eq!(kind_of(&plan, "head"), ActionKind::Deactivate);
+    for report in ["dev", "ops"] {
+        let change = plan
+            .changes
+            .iter()
+            .find(|c| c.desired.employee_id == report)
+            .unwrap_or_else(|| panic!("{report}'s manager is cleared"));
+        assert_eq!(change.desired.manager_employee_id, None, "{report}");
+    }
+}
+
+#[test]
 fn the_guard_holds_mass_deactivations_unless_allowed() {
     let all: Vec<Employee> = (0..10)
         .map(|i| employee(&format!("e{i}"), EmploymentStatus::Active))
