@@ -114,6 +114,25 @@ async fn list(url: &str) -> Vec<String> {
         .collect()
 }
 
+/// Lists two pages, the first written in two parts split at byte `split`: each request's
+/// arrival and cursor, and when the first page's last byte was written.
+async fn list_two_pages(
+    first: &str,
+    split: usize,
+    last: String,
+) -> (Vec<(Instant, Option<String>)>, Instant) {
+    let (url, seen, server) = serve(Pages {
+        first: (first[..split].to_string(), first[split..].to_string()),
+        last,
+    })
+    .await;
+    assert_eq!(list(&url).await, ["e1", "e2"]);
+    server.abort();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.requests.len(), 2, "one request a page");
+    (seen.requests.clone(), seen.first_page_written.unwrap())
+}
+
 #[tokio::test]
 async fn the_next_page_is_asked_for_while_the_page_before_is_still_coming_in() {
     let first = format!(
@@ -125,22 +144,13 @@ async fn the_next_page_is_asked_for_while_the_page_before_is_still_coming_in() {
         r#"{{"status":"success","data":{{"next":null,"results":[{}]}}}}"#,
         employee("e2")
     );
-    let (url, seen, server) = serve(Pages {
-        first: (first[..split].to_string(), first[split..].to_string()),
-        last,
-    })
-    .await;
-
-    assert_eq!(list(&url).await, ["e1", "e2"]);
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.requests.len(), 2, "one request a page");
-    let (asked, cursor) = &seen.requests[1];
+    let (requests, first_page_written) = list_two_pages(&first, split, last).await;
+    let (asked, cursor) = &requests[1];
     assert_eq!(cursor.as_deref(), Some("cursor-2"));
     assert!(
-        *asked < seen.first_page_written.unwrap(),
+        *asked < first_page_written,
         "the second page was asked for before the first one's last byte"
     );
-    server.abort();
 }
 
 #[tokio::test]
@@ -150,20 +160,11 @@ async fn a_page_whose_cursor_comes_after_its_records_is_read_whole_first() {
         r#"{{"data":{{"results":[{}],"next":"cursor-2"}},"status":"success"}}"#,
         employee("e1")
     );
-    let split = first.len() / 2;
     let last = format!(
         r#"{{"data":{{"next":null,"results":[{}]}},"status":"success"}}"#,
         employee("e2")
     );
-    let (url, seen, server) = serve(Pages {
-        first: (first[..split].to_string(), first[split..].to_string()),
-        last,
-    })
-    .await;
-
-    assert_eq!(list(&url).await, ["e1", "e2"]);
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.requests.len(), 2, "one request a page");
-    assert!(seen.requests[1].0 >= seen.first_page_written.unwrap());
-    server.abort();
+    let (requests, first_page_written) = list_two_pages(&first, first.len() / 2, last).await;
+    assert_eq!(requests[1].1.as_deref(), Some("cursor-2"));
+    assert!(requests[1].0 >= first_page_written);
 }
