@@ -313,13 +313,22 @@ pub fn plan(mut input: PlanInput<'_>) -> Plan {
             }
         }
     }
-    // Only an employee whose manager was dropped needs deciding again.
-    for id in resolve_managers(&mut desired, &decisions, input.state, &mut notes) {
+    // Only an employee whose manager was dropped needs deciding again. A deactivation the
+    // guard will hold leaves its user active, and a manager of their reports.
+    let held = hold_reason(input, &decisions);
+    for id in resolve_managers(
+        &mut desired,
+        &decisions,
+        input.state,
+        held.is_some(),
+        &mut notes,
+    ) {
         decisions.insert(id.clone(), decide_one(&desired[&id]));
     }
 
     resolve_email_conflicts(&desired, input.state, &mut decisions, &mut notes);
-    let halted = guard_deactivations(input, &mut decisions);
+    // Neither re-deciding for a dropped manager nor an email conflict changes a deactivation.
+    let halted = hold_deactivations(&mut decisions, held);
 
     let waves = waves(&desired, &decisions);
     let mut changes = Vec::new();
@@ -387,6 +396,7 @@ fn resolve_managers(
     desired: &mut BTreeMap<String, DesiredUser>,
     decisions: &BTreeMap<String, Decision>,
     state: &HashMap<String, EmployeeState>,
+    deactivations_held: bool,
     notes: &mut Vec<Note>,
 ) -> Vec<String> {
     // Borrowed, not copied: at 50,000 employees this runs after Kombo's last page, in series.
@@ -394,12 +404,14 @@ fn resolve_managers(
         .values()
         .filter_map(|d| Some((d.employee_id.as_str(), d.manager_employee_id.as_deref()?)))
         .collect();
+    let active_now = |id: &str| state.get(id).is_some_and(|s| s.is_linked() && s.active);
     let will_be_active = |id: &str| {
         decisions
             .get(id)
             .is_some_and(|decision| match decision.kind {
                 ActionKind::Create | ActionKind::Reactivate | ActionKind::Update => true,
-                ActionKind::Unchanged => state.get(id).is_some_and(|s| s.is_linked() && s.active),
+                ActionKind::Unchanged => active_now(id),
+                ActionKind::Deactivate if deactivations_held => active_now(id),
                 _ => false,
             })
     };
@@ -427,9 +439,7 @@ fn resolve_managers(
             will_be_active(manager)
         } else {
             // Not in this listing: trust what was applied.
-            state
-                .get(manager)
-                .is_some_and(|s| s.is_linked() && s.active)
+            active_now(manager)
         };
         if !active {
             dropped.push(d.employee_id.clone());
@@ -554,10 +564,29 @@ fn waves(
     wave
 }
 
-fn guard_deactivations(
-    input: &PlanInput<'_>,
+/// The deactivation guard: when there is a reason to hold them, every deactivation is deferred,
+/// and the reason is the run's.
+fn hold_deactivations(
     decisions: &mut BTreeMap<String, Decision>,
+    reason: Option<String>,
 ) -> Option<String> {
+    let reason = reason?;
+    for decision in decisions.values_mut() {
+        if decision.kind == ActionKind::Deactivate {
+            *decision = Decision::new(
+                ActionKind::Deferred,
+                format!(
+                    "deactivation held by the guard ({}); rerun with --allow-mass-deactivation to apply",
+                    decision.detail
+                ),
+            );
+        }
+    }
+    Some(reason)
+}
+
+/// Why the guard holds this plan's deactivations back, if it does.
+fn hold_reason(input: &PlanInput<'_>, decisions: &BTreeMap<String, Decision>) -> Option<String> {
     let deactivations = decisions
         .values()
         .filter(|d| d.kind == ActionKind::Deactivate)
@@ -572,34 +601,22 @@ fn guard_deactivations(
         .count();
     let percent = 100.0 * deactivations as f64 / active.max(1) as f64;
     let settings = input.settings;
-    let reason = if percent > settings.max_deactivation_percent {
-        format!(
+    if percent > settings.max_deactivation_percent {
+        Some(format!(
             "{deactivations} deactivations are {percent:.1} % of {active} active users, over the limit of {} %",
             settings.max_deactivation_percent
-        )
+        ))
     } else if settings
         .max_deactivations
         .is_some_and(|max| deactivations > max)
     {
-        format!(
+        Some(format!(
             "{deactivations} deactivations exceed max_deactivations = {}",
             settings.max_deactivations.unwrap_or_default()
-        )
+        ))
     } else {
-        return None;
-    };
-    for decision in decisions.values_mut() {
-        if decision.kind == ActionKind::Deactivate {
-            *decision = Decision::new(
-                ActionKind::Deferred,
-                format!(
-                    "deactivation held by the guard ({}); rerun with --allow-mass-deactivation to apply",
-                    decision.detail
-                ),
-            );
-        }
+        None
     }
-    Some(reason)
 }
 
 /// Teams to create (needed by a user write in this run) or rename (their name changed).

@@ -366,6 +366,31 @@ fn a_manager_deactivated_in_the_same_run_is_not_set_whether_or_not_they_have_a_m
 }
 
 #[test]
+fn a_manager_whose_deactivation_the_guard_holds_stays_their_reports_manager() {
+    // A listing without the top of the company (a truncated answer, say): the boss and most
+    // others look gone, the guard holds their deactivations, and so the boss stays active in
+    // Learn Amp and stays the manager of the report who was listed.
+    let boss = employee("boss", EmploymentStatus::Active);
+    let mut head = employee("head", EmploymentStatus::Active);
+    head.manager_id = Some("boss".into());
+    let mut dev = employee("dev", EmploymentStatus::Active);
+    dev.manager_id = Some("head".into());
+    let mut ops = employee("ops", EmploymentStatus::Active);
+    ops.manager_id = Some("boss".into());
+    let mut case = Case::new(InvitePolicy::Manual, vec![dev.clone(), ops.clone()]);
+    for (e, user) in [(&boss, 1), (&head, 2), (&dev, 3), (&ops, 4)] {
+        case.state.insert(e.id.clone(), applied(e, user, true));
+    }
+
+    let plan = case.run();
+    assert!(plan.halted.is_some(), "2 of 4 users deactivated is held");
+    assert_eq!(kind_of(&plan, "boss"), ActionKind::Deferred);
+    assert_eq!(kind_of(&plan, "head"), ActionKind::Deferred);
+    assert_eq!(kind_of(&plan, "dev"), ActionKind::Unchanged, "manager kept");
+    assert_eq!(kind_of(&plan, "ops"), ActionKind::Unchanged, "manager kept");
+}
+
+#[test]
 fn the_guard_holds_mass_deactivations_unless_allowed() {
     let all: Vec<Employee> = (0..10)
         .map(|i| employee(&format!("e{i}"), EmploymentStatus::Active))
