@@ -129,11 +129,22 @@ impl KomboClient {
             let mut ahead: Option<PageInFlight> = None;
             let body = loop {
                 tokio::select! {
-                    joined = &mut current.body => break joined.map_err(|_| {
-                        SourceError::Decode(format!("{path}: the page's request stopped"))
-                    })??,
+                    joined = &mut current.body => match joined {
+                        Ok(body) => break body?,
+                        Err(stopped) if stopped.is_panic() => {
+                            std::panic::resume_unwind(stopped.into_panic())
+                        }
+                        Err(_) => {
+                            return Err(SourceError::Decode(format!(
+                                "{path}: the page's request stopped"
+                            )))
+                        }
+                    },
                     seen = PageInFlight::early_cursor(&mut current.early) => {
-                        if let Some(cursor) = seen.filter(|_| ahead.is_none()) {
+                        // Not past the trail's bounds, even by one request.
+                        if let Some(cursor) =
+                            seen.filter(|c| ahead.is_none() && cursors.allows(c))
+                        {
                             ahead = Some(self.start_page(path, &params, Some(cursor), listing_ends));
                         }
                     }
@@ -170,8 +181,8 @@ impl KomboClient {
                 Ok::<(), SourceError>(())
             };
             let Some(cursor) = next else {
-                // A page asked for early (the page's first bytes said otherwise) is dropped:
-                // its request stops.
+                // A page asked for early (the page's first bytes said otherwise) stops now.
+                drop(ahead);
                 hand_over.await?;
                 break;
             };
@@ -292,6 +303,11 @@ impl CursorTrail {
     /// Pages read so far (the first page has no cursor).
     fn pages(&self) -> usize {
         self.seen.len() + 1
+    }
+
+    /// Whether following `cursor` would be within bounds (not seen, under [`MAX_PAGES`]).
+    fn allows(&self, cursor: &str) -> bool {
+        self.seen.len() + 1 < MAX_PAGES && !self.seen.contains(cursor)
     }
 
     fn follow(&mut self, path: &str, cursor: &str) -> Result<(), SourceError> {
@@ -432,6 +448,7 @@ mod tests {
                 let mut seen = std::collections::HashSet::new();
                 for cursor in &cursors {
                     let fresh = seen.insert(cursor.clone());
+                    prop_assert_eq!(trail.allows(cursor), fresh, "allows says what follow will do");
                     let followed = trail.follow("/hris/employees", cursor);
                     prop_assert_eq!(followed.is_ok(), fresh);
                     if !fresh {
@@ -445,13 +462,16 @@ mod tests {
         fn a_trail_ends_at_the_page_ceiling() {
             let mut trail = CursorTrail::default();
             let mut followed = 0;
-            while trail
-                .follow("/hris/employees", &followed.to_string())
-                .is_ok()
-            {
+            while trail.allows(&followed.to_string()) {
+                assert!(trail
+                    .follow("/hris/employees", &followed.to_string())
+                    .is_ok());
                 followed += 1;
                 assert!(followed < 10 * MAX_PAGES);
             }
+            assert!(trail
+                .follow("/hris/employees", &followed.to_string())
+                .is_err());
             assert_eq!(followed + 1, MAX_PAGES, "pages read, the first included");
         }
     }
