@@ -19,6 +19,18 @@ const STALL: Duration = Duration::from_millis(400);
 struct Pages {
     first: (String, String),
     last: String,
+    /// The first answer of the first page ends after its first part: the connection is closed.
+    cut_once: std::sync::atomic::AtomicBool,
+}
+
+impl Pages {
+    fn new(first: &str, split: usize, last: String, cut_once: bool) -> Self {
+        Self {
+            first: (first[..split].to_string(), first[split..].to_string()),
+            last,
+            cut_once: cut_once.into(),
+        }
+    }
 }
 
 /// Kombo's example employee under `id`.
@@ -88,6 +100,12 @@ async fn serve(pages: Pages) -> (String, Arc<Mutex<Seen>>, tokio::task::JoinHand
                     for (i, part) in parts.iter().enumerate() {
                         if i > 0 {
                             tokio::time::sleep(STALL).await;
+                            if pages
+                                .cut_once
+                                .swap(false, std::sync::atomic::Ordering::SeqCst)
+                            {
+                                return;
+                            }
                         }
                         if socket.write_all(part.as_bytes()).await.is_err() {
                             return;
@@ -121,11 +139,7 @@ async fn list_two_pages(
     split: usize,
     last: String,
 ) -> (Vec<(Instant, Option<String>)>, Instant) {
-    let (url, seen, server) = serve(Pages {
-        first: (first[..split].to_string(), first[split..].to_string()),
-        last,
-    })
-    .await;
+    let (url, seen, server) = serve(Pages::new(first, split, last, false)).await;
     assert_eq!(list(&url).await, ["e1", "e2"]);
     server.abort();
     let seen = seen.lock().unwrap();
@@ -133,18 +147,27 @@ async fn list_two_pages(
     (seen.requests.clone(), seen.first_page_written.unwrap())
 }
 
-#[tokio::test]
-async fn the_next_page_is_asked_for_while_the_page_before_is_still_coming_in() {
+/// The first page of the tests: its cursor before its records, split after `"results":[`.
+fn first_page_and_split() -> (String, usize) {
     let first = format!(
         r#"{{"status":"success","data":{{"next":"cursor-2","results":[{}]}}}}"#,
         employee("e1")
     );
     let split = first.find(r#""results":["#).unwrap() + 11;
-    let last = format!(
+    (first, split)
+}
+
+fn last_page() -> String {
+    format!(
         r#"{{"status":"success","data":{{"next":null,"results":[{}]}}}}"#,
         employee("e2")
-    );
-    let (requests, first_page_written) = list_two_pages(&first, split, last).await;
+    )
+}
+
+#[tokio::test]
+async fn the_next_page_is_asked_for_while_the_page_before_is_still_coming_in() {
+    let (first, split) = first_page_and_split();
+    let (requests, first_page_written) = list_two_pages(&first, split, last_page()).await;
     let (asked, cursor) = &requests[1];
     assert_eq!(cursor.as_deref(), Some("cursor-2"));
     assert!(
@@ -167,4 +190,26 @@ async fn a_page_whose_cursor_comes_after_its_records_is_read_whole_first() {
     let (requests, first_page_written) = list_two_pages(&first, first.len() / 2, last).await;
     assert_eq!(requests[1].1.as_deref(), Some("cursor-2"));
     assert!(requests[1].0 >= first_page_written);
+}
+
+#[tokio::test]
+async fn a_page_cut_off_after_its_cursor_is_read_again_and_the_page_asked_for_early_kept() {
+    // The first page's first answer names its cursor, then its connection closes: the page is
+    // asked for again, and the second page, asked for early with the same cursor, is kept.
+    let (first, split) = first_page_and_split();
+    let (url, seen, server) = serve(Pages::new(&first, split, last_page(), true)).await;
+    assert_eq!(list(&url).await, ["e1", "e2"]);
+    server.abort();
+    let cursors: Vec<Option<String>> = seen
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .map(|(_, cursor)| cursor.clone())
+        .collect();
+    assert_eq!(
+        cursors,
+        [None, Some("cursor-2".to_string()), None],
+        "the first page twice, the second once"
+    );
 }
