@@ -213,6 +213,8 @@ impl DynamoStateStore {
     }
 
     /// Every record of the tenant whose sort key starts with `prefix`, newest first if asked.
+    /// A record past its `expires_at` is left out: DynamoDB's TTL deletes it some time later,
+    /// and not a report and its parts at once.
     async fn query<T: DeserializeOwned>(
         &self,
         tenant: &str,
@@ -222,14 +224,17 @@ impl DynamoStateStore {
     ) -> Result<Vec<T>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
+        let now = Utc::now().timestamp();
         loop {
             let out = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .filter_expression("attribute_not_exists(expires_at) OR expires_at > :now")
                 .expression_attribute_values(":pk", pk(tenant))
                 .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()))
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
                 .scan_index_forward(!newest_first)
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())

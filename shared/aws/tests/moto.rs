@@ -654,6 +654,14 @@ async fn a_report_over_dynamodbs_item_limit_is_stored_in_parts_and_read_back_who
                 .count()
         }
     };
+    // A report past its 90 days is not read, though DynamoDB's TTL has not deleted it yet.
+    let mut expired = report_of("expired-run", 10_000);
+    expired.started_at = Utc::now() - chrono::Duration::days(91);
+    store.put_report(tenant, &expired).await.unwrap();
+    let read = store.reports(tenant, 10).await.unwrap();
+    assert_eq!(read.len(), 2);
+    assert!(read.iter().all(|r| r.run_id != "expired-run"));
+
     // Query's first page (1 MB) holds two or three of them: more than one part, each accepted.
     assert!(parts("large-run").await >= 2);
     assert_eq!(
