@@ -415,13 +415,31 @@ fn resolve_managers(
                 _ => false,
             })
     };
+    // Listed (or missing from a complete listing): what this run decides for them, whether or
+    // not they have a manager of their own. Not in this listing: trust what was applied.
+    let manager_active = |manager: &str| match desired.contains_key(manager) {
+        true => will_be_active(manager),
+        false => active_now(manager),
+    };
+    // What is known of each manager, found once for all their reports (a few thousand managers
+    // for 50,000 employees; each lookup in the maps keyed by id is a walk through memory): whether
+    // their chain reaches the top, and whether they will be active.
+    let mut managers: HashMap<&str, (bool, bool)> = HashMap::new();
     // Found first, over the borrowed chains; the managers are dropped after.
     let mut dropped: Vec<String> = Vec::new();
     for d in desired.values() {
         let Some(manager) = d.manager_employee_id.as_deref() else {
             continue;
         };
-        if in_cycle(&d.employee_id, &manager_of) {
+        let (reaches_the_top, active) = *managers.entry(manager).or_insert_with(|| {
+            (
+                reaches_the_top(manager, &manager_of),
+                manager_active(manager),
+            )
+        });
+        // A manager whose chain reaches the top is in no loop, and neither is their report
+        // (a loop through the report would run through the manager's chain).
+        if !reaches_the_top && in_cycle(&d.employee_id, &manager_of) {
             notes.push(Note {
                 employee_id: d.employee_id.clone(),
                 detail: if manager == d.employee_id {
@@ -433,14 +451,6 @@ fn resolve_managers(
             dropped.push(d.employee_id.clone());
             continue;
         }
-        // Listed (or missing from a complete listing): what this run decides for them, whether
-        // or not they have a manager of their own.
-        let active = if desired.contains_key(manager) {
-            will_be_active(manager)
-        } else {
-            // Not in this listing: trust what was applied.
-            active_now(manager)
-        };
         if !active {
             dropped.push(d.employee_id.clone());
         }
@@ -498,10 +508,24 @@ fn resolve_email_conflicts(
     }
 }
 
+/// Whether `manager`'s chain ends with someone who has no manager within a short walk (false
+/// says nothing: a loop, or a chain too long to tell at once).
+fn reaches_the_top(manager: &str, manager_of: &HashMap<&str, &str>) -> bool {
+    let mut current = manager;
+    for _ in 0..SHORT_CHAIN {
+        match manager_of.get(current) {
+            None => return true,
+            Some(&next) => current = next,
+        }
+    }
+    false
+}
+
+/// Chains are short (a company is a few levels deep): walked first without a record of who was
+/// seen, which would cost an allocation per employee.
+const SHORT_CHAIN: usize = 64;
+
 fn in_cycle(start: &str, manager_of: &HashMap<&str, &str>) -> bool {
-    // Chains are short (a company is a few levels deep): walked without a record of who was
-    // seen, which would cost an allocation per employee.
-    const SHORT_CHAIN: usize = 64;
     let mut current = start;
     for _ in 0..SHORT_CHAIN {
         match manager_of.get(current) {
