@@ -535,6 +535,10 @@ fn path_segment(value: &str) -> String {
 
 #[async_trait]
 impl LearnAmp for LearnAmpClient {
+    async fn prepare_calls(&self) -> Result<(), TargetError> {
+        self.token(false, Instant::now()).await.map(|_| ())
+    }
+
     async fn user_by_external_id(&self, external_id: &str) -> Result<Option<User>, TargetError> {
         let path = format!(
             "/v1/users/by_integration_external_id/{}",

@@ -39,6 +39,15 @@ enum Delivery {
     Enqueue,
 }
 
+/// What a run does with Learn Amp once it has planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NextCalls {
+    /// Nothing, or nothing yet: a plan shown, or changes queued for the apply function.
+    None,
+    /// It writes the changes itself.
+    Writes,
+}
+
 /// Each manager wave is delayed this much more than the one before (SQS allows 900 s at most).
 pub const WAVE_DELAY_SECONDS: u32 = 20;
 const MAX_DELAY_SECONDS: u32 = 900;
@@ -217,6 +226,17 @@ impl Engine<'_> {
     /// Reads Kombo and plans. Nothing is written, but for what a reconcile observed in Learn Amp
     /// where the store shares its states (see `take_in_drifted`), never in a dry run.
     pub async fn plan(&self, options: &RunOptions) -> Result<PlannedRun, EngineError> {
+        self.plan_then(options, NextCalls::None).await
+    }
+
+    /// `plan`, getting Learn Amp ready (its token) while Kombo is still read as soon as an
+    /// employee decided on the way needs a write, when this run makes its writes itself:
+    /// the first write then does not wait for the token after the read.
+    async fn plan_then(
+        &self,
+        options: &RunOptions,
+        next: NextCalls,
+    ) -> Result<PlannedRun, EngineError> {
         let read_started_at = Utc::now();
         let read_clock = std::time::Instant::now();
         let read_cpu = process_cpu_time();
@@ -247,8 +267,13 @@ impl Engine<'_> {
         // these reads needs another's answer. Once the state is there, each page's employees
         // are compared with it as the page arrives (a reconcile first records what drifted).
         let stored_for_pages = std::sync::OnceLock::new();
+        // `true` as soon as an employee decided on the way needs a write; dropped unsent when
+        // the read ends without one.
+        let (writes_tx, writes_expected) = tokio::sync::oneshot::channel();
+        let mut writes_tx = (next == NextCalls::Writes).then_some(writes_tx);
         let read_kombo = async {
-            self.hris
+            let listed = self
+                .hris
                 .each_employee_page(&query, &mut |page| {
                     let started = thread_cpu_time();
                     if let Some(state) = stored_for_pages.get() {
@@ -256,9 +281,14 @@ impl Engine<'_> {
                     }
                     listing.add(&page.employees, self.settings, today);
                     listing.add_malformed(page.malformed);
+                    if writes_tx.is_some() && listing.writes_expected() {
+                        let _ = writes_tx.take().map(|tx| tx.send(true));
+                    }
                     mapping_cpu_us += micros_since(started, thread_cpu_time());
                 })
-                .await?;
+                .await;
+            drop(writes_tx);
+            listed?;
             let changed_groups = match mode {
                 SyncMode::Delta => {
                     self.hris
@@ -288,7 +318,16 @@ impl Engine<'_> {
                 UserObserver::read(self.learnamp, self.settings).await?,
             ))
         };
-        let (kombo, stored, in_learnamp) = tokio::join!(read_kombo, read_state, read_learnamp);
+        let prepare_learnamp = async {
+            if writes_expected.await == Ok(true) {
+                if let Err(error) = self.learnamp.prepare_calls().await {
+                    // The first write meets the same error, and reports it.
+                    tracing::debug!(tenant = %self.tenant(), %error, "learn amp not prepared ahead of the writes");
+                }
+            }
+        };
+        let (kombo, stored, in_learnamp, ()) =
+            tokio::join!(read_kombo, read_state, read_learnamp, prepare_learnamp);
         // Reported in this order whatever failed first, so a run's error (and whether it is
         // retried) does not depend on timing.
         let changed_groups = kombo?;
@@ -400,9 +439,13 @@ impl Engine<'_> {
     ) -> Result<RunReport, EngineError> {
         let stopped = || stop.and_then(Stop::reason).is_some();
         let started_at = Utc::now();
-        let mut planned = self.plan(options).await?;
         // Progress is of changes applied here; a dry run or a queueing run applies none.
         let applying = !options.dry_run && delivery == Delivery::Drain;
+        let next = match applying {
+            true => NextCalls::Writes,
+            false => NextCalls::None,
+        };
+        let mut planned = self.plan_then(options, next).await?;
         if applying {
             self.progress.planned(planned.plan.changes.len());
         }
@@ -495,19 +538,7 @@ impl Engine<'_> {
 
         let stopped = stop.and_then(Stop::reason).map(|reason| Stopped {
             reason,
-            applied: actions
-                .iter()
-                .filter(|a| {
-                    matches!(
-                        a.action,
-                        ActionKind::Create
-                            | ActionKind::Adopt
-                            | ActionKind::Update
-                            | ActionKind::Deactivate
-                            | ActionKind::Reactivate
-                    )
-                })
-                .count() as u64,
+            applied: actions.iter().filter(|a| a.action.writes()).count() as u64,
             not_started,
         });
         // Changes are still owed: the next delta must read from where this one did.

@@ -159,11 +159,14 @@ struct EarlyDecisions {
     state: EmployeeStates,
     policy: InvitePolicy,
     decisions: BTreeMap<String, Decision>,
+    /// Whether any decision so far writes to Learn Amp (a later page may still undo it).
+    some_write: bool,
 }
 
 impl EarlyDecisions {
     fn decide(&mut self, desired: &DesiredUser) {
         let decision = decide(desired, self.state.get(&desired.employee_id), self.policy);
+        self.some_write |= decision.kind.writes();
         match self.decisions.get_mut(&desired.employee_id) {
             Some(earlier) => *earlier = decision,
             None => {
@@ -227,11 +230,18 @@ impl Listing {
             state: EmployeeStates::clone(state),
             policy,
             decisions: BTreeMap::new(),
+            some_write: false,
         };
         for desired in self.desired.values() {
             early.decide(desired);
         }
         self.early = Some(early);
+    }
+
+    /// Whether an employee decided while the listing is read will likely be written to Learn
+    /// Amp: a hint to get ready for the writes, not the plan (which decides after the read).
+    pub fn writes_expected(&self) -> bool {
+        self.early.as_ref().is_some_and(|early| early.some_write)
     }
 
     /// Employees listed (each id once).

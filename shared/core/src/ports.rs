@@ -108,6 +108,13 @@ pub trait LearnAmp: Send + Sync {
     async fn team_by_external_id(&self, external_id: &str) -> Result<Option<Team>, TargetError>;
     async fn create_team(&self, name: &str, external_id: &str) -> Result<Team, TargetError>;
     async fn rename_team(&self, team_id: u64, name: &str) -> Result<Team, TargetError>;
+    /// Gets what the first call will need before it is made (a client's access token), so
+    /// that a run which knows writes are coming does not wait for it in series with them.
+    /// Nothing is read or written in Learn Amp. An error here is the first call's to report:
+    /// callers may ignore it.
+    async fn prepare_calls(&self) -> Result<(), TargetError> {
+        Ok(())
+    }
     fn call_stats(&self) -> CallStats {
         CallStats::new()
     }

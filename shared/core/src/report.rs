@@ -33,6 +33,14 @@ impl ActionKind {
             Self::Failed => "failed",
         }
     }
+
+    /// Whether carrying this action out writes to Learn Amp.
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Self::Create | Self::Adopt | Self::Update | Self::Deactivate | Self::Reactivate
+        )
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,7 +1,8 @@
 //! The local runner's apply phase, against a Learn Amp that records when each call starts and
 //! ends (on tokio's paused clock, so the order is exact): teams are written concurrently within
 //! the engine's concurrency, before any user; a report is written once its own manager exists,
-//! with the manager set, without waiting for the other managers of its wave.
+//! with the manager set, without waiting for the other managers of its wave. Learn Amp is made
+//! ready for the writes while Kombo is still read, and only by a run that will write.
 
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -11,7 +12,7 @@ use sync_core::error::{SourceError, TargetError};
 use sync_core::kombo::{Employee, EmploymentStatus, Group, Location};
 use sync_core::learnamp::{Team, User, UserWrite};
 use sync_core::messages::ChangeMessage;
-use sync_core::ports::{HrisSource, LearnAmp, ListQuery, UserDetail, UserListing};
+use sync_core::ports::{EmployeePage, HrisSource, LearnAmp, ListQuery, UserDetail, UserListing};
 use sync_core::queue::InProcessQueue;
 use sync_core::report::ActionKind;
 use sync_core::store::EmbeddedStore;
@@ -26,6 +27,43 @@ struct Company(Vec<Employee>);
 impl HrisSource for Company {
     async fn list_employees(&self, _: &ListQuery) -> Result<Vec<Employee>, SourceError> {
         Ok(self.0.clone())
+    }
+    async fn list_groups(&self, _: &ListQuery) -> Result<Vec<Group>, SourceError> {
+        Ok(Vec::new())
+    }
+    async fn list_locations(&self, _: &ListQuery) -> Result<Vec<Location>, SourceError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Kombo handing its employees over `page_size` at a time, each page `page_latency` after the
+/// one before; records when it handed over its last page.
+struct PagedCompany {
+    employees: Vec<Employee>,
+    page_size: usize,
+    page_latency: Duration,
+    last_page_at: Mutex<Option<Instant>>,
+}
+
+#[async_trait]
+impl HrisSource for PagedCompany {
+    async fn list_employees(&self, _: &ListQuery) -> Result<Vec<Employee>, SourceError> {
+        Ok(self.employees.clone())
+    }
+    async fn each_employee_page(
+        &self,
+        _: &ListQuery,
+        on_page: &mut (dyn FnMut(EmployeePage) + Send),
+    ) -> Result<(), SourceError> {
+        for page in self.employees.chunks(self.page_size) {
+            tokio::time::sleep(self.page_latency).await;
+            *self.last_page_at.lock().unwrap() = Some(Instant::now());
+            on_page(EmployeePage {
+                employees: page.to_vec(),
+                malformed: Vec::new(),
+            });
+        }
+        Ok(())
     }
     async fn list_groups(&self, _: &ListQuery) -> Result<Vec<Group>, SourceError> {
         Ok(Vec::new())
@@ -145,6 +183,10 @@ impl LearnAmp for RecordingLearnAmp {
     async fn rename_team(&self, _: u64, _: &str) -> Result<Team, TargetError> {
         unimplemented!("an import only creates")
     }
+    async fn prepare_calls(&self) -> Result<(), TargetError> {
+        self.call("prepare".into(), Duration::from_millis(20)).await;
+        Ok(())
+    }
 }
 
 /// An active employee reporting to `manager`, in department `department`.
@@ -229,6 +271,105 @@ async fn teams_go_concurrently_and_each_report_follows_its_own_manager() {
         let started = learnamp.call_of(&format!("user:{report}")).started;
         assert!(started < a_done, "{report} waited for a");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn learn_amp_is_made_ready_during_the_read_only_by_a_run_that_writes() {
+    // 40 employees in 4 pages, 100 ms apart: a first import decides its creates as the pages
+    // arrive.
+    let company = PagedCompany {
+        employees: (0..40)
+            .map(|i| employee(&format!("e{i}"), None, i % 2))
+            .collect(),
+        page_size: 10,
+        page_latency: Duration::from_millis(100),
+        last_page_at: Mutex::new(None),
+    };
+    let learnamp = RecordingLearnAmp::default();
+    let store = EmbeddedStore::in_memory();
+    let queue = InProcessQueue::<ChangeMessage>::new();
+    let settings = TenantSettings::new("personio:engine-tests");
+    let engine = Engine {
+        hris: &company,
+        learnamp: &learnamp,
+        store: &store,
+        queue: &queue,
+        settings: &settings,
+        concurrency: 4,
+        progress: &NoProgress,
+    };
+
+    // A dry run and a run that queues its changes for the apply function write nothing here.
+    let dry_run = RunOptions {
+        dry_run: true,
+        ..RunOptions::default()
+    };
+    let preview = engine.run(&dry_run).await.unwrap();
+    assert_eq!(preview.counts.created, 40);
+    assert!(learnamp.calls_of("").is_empty(), "a dry run calls nobody");
+
+    let report = engine.run(&RunOptions::default()).await.unwrap();
+    assert_eq!(report.counts.created, 40, "{:?}", report.actions);
+    let prepared = learnamp.calls_of("prepare");
+    assert_eq!(prepared.len(), 1, "made ready once");
+    let last_page_at = company.last_page_at.lock().unwrap().unwrap();
+    assert!(
+        prepared[0].ended <= last_page_at,
+        "ready before Kombo's last page, not after the read: {:?} vs {:?}",
+        prepared[0].ended,
+        last_page_at
+    );
+    let first_write = learnamp
+        .calls_of("")
+        .iter()
+        .filter(|c| c.what != "prepare")
+        .map(|c| c.started)
+        .min()
+        .unwrap();
+    assert!(prepared[0].ended <= first_write);
+
+    // Nothing changed: nothing to get ready for.
+    let calls_before = learnamp.calls_of("").len();
+    let resync = engine.run(&RunOptions::default()).await.unwrap();
+    assert_eq!(resync.counts.unchanged, 40, "{:?}", resync.actions);
+    assert_eq!(
+        learnamp.calls_of("").len(),
+        calls_before,
+        "a resync calls nobody"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_queues_its_changes_does_not_make_learn_amp_ready() {
+    let company = PagedCompany {
+        employees: (0..20)
+            .map(|i| employee(&format!("e{i}"), None, 0))
+            .collect(),
+        page_size: 10,
+        page_latency: Duration::from_millis(100),
+        last_page_at: Mutex::new(None),
+    };
+    let learnamp = RecordingLearnAmp::default();
+    let store = EmbeddedStore::in_memory();
+    let queue = InProcessQueue::<ChangeMessage>::new();
+    let settings = TenantSettings::new("personio:engine-tests");
+    let engine = Engine {
+        hris: &company,
+        learnamp: &learnamp,
+        store: &store,
+        queue: &queue,
+        settings: &settings,
+        concurrency: 4,
+        progress: &NoProgress,
+    };
+    let report = engine
+        .plan_and_enqueue(&RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.queued, 20);
+    assert!(learnamp.calls_of("prepare").is_empty());
+    // The sync function writes the teams itself.
+    assert_eq!(learnamp.calls_of("team:").len(), 1);
 }
 
 #[test]
