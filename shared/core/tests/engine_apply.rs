@@ -273,33 +273,53 @@ async fn teams_go_concurrently_and_each_report_follows_its_own_manager() {
     }
 }
 
+/// A company of `employees` in `departments`, read from Kombo 10 at a time, 100 ms a page,
+/// and what an engine over it needs.
+struct PagedStack {
+    company: PagedCompany,
+    learnamp: RecordingLearnAmp,
+    store: EmbeddedStore,
+    queue: InProcessQueue<ChangeMessage>,
+    settings: TenantSettings,
+}
+
+impl PagedStack {
+    fn new(employees: usize, departments: usize) -> Self {
+        Self {
+            company: PagedCompany {
+                employees: (0..employees)
+                    .map(|i| employee(&format!("e{i}"), None, i % departments))
+                    .collect(),
+                page_size: 10,
+                page_latency: Duration::from_millis(100),
+                last_page_at: Mutex::new(None),
+            },
+            learnamp: RecordingLearnAmp::default(),
+            store: EmbeddedStore::in_memory(),
+            queue: InProcessQueue::new(),
+            settings: TenantSettings::new("personio:engine-tests"),
+        }
+    }
+
+    fn engine(&self) -> Engine<'_> {
+        Engine {
+            hris: &self.company,
+            learnamp: &self.learnamp,
+            store: &self.store,
+            queue: &self.queue,
+            settings: &self.settings,
+            concurrency: 4,
+            progress: &NoProgress,
+        }
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn learn_amp_is_made_ready_during_the_read_only_by_a_run_that_writes() {
-    // 40 employees in 4 pages, 100 ms apart: a first import decides its creates as the pages
-    // arrive.
-    let company = PagedCompany {
-        employees: (0..40)
-            .map(|i| employee(&format!("e{i}"), None, i % 2))
-            .collect(),
-        page_size: 10,
-        page_latency: Duration::from_millis(100),
-        last_page_at: Mutex::new(None),
-    };
-    let learnamp = RecordingLearnAmp::default();
-    let store = EmbeddedStore::in_memory();
-    let queue = InProcessQueue::<ChangeMessage>::new();
-    let settings = TenantSettings::new("personio:engine-tests");
-    let engine = Engine {
-        hris: &company,
-        learnamp: &learnamp,
-        store: &store,
-        queue: &queue,
-        settings: &settings,
-        concurrency: 4,
-        progress: &NoProgress,
-    };
+    // 40 employees in 4 pages: a first import decides its creates as the pages arrive.
+    let stack = PagedStack::new(40, 2);
+    let (engine, learnamp) = (stack.engine(), &stack.learnamp);
 
-    // A dry run and a run that queues its changes for the apply function write nothing here.
     let dry_run = RunOptions {
         dry_run: true,
         ..RunOptions::default()
@@ -312,7 +332,7 @@ async fn learn_amp_is_made_ready_during_the_read_only_by_a_run_that_writes() {
     assert_eq!(report.counts.created, 40, "{:?}", report.actions);
     let prepared = learnamp.calls_of("prepare");
     assert_eq!(prepared.len(), 1, "made ready once");
-    let last_page_at = company.last_page_at.lock().unwrap().unwrap();
+    let last_page_at = stack.company.last_page_at.lock().unwrap().unwrap();
     assert!(
         prepared[0].ended <= last_page_at,
         "ready before Kombo's last page, not after the read: {:?} vs {:?}",
@@ -341,35 +361,16 @@ async fn learn_amp_is_made_ready_during_the_read_only_by_a_run_that_writes() {
 
 #[tokio::test(start_paused = true)]
 async fn a_run_that_queues_its_changes_does_not_make_learn_amp_ready() {
-    let company = PagedCompany {
-        employees: (0..20)
-            .map(|i| employee(&format!("e{i}"), None, 0))
-            .collect(),
-        page_size: 10,
-        page_latency: Duration::from_millis(100),
-        last_page_at: Mutex::new(None),
-    };
-    let learnamp = RecordingLearnAmp::default();
-    let store = EmbeddedStore::in_memory();
-    let queue = InProcessQueue::<ChangeMessage>::new();
-    let settings = TenantSettings::new("personio:engine-tests");
-    let engine = Engine {
-        hris: &company,
-        learnamp: &learnamp,
-        store: &store,
-        queue: &queue,
-        settings: &settings,
-        concurrency: 4,
-        progress: &NoProgress,
-    };
-    let report = engine
+    let stack = PagedStack::new(20, 1);
+    let report = stack
+        .engine()
         .plan_and_enqueue(&RunOptions::default())
         .await
         .unwrap();
     assert_eq!(report.queued, 20);
-    assert!(learnamp.calls_of("prepare").is_empty());
+    assert!(stack.learnamp.calls_of("prepare").is_empty());
     // The sync function writes the teams itself.
-    assert_eq!(learnamp.calls_of("team:").len(), 1);
+    assert_eq!(stack.learnamp.calls_of("team:").len(), 1);
 }
 
 #[test]
