@@ -250,6 +250,26 @@ async fn token_lifetimes_from_the_answer_are_clamped() {
 }
 
 #[tokio::test]
+async fn a_token_asked_for_ahead_of_the_writes_is_asked_once_and_kept() {
+    let h = Harness::generated(1, 4, Harness::settings(InvitePolicy::Manual)).await;
+    let client = LearnAmpClient::new(&h.learnamp_server.base_url, CLIENT_ID, CLIENT_SECRET)
+        .with_retry(RetryPolicy::fast());
+    // Learn Amp down: one attempt, no retries (the first call retries, as every call does).
+    h.learnamp.faults().set_rate_5xx(1.0);
+    let refused = client.prepare_calls().await.unwrap_err();
+    assert!(refused.is_retryable(), "{refused:?}");
+    assert_eq!(client.call_stats()["POST /oauth/token"], 1);
+
+    // Back up: the token is fetched once, and the calls after it use it.
+    h.learnamp.faults().set_rate_5xx(0.0);
+    client.prepare_calls().await.unwrap();
+    client.prepare_calls().await.unwrap();
+    client.list_teams().await.unwrap();
+    assert_eq!(client.call_stats()["POST /oauth/token"], 2);
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn an_endless_body_fails_the_call_at_the_size_bound() {
     let h = Harness::generated(3, 5, Harness::settings(InvitePolicy::Manual)).await;
     let endless = |method: &str, path: &str| {

@@ -121,12 +121,14 @@ impl LearnAmpClient {
     /// Asks Learn Amp for a new token with these credentials: `Ok` when it gives one (the admin
     /// page checks credentials so before it saves them). Nothing else is called.
     pub async fn check_credentials(&self) -> Result<(), TargetError> {
-        self.token(true, Instant::now()).await.map(|_| ())
+        self.token(true, CallBudget::new(Instant::now(), &self.retry))
+            .await
+            .map(|_| ())
     }
 
-    /// The cached token, or a new one. `started` is when the logical call began: the token
-    /// request spends that call's time budget, not a budget of its own.
-    async fn token(&self, force_new: bool, started: Instant) -> Result<String, TargetError> {
+    /// The cached token, or a new one. The token request spends the `budget` of the logical
+    /// call it is for, not a budget of its own.
+    async fn token(&self, force_new: bool, budget: CallBudget<'_>) -> Result<String, TargetError> {
         let mut cached = self.token.lock().await;
         if let (false, Some(t)) = (force_new, cached.as_ref()) {
             if Instant::now() < t.renew_at {
@@ -153,7 +155,7 @@ impl LearnAmpClient {
                     "POST /oauth/token",
                     Body::Form(&form),
                     None,
-                    started,
+                    budget,
                 )
                 .await?;
             let refused_scope = answer.status == StatusCode::BAD_REQUEST
@@ -202,8 +204,8 @@ impl LearnAmpClient {
         endpoint: &str,
         body: Body<'_>,
     ) -> Result<Answer, TargetError> {
-        let started = Instant::now();
-        let mut token = self.token(false, started).await?;
+        let budget = CallBudget::new(Instant::now(), &self.retry);
+        let mut token = self.token(false, budget).await?;
         let mut renewed = false;
         loop {
             let answer = self
@@ -213,13 +215,13 @@ impl LearnAmpClient {
                     endpoint,
                     clone_body(&body),
                     Some(&token),
-                    started,
+                    budget,
                 )
                 .await?;
             match answer.status {
                 StatusCode::UNAUTHORIZED if !renewed => {
                     tracing::info!(endpoint, "learn amp token refused; renewing it once");
-                    token = self.token(true, started).await?;
+                    token = self.token(true, budget).await?;
                     renewed = true;
                 }
                 StatusCode::UNAUTHORIZED => {
@@ -250,7 +252,7 @@ impl LearnAmpClient {
     }
 
     /// Sends until an answer that is not 429 or 5xx arrives, or the policy gives up. No attempt
-    /// runs past the policy's deadline (counted from `started`): each one's timeout is cut to
+    /// runs past the budget's deadline (counted from its start): each one's timeout is cut to
     /// what is left, so a call that hangs takes the deadline, not the deadline plus a request
     /// timeout. Each attempt waits for its slot in the pace, and tells the pacer how it went.
     async fn send_with_retries(
@@ -260,26 +262,26 @@ impl LearnAmpClient {
         endpoint: &str,
         body: Body<'_>,
         token: Option<&str>,
-        started: Instant,
+        budget: CallBudget<'_>,
     ) -> Result<Answer, TargetError> {
+        let CallBudget { started, retry } = budget;
         let url = format!("{}{}", self.base_url, path);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let Some(time_left) = self.retry.deadline.checked_sub(started.elapsed()) else {
+            let Some(time_left) = retry.deadline.checked_sub(started.elapsed()) else {
                 return Err(TargetError::Transient(format!(
                     "{endpoint}: no answer within the call's {} s",
-                    self.retry.deadline.as_secs()
+                    retry.deadline.as_secs()
                 )));
             };
             let Some(slot) = self.pacer.slot(time_left).await else {
                 return Err(TargetError::Transient(format!(
                     "{endpoint}: Learn Amp's pace leaves no slot within the call's {} s",
-                    self.retry.deadline.as_secs()
+                    retry.deadline.as_secs()
                 )));
             };
-            let time_left = self
-                .retry
+            let time_left = retry
                 .deadline
                 .saturating_sub(started.elapsed())
                 .max(Duration::from_millis(1));
@@ -306,7 +308,7 @@ impl LearnAmpClient {
                     let status = r.status();
                     let retry_after = parse_retry_after(r.headers().get("retry-after"));
                     if status == StatusCode::TOO_MANY_REQUESTS {
-                        let wait = retry_after.map(|d| d.min(self.retry.max_retry_after));
+                        let wait = retry_after.map(|d| d.min(retry.max_retry_after));
                         if let Some(rate) = self.pacer.turned_away(slot, wait) {
                             tracing::info!(
                                 endpoint,
@@ -341,7 +343,7 @@ impl LearnAmpClient {
                 }
                 Err(e) => (transport_problem(e), None),
             };
-            match self.retry.delay(attempt, started, retry_after) {
+            match retry.delay(attempt, started, retry_after) {
                 Some(delay) => {
                     tracing::warn!(endpoint, attempt, delay_ms = delay.as_millis() as u64, problem = %problem, "learn amp call will be retried");
                     tokio::time::sleep(delay).await;
@@ -529,14 +531,38 @@ fn error_message(body: &[u8], status: StatusCode) -> String {
         .unwrap_or_else(|| format!("HTTP {}", status.as_u16()))
 }
 
+/// What one logical call may spend: the time since it `started`, within `retry`'s deadline and
+/// attempts (its token request and its 401 renewal included).
+#[derive(Clone, Copy)]
+struct CallBudget<'a> {
+    started: Instant,
+    retry: &'a RetryPolicy,
+}
+
+impl<'a> CallBudget<'a> {
+    fn new(started: Instant, retry: &'a RetryPolicy) -> Self {
+        Self { started, retry }
+    }
+}
+
 fn path_segment(value: &str) -> String {
     urlencoding::encode(value).into_owned()
 }
 
 #[async_trait]
 impl LearnAmp for LearnAmpClient {
+    /// One attempt, within one request's timeout: a token that does not come at once is left
+    /// to the first call, which retries as every call does (retrying here too would make a
+    /// run wait out Learn Amp's outage twice, the first time before it has even planned).
     async fn prepare_calls(&self) -> Result<(), TargetError> {
-        self.token(false, Instant::now()).await.map(|_| ())
+        let once = RetryPolicy {
+            max_attempts: 1,
+            deadline: self.request_timeout,
+            ..self.retry.clone()
+        };
+        self.token(false, CallBudget::new(Instant::now(), &once))
+            .await
+            .map(|_| ())
     }
 
     async fn user_by_external_id(&self, external_id: &str) -> Result<Option<User>, TargetError> {
