@@ -159,14 +159,15 @@ struct EarlyDecisions {
     state: EmployeeStates,
     policy: InvitePolicy,
     decisions: BTreeMap<String, Decision>,
-    /// Whether any decision so far writes to Learn Amp (a later page may still undo it).
+    /// Whether any decision so far writes to Learn Amp (a later page may still undo it). Not
+    /// a deactivation: the guard may yet hold every one back.
     some_write: bool,
 }
 
 impl EarlyDecisions {
     fn decide(&mut self, desired: &DesiredUser) {
         let decision = decide(desired, self.state.get(&desired.employee_id), self.policy);
-        self.some_write |= decision.kind.writes();
+        self.some_write |= decision.kind.writes() && decision.kind != ActionKind::Deactivate;
         match self.decisions.get_mut(&desired.employee_id) {
             Some(earlier) => *earlier = decision,
             None => {

@@ -90,6 +90,8 @@ struct RecordingLearnAmp {
     calls: Mutex<Vec<Call>>,
     /// Employee id → (Learn Amp id, the manager id its create carried).
     users: Mutex<HashMap<String, (u64, Option<u64>)>>,
+    /// `prepare_calls` fails (Learn Amp's token endpoint down for a moment).
+    unprepared: bool,
 }
 
 impl RecordingLearnAmp {
@@ -185,7 +187,10 @@ impl LearnAmp for RecordingLearnAmp {
     }
     async fn prepare_calls(&self) -> Result<(), TargetError> {
         self.call("prepare".into(), Duration::from_millis(20)).await;
-        Ok(())
+        match self.unprepared {
+            true => Err(TargetError::Transient("HTTP 503".into())),
+            false => Ok(()),
+        }
     }
 }
 
@@ -339,14 +344,6 @@ async fn learn_amp_is_made_ready_during_the_read_only_by_a_run_that_writes() {
         prepared[0].ended,
         last_page_at
     );
-    let first_write = learnamp
-        .calls_of("")
-        .iter()
-        .filter(|c| c.what != "prepare")
-        .map(|c| c.started)
-        .min()
-        .unwrap();
-    assert!(prepared[0].ended <= first_write);
 
     // Nothing changed: nothing to get ready for.
     let calls_before = learnamp.calls_of("").len();
@@ -356,6 +353,52 @@ async fn learn_amp_is_made_ready_during_the_read_only_by_a_run_that_writes() {
         learnamp.calls_of("").len(),
         calls_before,
         "a resync calls nobody"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_whose_preparation_failed_still_writes() {
+    let mut stack = PagedStack::new(20, 1);
+    stack.learnamp.unprepared = true;
+    let report = stack.engine().run(&RunOptions::default()).await.unwrap();
+    assert_eq!(report.counts.created, 20, "{:?}", report.actions);
+    assert_eq!(stack.learnamp.calls_of("prepare").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn deactivations_alone_do_not_make_learn_amp_ready() {
+    let stack = PagedStack::new(20, 1);
+    stack.engine().run(&RunOptions::default()).await.unwrap();
+    let prepared = stack.learnamp.calls_of("prepare").len();
+    assert_eq!(prepared, 1);
+
+    // Everyone leaves at once: the guard holds the deactivations back, and nothing is written.
+    let everyone_left = PagedCompany {
+        employees: stack
+            .company
+            .employees
+            .iter()
+            .cloned()
+            .map(|mut e| {
+                e.employment_status = Some(EmploymentStatus::Inactive);
+                e
+            })
+            .collect(),
+        page_size: 10,
+        page_latency: Duration::from_millis(100),
+        last_page_at: Mutex::new(None),
+    };
+    let engine = Engine {
+        hris: &everyone_left,
+        ..stack.engine()
+    };
+    let calls_before = stack.learnamp.calls_of("").len();
+    let report = engine.run(&RunOptions::default()).await.unwrap();
+    assert!(report.halted.is_some(), "{report:?}");
+    assert_eq!(
+        stack.learnamp.calls_of("").len(),
+        calls_before,
+        "no token for writes the guard may hold"
     );
 }
 
