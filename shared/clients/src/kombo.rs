@@ -175,10 +175,20 @@ impl KomboClient {
             }
             // The whole page, and its own cursor: the page asked for next is kept only if it
             // was asked for with that very cursor.
-            let (next, page) = tokio::task::spawn_blocking(move || decode_page::<T>(&body))
+            let (next, page) = match tokio::task::spawn_blocking(move || decode_page::<T>(&body))
                 .await
-                .map_err(|_| SourceError::Decode(format!("{path}: decoding stopped")))?
-                .map_err(|e| SourceError::Decode(format!("{path} page {page_number}: {e}")))?;
+            {
+                Ok(decoded) => decoded
+                    .map_err(|e| SourceError::Decode(format!("{path} page {page_number}: {e}")))?,
+                Err(stopped) if stopped.is_panic() => {
+                    std::panic::resume_unwind(stopped.into_panic())
+                }
+                Err(_) => {
+                    return Err(SourceError::Decode(format!(
+                        "{path} page {page_number}: its decoding stopped"
+                    )))
+                }
+            };
             tracing::debug!(path, page = page_number, "kombo page decoded");
             records += page.records.len();
             let Some(cursor) = next.filter(|n| !n.is_empty()) else {
@@ -192,9 +202,11 @@ impl KomboClient {
                 Some(page) if page.cursor.as_deref() == Some(cursor.as_str()) => page,
                 asked_early => {
                     if asked_early.is_some() {
+                        // Rare (a page cut off and answered again otherwise): the page
+                        // asked again waits for this one's decoding.
                         tracing::debug!(
                             path,
-                            page = page_number,
+                            page = page_number + 1,
                             "kombo page asked for early with another cursor: asked again"
                         );
                     }
