@@ -30,6 +30,7 @@ pub mod report;
 pub mod settings;
 pub mod state;
 pub mod status;
+pub mod stop;
 pub mod store;
 pub mod tenants;
 pub mod webhook;
